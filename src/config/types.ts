@@ -1,0 +1,183 @@
+/**
+ * The validated, frozen configuration model. `load_config` builds it from YAML; everything
+ * else reads only this model, never the YAML.
+ *
+ * Durations are milliseconds. Addresses are already parsed and normalized (an IPv4-mapped
+ * IPv6 literal is stored as IPv4).
+ *
+ * @module
+ */
+
+/** A listener's protocol. */
+export type ListenerProtocol = "tcp" | "tls" | "http" | "auto";
+
+/** What `protocol: auto` can detect. */
+export type DetectedProtocol = "tls" | "http" | "h2c" | "ssh" | "unknown";
+
+/** A host:port pair; `host` is an IP literal (no brackets), a DNS name, or "" for "all addresses". */
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+  /** 4 or 6 for IP literals, 0 for names and for "" (all addresses). */
+  readonly family: 0 | 4 | 6;
+  /** The text as written in the config, for messages. */
+  readonly text: string;
+}
+
+/** An address prefix such as 10.0.0.0/8 or 2001:db8::/32. */
+export interface Cidr {
+  readonly family: 4 | 6;
+  /** Network address bytes (4 or 16), host bits zeroed. */
+  readonly bytes: Uint8Array;
+  readonly prefix: number;
+  /** Canonical text, e.g. "10.0.0.0/8". */
+  readonly text: string;
+}
+
+/** One route: its keys AND together; a list inside one key ORs. */
+export interface RouteConfig {
+  /** Position in the listener's list (first match wins). */
+  readonly index: number;
+  /** Lower-cased names without a trailing dot; "*.example.com" wildcards allowed. */
+  readonly sni?: readonly string[];
+  readonly host?: readonly string[];
+  readonly alpn?: readonly string[];
+  readonly src?: readonly Cidr[];
+  readonly family?: "ipv4" | "ipv6";
+  /** true: the client is on this host. */
+  readonly local?: boolean;
+  /** true: the HTTP request arrived through TLS termination. */
+  readonly tls?: boolean;
+  readonly pathPrefix?: readonly string[];
+  readonly protocol?: readonly DetectedProtocol[];
+  /** The backend name (an address in `to:` becomes a backend named after the address). */
+  readonly to: string;
+}
+
+/** Forwarded headers an http listener may add. */
+export type ForwardedHeader =
+  | "x-forwarded-for"
+  | "x-forwarded-proto"
+  | "x-forwarded-host"
+  | "forwarded";
+
+/** Who may send a PROXY header to a listener. */
+export interface AcceptProxy {
+  readonly from: readonly Cidr[];
+}
+
+/** A listener: where to bind and how to route what arrives. */
+export interface ListenerConfig {
+  readonly name: string;
+  readonly bind: readonly Endpoint[];
+  readonly protocol: ListenerProtocol;
+  /** null: PROXY headers are refused. */
+  readonly acceptProxy: AcceptProxy | null;
+  readonly transparent: boolean;
+  readonly forwarded: readonly ForwardedHeader[];
+  readonly maxConnections: number;
+  readonly routes: readonly RouteConfig[];
+  /** Backend for connections no route matches; undefined: close (tcp/tls) or 503 (http). */
+  readonly default?: string;
+  /** tls only: decrypt unmatched ClientHellos and route them as this http listener. */
+  readonly terminate?: string;
+  /** What to do when a terminated request's Host differs from its SNI. */
+  readonly fronting: "deny" | "allow";
+  /** auto only: how long a silent client may wait before it counts as ssh. */
+  readonly sshWaitMs: number;
+  readonly inspectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+/** One server of a backend. */
+export interface ServerConfig {
+  /** Unique within the backend; the address text unless `name:` is given. */
+  readonly name: string;
+  readonly address: Endpoint;
+  readonly weight: number;
+}
+
+/** Re-encryption to a backend. */
+export interface BackendTls {
+  /** "host": the request's Host (or the client's SNI); otherwise a fixed name. */
+  readonly sni: string;
+  /** "system" or a PEM file path. */
+  readonly ca: string;
+  readonly verify: boolean;
+}
+
+/** Transparent source for outgoing connections. */
+export interface SourceConfig {
+  /** "client" | "clientip" | an IP literal. */
+  readonly usesrc: string;
+  /** Local address whose route carries the connection. */
+  readonly address?: string;
+}
+
+/** Active health checking. */
+export interface HealthCheckConfig {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly rise: number;
+  readonly fall: number;
+  readonly http?: { readonly path: string; readonly expect: number; readonly host?: string };
+}
+
+/** Load-balancing algorithms. */
+export type Balance = "roundrobin" | "leastconn" | "source" | "first";
+
+/** A named group of servers. */
+export interface BackendConfig {
+  readonly name: string;
+  readonly servers: readonly ServerConfig[];
+  readonly balance: Balance;
+  readonly retries: number;
+  readonly connectTimeoutMs: number;
+  readonly proxyProtocol: "v1" | "v2" | null;
+  readonly tls: BackendTls | null;
+  readonly source: SourceConfig | null;
+  readonly healthCheck: HealthCheckConfig | null;
+}
+
+/** Timeouts every listener and backend inherits. */
+export interface Defaults {
+  readonly connectTimeoutMs: number;
+  readonly inspectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** A certificate chain and its key, as file paths (resolved against the config's folder). */
+export interface CertificateConfig {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** The admin endpoint. */
+export interface AdminConfig {
+  readonly listen: Endpoint;
+}
+
+/** The whole configuration. */
+export interface Config {
+  /** The file it was read from ("<embedded>" for the demo). */
+  readonly file: string;
+  readonly admin: AdminConfig | null;
+  readonly defaults: Defaults;
+  readonly certificates: readonly CertificateConfig[];
+  readonly listeners: ReadonlyMap<string, ListenerConfig>;
+  readonly backends: ReadonlyMap<string, BackendConfig>;
+  /** Worker processes; "auto" = one per core. */
+  readonly workers: number | "auto";
+}
+
+/** One problem found in a config file, positioned for `FILE:LINE:COL: message`. */
+export interface ConfigProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  /** Key path, e.g. "listeners.web.routes[2].to". */
+  readonly path: string;
+  readonly message: string;
+  readonly severity: "error" | "warning";
+}
