@@ -1,0 +1,93 @@
+/**
+ * Access and event logs. Access records (one per connection or request) go to stdout as JSON
+ * lines (or text with --log-format text); events (start-up, errors, refusals without a
+ * connection) go to stderr the same way. Lines are batched and written once per tick so a
+ * burst of short connections does not cost one write call each.
+ *
+ * @module
+ */
+
+import process from "node:process";
+
+/** One access log record, with the contract's fields. */
+export interface AccessRecord {
+  listener: string;
+  client: string;
+  sni?: string | null;
+  host?: string | null;
+  route: number | null;
+  backend: string | null;
+  server: string | null;
+  bytes_in: number;
+  bytes_out: number;
+  duration_ms: number;
+  outcome: string;
+  reason?: string;
+  /** Extra fields, e.g. the HTTP status or method. */
+  [key: string]: unknown;
+}
+
+/** Output format. */
+export type LogFormat = "json" | "text";
+
+type Sink = (text: string) => void;
+
+/** Writes batched log lines. */
+export class Logger {
+  #out: string[] = [];
+  #err: string[] = [];
+  #scheduled = false;
+  #fields: Record<string, unknown>;
+
+  constructor(
+    readonly format: LogFormat = "json",
+    fields: Record<string, unknown> = {},
+    readonly stdout: Sink = (t) => process.stdout.write(t),
+    readonly stderr: Sink = (t) => process.stderr.write(t),
+  ) {
+    this.#fields = fields;
+  }
+
+  /** Logs one connection or request. */
+  access(rec: AccessRecord): void {
+    this.#out.push(this.#line({ time: new Date().toISOString(), ...this.#fields, ...rec }));
+    this.#schedule();
+  }
+
+  /** Logs an operational event. */
+  event(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown> = {}): void {
+    const rec = { time: new Date().toISOString(), level, msg, ...this.#fields, ...fields };
+    this.#err.push(this.#line(rec));
+    this.#schedule();
+  }
+
+  /** Writes everything pending now (before exit). */
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#out.length > 0) {
+      this.stdout(this.#out.join(""));
+      this.#out = [];
+    }
+    if (this.#err.length > 0) {
+      this.stderr(this.#err.join(""));
+      this.#err = [];
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setTimeout(() => this.flush(), 0);
+  }
+
+  #line(rec: Record<string, unknown>): string {
+    if (this.format === "json") return JSON.stringify(rec) + "\n";
+    const { time, msg, level, ...rest } = rec;
+    const head = [time, level, msg].filter((x) => x !== undefined).join(" ");
+    const tail = Object.entries(rest)
+      .filter(([, v]) => v !== undefined && v !== null)
+      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+      .join(" ");
+    return `${head} ${tail}\n`;
+  }
+}

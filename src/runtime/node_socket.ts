@@ -1,0 +1,73 @@
+/**
+ * A node:net Socket as a `Conn`: how Deno adopts sockets made through FFI (Deno has no fd API
+ * of its own; node:net's Socket({ fd }) works there).
+ *
+ * Deno's node:net buffers writes without bound, so `write()` reports backpressure from
+ * `writableNeedDrain` and the owner pauses its source exactly as for a native connection.
+ *
+ * @module
+ */
+
+import type net from "node:net";
+import { normalizeMapped } from "../net/ip.ts";
+import type { Addr, Conn, ConnHandlers } from "./types.ts";
+
+function addr(host: string | undefined, port: number | undefined): Addr {
+  const h = normalizeMapped(host ?? "");
+  return { host: h, port: port ?? 0, family: h.includes(":") ? 6 : 4 };
+}
+
+class NodeSocketConn implements Conn {
+  readonly local: Addr;
+  readonly remote: Addr;
+  #s: net.Socket;
+  #closed = false;
+
+  constructor(s: net.Socket) {
+    this.#s = s;
+    this.local = addr(s.localAddress, s.localPort);
+    this.remote = addr(s.remoteAddress, s.remotePort);
+  }
+
+  start(h: ConnHandlers): void {
+    const s = this.#s;
+    s.on("data", (chunk: Uint8Array) => h.data(chunk));
+    s.on("end", () => h.end());
+    s.on("drain", () => h.drain());
+    s.on("error", (err: Error) => {
+      if (this.#closed) return;
+      this.close();
+      h.error(err);
+    });
+    s.resume();
+  }
+
+  pause(): void {
+    this.#s.pause();
+  }
+
+  resume(): void {
+    this.#s.resume();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#closed) return true;
+    return this.#s.write(chunk);
+  }
+
+  end(): void {
+    if (!this.#closed) this.#s.end();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#s.destroy();
+  }
+}
+
+/** Wraps a connected node:net Socket, paused until the owner calls `start()`. */
+export function adoptNodeSocket(s: net.Socket): Promise<Conn> {
+  s.pause();
+  return Promise.resolve(new NodeSocketConn(s));
+}
