@@ -90,9 +90,10 @@ class BunConn implements Conn {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const graceful = this.#queue.length === 0;
+    // After our FIN went out, end() lets the kernel deliver what it still buffers; otherwise
+    // this is an abort and terminate() releases the socket at once.
+    const graceful = this.#shut && this.#queue.length === 0;
     this.#queue.length = 0;
-    // end() lets the kernel finish an orderly close; terminate() drops what is still queued.
     if (graceful) this.#s.end();
     else this.#s.terminate();
   }
@@ -133,13 +134,18 @@ class BunConn implements Conn {
 
   onClose(err?: Error): void {
     if (this.#closed) return;
-    if (err) {
-      this.#closed = true;
-      this.#h?.error(err);
-      return;
-    }
     // Bun reports a FIN that arrives after our own shutdown as close, not end.
-    this.onEnd();
+    if (!err) this.onEnd();
+    if (this.#closed) return;
+    const h = this.#h;
+    const unsent = !this.#shut || this.#queue.length > 0;
+    this.#closed = true;
+    this.#queue.length = 0;
+    // A socket that closes while our side still had bytes (or a FIN) to send was reset, even
+    // when Bun passes no error.
+    if (err || unsent) {
+      h?.error(err ?? new Error("connection closed by the peer before our data was sent"));
+    }
   }
 }
 
@@ -201,7 +207,7 @@ export const bunRuntime: Runtime = {
 
   listen(opts: ListenOptions, onConn: AcceptHandler, _onError: AcceptErrorHandler) {
     const socket = listenHandlers(onConn);
-    const l = opts.fd !== undefined
+    const l: Bun.TCPSocketListener<BunConn | undefined> = opts.fd !== undefined
       // deno-lint-ignore no-explicit-any
       ? Bun.listen({ fd: opts.fd, socket, allowHalfOpen: true } as any)
       : Bun.listen<BunConn | undefined>({

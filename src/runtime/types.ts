@@ -107,7 +107,11 @@ export interface Runtime {
   readonly name: "deno" | "bun";
   /** e.g. "deno 2.9.6" or "bun 1.4.5". */
   readonly version: string;
-  listen(opts: ListenOptions, onConn: AcceptHandler, onError: AcceptErrorHandler): Promise<Listener>;
+  listen(
+    opts: ListenOptions,
+    onConn: AcceptHandler,
+    onError: AcceptErrorHandler,
+  ): Promise<Listener>;
   connect(opts: ConnectOptions): Promise<Conn>;
   /** Wraps a connected socket made elsewhere (src/sys/) as a Conn. */
   adopt(fd: number): Promise<Conn>;
