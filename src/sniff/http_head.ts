@@ -1,0 +1,436 @@
+/**
+ * HTTP/1.0 and HTTP/1.1 request-head sniffer (RFC 9112), and the HTTP/2 preface sniffer.
+ *
+ * The request-head sniffer is strict where leniency enables request smuggling or routing
+ * confusion: bare CR or LF, obs-fold, whitespace before a colon, conflicting framing headers and
+ * duplicate Host headers are all rejected. An `invalid` reason starts with the status code to
+ * answer, e.g. `"400: Content-Length and Transfer-Encoding together"`, and quotes the bad value.
+ *
+ * @module
+ */
+
+import { formatIp, parseIp } from "../net/ip.ts";
+import { invalid, match, NEED_MORE, NO_MATCH, type SniffResult } from "./result.ts";
+
+/** A parsed request head; framing facts are derived once here for the body code. */
+export interface HttpRequestHead {
+  method: string;
+  /** The request-target exactly as sent. */
+  target: string;
+  version: "1.0" | "1.1";
+  /**
+   * The host to route on: lower-cased, without port or one trailing dot; IPv6 literals without
+   * brackets, in RFC 5952 form. An absolute-form (or CONNECT authority-form) target's authority
+   * wins over the Host header (RFC 9112 section 3.2.2). `null` when neither gives a host
+   * (HTTP/1.0 without Host, or an empty Host value).
+   */
+  host: string | null;
+  /** The authority text `host` was derived from, as sent (OWS trimmed), or `null`. */
+  hostRaw: string | null;
+  /**
+   * Path of the target, without the query: from origin-form, or from absolute-form ("/" when
+   * empty); "*" for asterisk-form; "" for CONNECT authority-form.
+   */
+  path: string;
+  /** Length of the head including the final CRLFCRLF (equals the match `length`). */
+  headerEnd: number;
+  /** Header fields in order; names as sent, values with surrounding whitespace trimmed. */
+  headers: readonly [name: string, value: string][];
+  /** Content-Length, or `null` when absent (never together with `chunked`). */
+  contentLength: number | null;
+  /** Transfer-Encoding is present and ends in chunked (the only framing allowed with it). */
+  chunked: boolean;
+  /**
+   * The connection closes after this exchange: "Connection: close", or HTTP/1.0 without
+   * "Connection: keep-alive".
+   */
+  connectionClose: boolean;
+  /**
+   * The Upgrade header value(s) as sent, joined by ", ", when an HTTP/1.1 request also lists
+   * "upgrade" in Connection (RFC 9110 section 7.8); otherwise `null`.
+   */
+  upgrade: string | null;
+  /** HTTP/1.1 "Expect: 100-continue" (HTTP/1.0 expectations are ignored per RFC 9110 10.1.1). */
+  expectContinue: boolean;
+}
+
+/** Size limits for {@link sniffHttpRequestHead}, in bytes. */
+export interface HttpHeadLimits {
+  /** Longest request line, excluding its CRLF (longer: "414:"). */
+  maxLine: number;
+  /** Longest head, including the final CRLFCRLF (longer: "431:"). */
+  maxHead: number;
+}
+
+/** The HTTP/2 client connection preface (RFC 9113 section 3.4). Do not mutate. */
+export const H2_PREFACE: Uint8Array = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * Detects the HTTP/2 client connection preface: `match` (length 24) when `buf` starts with it,
+ * `more` for a proper prefix of it, `no` otherwise.
+ */
+export function sniffH2Preface(buf: Uint8Array): SniffResult<null> {
+  const seen = Math.min(buf.length, H2_PREFACE.length);
+  for (let i = 0; i < seen; i++) if (buf[i] !== H2_PREFACE[i]) return NO_MATCH;
+  return seen < H2_PREFACE.length ? NEED_MORE : match(null, H2_PREFACE.length);
+}
+
+const SP = 0x20;
+const CR = 0x0d;
+const LF = 0x0a;
+
+/** RFC 9110 tchar lookup: 1 for token characters. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = TCHAR[c | 0x20] = 1;
+
+/** Transfer codings this proxy can pass through (it frames by the final chunked coding). */
+const KNOWN_CODINGS = new Set(["chunked", "gzip", "x-gzip", "deflate", "compress", "x-compress"]);
+
+/**
+ * Sniffs an HTTP/1.0 or HTTP/1.1 request head at the start of `buf`.
+ *
+ * - `no` when the bytes cannot start a request line (a method token then SP), checked on the
+ *   first bytes, and for the "PRI" method, which only the HTTP/2 preface uses; so a caller may
+ *   try {@link sniffH2Preface} as well. Leading empty lines are not skipped.
+ * - `more` until the CRLFCRLF ending the head arrives (within the limits).
+ * - `invalid` with a reason prefixed by the status to answer: "414:" for a request line over
+ *   `maxLine`, "431:" for a head over `maxHead`, "505:" for an HTTP version other than 1.0/1.1,
+ *   "501:" for an unknown transfer coding, "417:" for an unknown expectation, "400:" for other
+ *   faults. Line ends must be CRLF; a bare LF or CR is invalid. The request line is checked as
+ *   soon as it is complete, header fields once the head is.
+ * - `match` with `length` = `headerEnd`.
+ */
+export function sniffHttpRequestHead(
+  buf: Uint8Array,
+  limits: HttpHeadLimits,
+): SniffResult<HttpRequestHead> {
+  const { maxLine, maxHead } = limits;
+  const n = buf.length;
+  let methodEnd = 0;
+  while (methodEnd < n && TCHAR[buf[methodEnd]] === 1) methodEnd++;
+  if (methodEnd === n) {
+    return n > maxLine ? invalid(`414: request line longer than ${maxLine} bytes`) : NEED_MORE;
+  }
+  if (methodEnd === 0 || buf[methodEnd] !== SP) return NO_MATCH;
+  // "PRI" is reserved for the HTTP/2 preface (RFC 9113 section 11.1).
+  if (methodEnd === 3 && buf[0] === 0x50 && buf[1] === 0x52 && buf[2] === 0x49) return NO_MATCH;
+
+  // One pass over the bytes: CRLF is the only line end, the request line is validated once
+  // complete, and the head ends at the first empty line.
+  const seen = Math.min(n, maxHead);
+  let line: RequestLine | null = null;
+  let lineStart = 0;
+  let headEnd = -1;
+  for (let i = methodEnd; i < seen; i++) {
+    const b = buf[i];
+    if (b === LF) return invalid(`400: bare LF at offset ${i}`);
+    if (b !== CR) {
+      if (line === null && i >= maxLine) {
+        return invalid(`414: request line longer than ${maxLine} bytes`);
+      }
+      continue;
+    }
+    if (i + 1 === n) break;
+    if (buf[i + 1] !== LF) return invalid(`400: bare CR at offset ${i}`);
+    if (line === null) {
+      const parsed = parseRequestLine(latin1(buf, 0, i));
+      if (typeof parsed === "string") return invalid(parsed);
+      line = parsed;
+    } else if (i === lineStart) {
+      headEnd = i + 2;
+      break;
+    }
+    lineStart = i + 2;
+    i++;
+  }
+  if (headEnd < 0 ? n >= maxHead : headEnd > maxHead) {
+    return invalid(`431: request head longer than ${maxHead} bytes`);
+  }
+  if (headEnd < 0 || line === null) return NEED_MORE;
+  const head = parseHead(latin1(buf, 0, headEnd), line, headEnd);
+  return typeof head === "string" ? invalid(head) : match(head, headEnd);
+}
+
+interface RequestLine {
+  method: string;
+  target: string;
+  version: "1.0" | "1.1";
+  /** Length of the request line; header fields start 2 bytes later. */
+  length: number;
+}
+
+/** Validates "method SP request-target SP HTTP-version"; returns an error reason or the parts. */
+function parseRequestLine(text: string): RequestLine | string {
+  const sp1 = text.indexOf(" ");
+  const sp2 = text.indexOf(" ", sp1 + 1);
+  if (sp2 < 0 || sp2 === sp1 + 1 || text.indexOf(" ", sp2 + 1) >= 0) {
+    return `400: malformed request line ${quote(text)}`;
+  }
+  const versionText = text.slice(sp2 + 1);
+  if (!/^HTTP\/[0-9]\.[0-9]$/.test(versionText)) {
+    return `400: invalid HTTP version ${quote(versionText)}`;
+  }
+  const version = versionText.slice(5);
+  if (version !== "1.0" && version !== "1.1") {
+    return `505: HTTP version ${quote(versionText)} not supported`;
+  }
+  const target = text.slice(sp1 + 1, sp2);
+  // Visible ASCII only: CTLs, DEL and raw non-ASCII never belong in a target. A fragment is
+  // never sent, and "%" must start a %XX escape so that decoders downstream agree.
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c <= SP || c >= 0x7f || c === 0x23) {
+      return `400: invalid character ${charName(c)} in request-target ${quote(target)}`;
+    }
+    if (c === 0x25 && !/^%[0-9A-Fa-f]{2}/.test(target.slice(i, i + 3))) {
+      return `400: invalid percent-encoding in request-target ${quote(target)}`;
+    }
+  }
+  return { method: text.slice(0, sp1), target, version, length: text.length };
+}
+
+/** Parses the header fields and derives routing and framing facts. */
+function parseHead(text: string, line: RequestLine, headEnd: number): HttpRequestHead | string {
+  const headers: [string, string][] = [];
+  let hostHeader: string | null = null;
+  let contentLength: string | null = null;
+  const codings: string[] = [];
+  let sawTransferEncoding = false;
+  const connection: string[] = [];
+  const upgrades: string[] = [];
+  const expectations: string[] = [];
+
+  const fieldsEnd = headEnd - 2;
+  for (let p = line.length + 2; p < fieldsEnd;) {
+    const e = text.indexOf("\r\n", p);
+    const first = text.charCodeAt(p);
+    if (first === SP || first === 0x09) {
+      return `400: obsolete line folding in ${quote(text.slice(p, e))}`;
+    }
+    const colon = text.indexOf(":", p);
+    if (colon < 0 || colon > e) return `400: header line without colon ${quote(text.slice(p, e))}`;
+    const name = text.slice(p, colon);
+    if (name === "") return `400: empty header name in ${quote(text.slice(p, e))}`;
+    const lastOfName = name.charCodeAt(name.length - 1);
+    if (lastOfName === SP || lastOfName === 0x09) {
+      return `400: whitespace between header name and colon in ${quote(name)}`;
+    }
+    for (let i = 0; i < name.length; i++) {
+      if (TCHAR[name.charCodeAt(i)] !== 1) return `400: invalid header name ${quote(name)}`;
+    }
+    let vs = colon + 1;
+    let ve = e;
+    while (vs < ve && isOws(text.charCodeAt(vs))) vs++;
+    while (ve > vs && isOws(text.charCodeAt(ve - 1))) ve--;
+    // Field values may hold HTAB, SP, VCHAR and obs-text; any other control byte (NUL, DEL, ...)
+    // is treated differently by different parsers.
+    for (let i = vs; i < ve; i++) {
+      const c = text.charCodeAt(i);
+      if ((c < SP && c !== 0x09) || c === 0x7f) {
+        return `400: invalid character ${charName(c)} in header ${quote(name)} value`;
+      }
+    }
+    const value = text.slice(vs, ve);
+    headers.push([name, value]);
+    p = e + 2;
+
+    switch (name.toLowerCase()) {
+      case "host":
+        if (hostHeader !== null) return "400: several Host headers";
+        hostHeader = value;
+        break;
+      case "content-length":
+        if (!/^[0-9]+$/.test(value)) return `400: invalid Content-Length ${quote(value)}`;
+        // Past 15 digits the value may not be a safe integer; nobody sends such bodies.
+        if (value.length > 15) return `400: Content-Length ${quote(value)} too large`;
+        // Identical repeats are harmless (RFC 9110 section 8.6); differing ones are smuggling.
+        if (contentLength !== null && contentLength !== value) {
+          return `400: differing Content-Length values ${quote(contentLength)} and ${quote(value)}`;
+        }
+        contentLength = value;
+        break;
+      case "transfer-encoding":
+        sawTransferEncoding = true;
+        for (const item of value.split(",")) {
+          // Empty list elements are allowed and ignored (RFC 9110 section 5.6.1).
+          const coding = item.trim().toLowerCase();
+          if (coding !== "") codings.push(coding);
+        }
+        break;
+      case "connection":
+        for (const item of value.split(",")) connection.push(item.trim().toLowerCase());
+        break;
+      case "upgrade":
+        upgrades.push(value);
+        break;
+      case "expect":
+        for (const item of value.split(",")) {
+          const expectation = item.trim().toLowerCase();
+          if (expectation !== "") expectations.push(expectation);
+        }
+        break;
+    }
+  }
+
+  // Framing (RFC 9112 section 6).
+  let chunked = false;
+  if (sawTransferEncoding) {
+    if (line.version === "1.0") return "400: Transfer-Encoding in an HTTP/1.0 request";
+    if (contentLength !== null) return "400: Content-Length and Transfer-Encoding together";
+    if (codings.length === 0) return "400: empty Transfer-Encoding";
+    for (const coding of codings) {
+      if (!isToken(coding)) return `400: invalid transfer coding ${quote(coding)}`;
+      if (!KNOWN_CODINGS.has(coding)) return `501: unsupported transfer coding ${quote(coding)}`;
+    }
+    // Only a final chunked coding delimits a request body; chunked twice is forbidden too.
+    if (codings.indexOf("chunked") !== codings.length - 1) {
+      return `400: chunked is not the last transfer coding in ${quote(codings.join(", "))}`;
+    }
+    chunked = true;
+  }
+
+  // Host (RFC 9112 section 3.2).
+  if (hostHeader === null && line.version === "1.1") return "400: missing Host header";
+  let hostFromHeader: string | null = null;
+  if (hostHeader !== null && hostHeader !== "") {
+    const parsed = parseAuthority(hostHeader);
+    if (parsed === null) return `400: invalid Host header ${quote(hostHeader)}`;
+    hostFromHeader = parsed.host;
+  }
+  const form = parseTarget(line);
+  if (typeof form === "string") return form;
+  const fromTarget = form.authority !== null;
+
+  const versionIs11 = line.version === "1.1";
+  let expectContinue = false;
+  if (versionIs11) {
+    for (const expectation of expectations) {
+      if (expectation !== "100-continue") {
+        return `417: unsupported expectation ${quote(expectation)}`;
+      }
+      expectContinue = true;
+    }
+  }
+  return {
+    method: line.method,
+    target: line.target,
+    version: line.version,
+    host: fromTarget ? form.host : hostFromHeader,
+    hostRaw: fromTarget ? form.authority : hostHeader,
+    path: form.path,
+    headerEnd: headEnd,
+    headers,
+    contentLength: contentLength === null ? null : Number(contentLength),
+    chunked,
+    connectionClose: connection.includes("close") ||
+      (!versionIs11 && !connection.includes("keep-alive")),
+    upgrade: versionIs11 && connection.includes("upgrade") && upgrades.length > 0
+      ? upgrades.join(", ")
+      : null,
+    expectContinue,
+  };
+}
+
+interface TargetForm {
+  path: string;
+  /** The target's authority when it names the host (absolute- and authority-form). */
+  authority: string | null;
+  host: string | null;
+}
+
+/** Classifies the request-target (RFC 9112 section 3.2) and extracts path and authority. */
+function parseTarget(line: RequestLine): TargetForm | string {
+  const { method, target } = line;
+  if (method === "CONNECT") {
+    const parsed = parseAuthority(target);
+    if (parsed === null || !parsed.hasPort) {
+      return `400: CONNECT needs host:port as its target, not ${quote(target)}`;
+    }
+    return { path: "", authority: target, host: parsed.host };
+  }
+  if (target.charCodeAt(0) === 0x2f) {
+    const q = target.indexOf("?");
+    return { path: q < 0 ? target : target.slice(0, q), authority: null, host: null };
+  }
+  if (target === "*") {
+    if (method !== "OPTIONS") return `400: asterisk-form target with method ${quote(method)}`;
+    return { path: "*", authority: null, host: null };
+  }
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(target);
+  if (scheme === null) return `400: invalid request-target ${quote(target)}`;
+  const schemeName = scheme[1].toLowerCase();
+  if (schemeName !== "http" && schemeName !== "https") {
+    return `400: unsupported scheme ${quote(scheme[1])} in request-target`;
+  }
+  const rest = target.slice(scheme[0].length);
+  let authorityEnd = rest.search(/[/?]/);
+  if (authorityEnd < 0) authorityEnd = rest.length;
+  const authority = rest.slice(0, authorityEnd);
+  // Userinfo in http(s) URIs is deprecated and a phishing vector (RFC 9110 section 4.2.4).
+  if (authority.includes("@")) return `400: userinfo in request-target ${quote(target)}`;
+  const parsed = parseAuthority(authority);
+  if (parsed === null) return `400: invalid host in request-target ${quote(target)}`;
+  const afterAuthority = rest.slice(authorityEnd);
+  const q = afterAuthority.indexOf("?");
+  const path = q < 0 ? afterAuthority : afterAuthority.slice(0, q);
+  return { path: path === "" ? "/" : path, authority, host: parsed.host };
+}
+
+/**
+ * Parses `host [":" port]` into the routing host, or `null` when malformed. Host names are
+ * limited to letters, digits and "-._~": sub-delims and %-escapes are legal in a URI reg-name
+ * but no DNS name uses them, and they would let one host have several spellings (or look like a
+ * wildcard pattern) to the router. The port, when present, must be 1..5 digits up to 65535.
+ */
+function parseAuthority(text: string): { host: string; hasPort: boolean } | null {
+  let host: string;
+  let rest: string;
+  if (text.charCodeAt(0) === 0x5b) {
+    const close = text.indexOf("]");
+    if (close < 0) return null;
+    const ip = parseIp(text.slice(1, close));
+    if (ip === null || ip.family !== 6) return null;
+    host = formatIp(ip.bytes);
+    rest = text.slice(close + 1);
+  } else {
+    const colon = text.indexOf(":");
+    const name = colon < 0 ? text : text.slice(0, colon);
+    rest = colon < 0 ? "" : text.slice(colon);
+    if (!/^[A-Za-z0-9._~-]+$/.test(name)) return null;
+    host = (name.endsWith(".") ? name.slice(0, -1) : name).toLowerCase();
+    if (host === "") return null;
+  }
+  if (rest === "") return { host, hasPort: false };
+  if (!/^:[0-9]{1,5}$/.test(rest) || Number(rest.slice(1)) > 65535) return null;
+  return { host, hasPort: true };
+}
+
+function isToken(text: string): boolean {
+  if (text === "") return false;
+  for (let i = 0; i < text.length; i++) if (TCHAR[text.charCodeAt(i)] !== 1) return false;
+  return true;
+}
+
+function isOws(c: number): boolean {
+  return c === SP || c === 0x09;
+}
+
+/** Decodes bytes one char per byte, so offsets in the string equal offsets in the buffer. */
+function latin1(buf: Uint8Array, start: number, end: number): string {
+  let text = "";
+  // Chunked: spreading a very large array into one call can overflow the argument stack.
+  for (let i = start; i < end; i += 8192) {
+    text += String.fromCharCode(...buf.subarray(i, Math.min(end, i + 8192)));
+  }
+  return text;
+}
+
+function charName(c: number): string {
+  return `0x${c.toString(16).padStart(2, "0")}`;
+}
+
+/** Quotes untrusted text for a reason: JSON escapes control bytes, the cap bounds its size. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
+}
