@@ -1,0 +1,73 @@
+/**
+ * Loading a config file: YAML in, a validated and deeply frozen {@link Config} out, with
+ * every problem found (not just the first) positioned as `FILE:LINE:COL`.
+ *
+ * @example
+ * ```ts
+ * const { config, problems } = loadConfigFile("switchyard.yaml");
+ * for (const p of problems) console.error(formatProblem(p));
+ * ```
+ *
+ * @module
+ */
+
+import { readFileSync } from "node:fs";
+import { LineCounter, parseDocument } from "yaml";
+import { readDocument } from "./document.ts";
+import type { Config, ConfigProblem } from "./types.ts";
+import { Walker } from "./yaml_walk.ts";
+
+/** What loading gives: a config only when there are no errors (warnings are fine). */
+export interface LoadResult {
+  readonly config: Config | null;
+  /** Errors and warnings, in file order. */
+  readonly problems: readonly ConfigProblem[];
+}
+
+/** Validates the YAML `text`; `file` names it in problems and anchors relative paths. */
+export function parseConfig(text: string, file: string): LoadResult {
+  const lineCounter = new LineCounter();
+  // Duplicate keys are reported by the walker, which can say where the first one was.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+  const w = new Walker(file, lineCounter, doc);
+  for (const e of doc.errors) w.reportAt(e.pos[0], e.message, "error");
+  for (const e of doc.warnings) w.reportAt(e.pos[0], e.message, "warning");
+  // A document with syntax errors is only partly understood: checking its keys would
+  // mostly report echoes of the syntax error.
+  const config = doc.errors.length > 0
+    ? null
+    : readDocument(w, { key: doc.contents ?? {}, node: w.resolve(doc.contents), path: "" }, file);
+  const problems = w.problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => a.p.line - b.p.line || a.p.col - b.p.col || a.i - b.i)
+    .map(({ p }) => Object.freeze(p));
+  const ok = problems.every((p) => p.severity === "warning");
+  return Object.freeze({ config: ok ? config : null, problems: Object.freeze(problems) });
+}
+
+/** Reads and validates the config file at `path`; an unreadable file is one problem at 1:1. */
+export function loadConfigFile(path: string): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    const problem: ConfigProblem = {
+      file: path,
+      line: 1,
+      col: 1,
+      path: "",
+      message: `cannot read the config file: ${reason}`,
+      severity: "error",
+    };
+    return Object.freeze({ config: null, problems: Object.freeze([Object.freeze(problem)]) });
+  }
+  return parseConfig(text, path);
+}
+
+/** `FILE:LINE:COL: path: message`, with "warning: " before the path for warnings. */
+export function formatProblem(p: ConfigProblem): string {
+  const severity = p.severity === "warning" ? "warning: " : "";
+  const path = p.path === "" ? "" : `${p.path}: `;
+  return `${p.file}:${p.line}:${p.col}: ${severity}${path}${p.message}`;
+}
