@@ -36,7 +36,10 @@ export class Balancer {
    * The next server, or null when every server is down or excluded. `clientBytes` feeds the
    * `source` algorithm (the client's address bytes).
    */
-  pick(clientBytes: Uint8Array | null, exclude: ReadonlySet<ServerState> | null): ServerState | null {
+  pick(
+    clientBytes: Uint8Array | null,
+    exclude: ReadonlySet<ServerState> | null,
+  ): ServerState | null {
     switch (this.config.balance) {
       case "roundrobin":
         return this.#roundRobin(exclude);
@@ -76,7 +79,10 @@ export class Balancer {
     return best;
   }
 
-  #source(clientBytes: Uint8Array | null, exclude: ReadonlySet<ServerState> | null): ServerState | null {
+  #source(
+    clientBytes: Uint8Array | null,
+    exclude: ReadonlySet<ServerState> | null,
+  ): ServerState | null {
     let total = 0;
     for (const s of this.servers) if (this.#eligible(s, exclude)) total += s.config.weight;
     if (total === 0) return null;

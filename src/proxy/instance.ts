@@ -56,7 +56,11 @@ export class Instance {
           const socket = await this.services.rt.listen(
             { host: b.host, port: b.port },
             (conn) => this.#accept(l, conn),
-            (err) => this.services.log.event("error", "accept failed", { listener: l.name, error: err.message }),
+            (err) =>
+              this.services.log.event("error", "accept failed", {
+                listener: l.name,
+                error: err.message,
+              }),
           );
           this.sockets.push({ listener: l.name, socket });
         } catch (err) {

@@ -73,7 +73,11 @@ class Side implements ConnHandlers {
   }
 
   error(err: Error): void {
-    this.pipe.fail(this.inbound ? "client_error" : "server_error", err);
+    const other = this.pipe.otherOf(this);
+    // A client that resets after the server's last byte and FIN reached its kernel lost
+    // nothing (HTTPS clients commonly close without reading the final close_notify).
+    if (this.inbound && other.eof && !other.blocked) this.pipe.fail("ok", null);
+    else this.pipe.fail(this.inbound ? "client_error" : "server_error", err);
   }
 }
 
@@ -113,6 +117,9 @@ export class Pipe {
     }
     client.start(this.up);
     server.start(this.down);
+    // The sniffing session paused the client; reading resumes now unless the head is still
+    // waiting to drain (then the drain resumes it).
+    if (!this.up.blocked) client.resume();
     watch(this);
   }
 

@@ -15,7 +15,7 @@ import {
   sniffClientHello,
   TLS_ALERT_UNRECOGNIZED_NAME,
 } from "../sniff/tls_client_hello.ts";
-import { type ListenerContext, bump } from "./context.ts";
+import { bump, type ListenerContext } from "./context.ts";
 import { dial } from "./dial.ts";
 import { Pipe, type PipeOutcome } from "./pipe.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
@@ -53,7 +53,11 @@ export class StreamSession implements ConnHandlers {
     }
     this.#buf = new SniffBuffer(MAX_HELLO_BYTES);
     this.#timer = setTimeout(
-      () => this.#refuse("inspect_timeout", `no complete ClientHello within ${this.ctx.listener.inspectTimeoutMs} ms`),
+      () =>
+        this.#refuse(
+          "inspect_timeout",
+          `no complete ClientHello within ${this.ctx.listener.inspectTimeoutMs} ms`,
+        ),
       this.ctx.listener.inspectTimeoutMs,
     );
     this.client.start(this);
@@ -84,7 +88,9 @@ export class StreamSession implements ConnHandlers {
   }
 
   end(): void {
-    if (this.#phase === "inspect") this.#refuse("client_closed", "closed before the ClientHello was complete");
+    if (this.#phase === "inspect") {
+      this.#refuse("client_closed", "closed before the ClientHello was complete");
+    }
   }
 
   drain(): void {}
@@ -161,8 +167,15 @@ export class StreamSession implements ConnHandlers {
     };
     const t = setTimeout(close, ALERT_LINGER_MS);
     c.start({ data() {}, end: close, error: close, drain: close });
-    if (c.write(TLS_ALERT_UNRECOGNIZED_NAME)) close();
-    this.#log("no_route", "no route matched the ClientHello and no default: sent unrecognized_name", 0, 0);
+    c.write(TLS_ALERT_UNRECOGNIZED_NAME);
+    // The FIN follows the alert; `drain` (or the peer's reaction) then closes the socket.
+    c.end();
+    this.#log(
+      "no_route",
+      "no route matched the ClientHello and no default: sent unrecognized_name",
+      0,
+      0,
+    );
     this.ctx.counters.active--;
   }
 
@@ -187,7 +200,9 @@ export class StreamSession implements ConnHandlers {
     const remote = this.client.remote;
     this.ctx.services.log.access({
       listener: this.ctx.listener.name,
-      client: remote.family === 6 ? `[${remote.host}]:${remote.port}` : `${remote.host}:${remote.port}`,
+      client: remote.family === 6
+        ? `[${remote.host}]:${remote.port}`
+        : `${remote.host}:${remote.port}`,
       sni: this.#hello?.sni ?? null,
       alpn: this.#hello && this.#hello.alpn.length > 0 ? this.#hello.alpn : undefined,
       route: this.#route?.index ?? null,

@@ -1,0 +1,120 @@
+/**
+ * Real clients (curl, openssl) and raw sockets for integration tests.
+ */
+
+import { execFile } from "node:child_process";
+import net from "node:net";
+
+/** Runs a command; resolves with its exit code and output (never rejects on a non-zero exit). */
+export function exec(
+  cmd: string,
+  args: string[],
+  timeoutMs = 15_000,
+  input?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      cmd,
+      args,
+      { timeout: timeoutMs, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+    else child.stdin?.end();
+  });
+}
+
+/** curl to https://NAME:PORT/ through the router, trusting `caFile`. */
+export function curlTls(name: string, port: number, caFile: string, extra: string[] = []) {
+  return exec("curl", [
+    "-sS",
+    "--max-time",
+    "10",
+    "--resolve",
+    `${name}:${port}:127.0.0.1`,
+    "--cacert",
+    caFile,
+    ...extra,
+    `https://${name}:${port}/`,
+  ]);
+}
+
+/** A raw client socket with helpers to read everything and to watch for close. */
+export class RawClient {
+  readonly socket: net.Socket;
+  readonly received: Uint8Array[] = [];
+  ended = false;
+  closed = false;
+  error: Error | null = null;
+  #waiters: (() => void)[] = [];
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on("data", (c: Uint8Array) => {
+      this.received.push(c);
+      this.#wake();
+    });
+    socket.on("end", () => {
+      this.ended = true;
+      this.#wake();
+    });
+    socket.on("close", () => {
+      this.closed = true;
+      this.#wake();
+    });
+    socket.on("error", (e) => {
+      this.error = e;
+      this.#wake();
+    });
+  }
+
+  /** Connects to 127.0.0.1:port (optionally from a given local address). */
+  static connect(port: number, localAddress?: string): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: "127.0.0.1", port, localAddress, allowHalfOpen: true });
+      s.once("connect", () => resolve(new RawClient(s)));
+      s.once("error", reject);
+    });
+  }
+
+  #wake() {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves when `cond` holds, re-checked on every event. */
+  until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+      const check = () => {
+        if (cond()) {
+          clearTimeout(timer);
+          resolve();
+        } else this.#waiters.push(check);
+      };
+      check();
+    });
+  }
+
+  get text(): string {
+    return Buffer.concat(this.received).toString("latin1");
+  }
+
+  write(b: Uint8Array | string): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.socket.write(b, (e) => (e ? reject(e) : resolve()))
+    );
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}

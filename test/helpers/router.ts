@@ -1,0 +1,142 @@
+/**
+ * Starts Switchyard as a subprocess under the runtime that runs the tests (deno test → Deno,
+ * bun test → Bun), on a config written to a temp file, and reads its logs.
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const MAIN = join(ROOT, "src/main.ts");
+const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+
+/** The command line that runs src/main.ts under this runtime. */
+export function routerCommand(args: string[]): [string, string[]] {
+  return isBun
+    ? [process.execPath, [MAIN, ...args]]
+    : [process.execPath, ["run", "-A", MAIN, ...args]];
+}
+
+/** The name of the runtime the router runs under. */
+export const runtimeName: string = isBun ? "bun" : "deno";
+
+/** A running router. */
+export class RouterProcess {
+  readonly stdoutLines: string[] = [];
+  readonly stderrLines: string[] = [];
+  /** Bound ports per listener, from the "listening" event. */
+  readonly ports = new Map<string, number[]>();
+  readonly exited: Promise<number | null>;
+  #waiters: (() => void)[] = [];
+
+  constructor(readonly child: ChildProcess, readonly configFile: string) {
+    this.exited = new Promise((resolve) =>
+      child.on("exit", (code) => {
+        this.#wake();
+        resolve(code);
+      })
+    );
+    this.#lines(child.stdout!, this.stdoutLines);
+    this.#lines(child.stderr!, this.stderrLines);
+  }
+
+  #lines(stream: NodeJS.ReadableStream, into: string[]): void {
+    let rest = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (s: string) => {
+      const parts = (rest + s).split("\n");
+      rest = parts.pop()!;
+      into.push(...parts);
+      this.#wake();
+    });
+  }
+
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves once `pred` holds (re-checked on every output line and on exit). */
+  waitFor<T>(
+    pred: () => T | undefined | null | false,
+    what: string,
+    timeoutMs = 10_000,
+  ): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`timed out waiting for ${what}; stderr:\n${this.stderrLines.join("\n")}`));
+      }, timeoutMs);
+      const check = () => {
+        const v = pred();
+        if (v) {
+          clearTimeout(timer);
+          resolve(v);
+        } else if (this.child.exitCode !== null) {
+          clearTimeout(timer);
+          reject(
+            new Error(
+              `router exited (${this.child.exitCode}) waiting for ${what}:\n${
+                this.stderrLines.join("\n")
+              }`,
+            ),
+          );
+        } else this.#waiters.push(check);
+      };
+      check();
+    });
+  }
+
+  /** Access log records parsed from stdout. */
+  get access(): Record<string, unknown>[] {
+    return this.stdoutLines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  }
+
+  /** Waits for an access record matching `pred`. */
+  waitForAccess(
+    pred: (r: Record<string, unknown>) => boolean,
+    what: string,
+  ): Promise<Record<string, unknown>> {
+    return this.waitFor(() => this.access.find(pred), what);
+  }
+
+  /** The first bound port of `listener`. */
+  port(listener: string): number {
+    const p = this.ports.get(listener);
+    if (!p) throw new Error(`listener ${listener} not bound`);
+    return p[0];
+  }
+
+  /** SIGTERM, then wait for exit. */
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill("SIGTERM");
+    return await this.exited;
+  }
+}
+
+/** Writes `yaml` to a temp file and starts `run -c` on it; resolves once it listens. */
+export async function startRouter(yaml: string, extraArgs: string[] = []): Promise<RouterProcess> {
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-test-"));
+  const file = join(dir, "switchyard.yaml");
+  writeFileSync(file, yaml);
+  const [cmd, args] = routerCommand(["run", "-c", file, ...extraArgs]);
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const r = new RouterProcess(child, file);
+  const ev = await r.waitFor(() => {
+    for (const l of r.stderrLines) {
+      if (!l.startsWith("{")) continue;
+      const e = JSON.parse(l);
+      if (e.msg === "listening") return e as { listeners: string[] };
+    }
+  }, "the listening event");
+  for (const entry of ev.listeners) {
+    const [name, addr] = entry.split("=");
+    const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
+    r.ports.set(name, [...(r.ports.get(name) ?? []), port]);
+  }
+  return r;
+}
