@@ -406,18 +406,18 @@ function parseAuthority(text: string): { host: string; hasPort: boolean } | null
   return { host, hasPort: true };
 }
 
-function isToken(text: string): boolean {
+export function isToken(text: string): boolean {
   if (text === "") return false;
   for (let i = 0; i < text.length; i++) if (TCHAR[text.charCodeAt(i)] !== 1) return false;
   return true;
 }
 
-function isOws(c: number): boolean {
+export function isOws(c: number): boolean {
   return c === SP || c === 0x09;
 }
 
 /** Decodes bytes one char per byte, so offsets in the string equal offsets in the buffer. */
-function latin1(buf: Uint8Array, start: number, end: number): string {
+export function latin1(buf: Uint8Array, start: number, end: number): string {
   let text = "";
   // Chunked: spreading a very large array into one call can overflow the argument stack.
   for (let i = start; i < end; i += 8192) {
@@ -426,11 +426,11 @@ function latin1(buf: Uint8Array, start: number, end: number): string {
   return text;
 }
 
-function charName(c: number): string {
+export function charName(c: number): string {
   return `0x${c.toString(16).padStart(2, "0")}`;
 }
 
 /** Quotes untrusted text for a reason: JSON escapes control bytes, the cap bounds its size. */
-function quote(text: string): string {
+export function quote(text: string): string {
   return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
 }

@@ -1,0 +1,250 @@
+/**
+ * HTTP/1.0 and HTTP/1.1 response-head sniffer (RFC 9112), for a proxy that reads a backend's
+ * response and must frame its body itself.
+ *
+ * It is as strict as the request-head sniffer where leniency would let the proxy and the client
+ * disagree on where a response ends: bare CR or LF, obs-fold, whitespace before a colon, control
+ * bytes in values and differing Content-Length values are rejected. An `invalid` reason starts
+ * with "502:", the status the proxy answers its client with, and quotes the bad value.
+ *
+ * @module
+ */
+
+import { charName, isOws, isToken, latin1, quote } from "../sniff/http_head.ts";
+import { invalid, match, NEED_MORE, NO_MATCH, type SniffResult } from "../sniff/result.ts";
+
+/** A parsed response head; framing facts are derived once here for the body code. */
+export interface HttpResponseHead {
+  version: "1.0" | "1.1";
+  /** The three-digit status code, 100..999. */
+  status: number;
+  /** The reason phrase as sent (possibly empty); meaningless to the protocol. */
+  reason: string;
+  /** Length of the head including the final CRLFCRLF (equals the match `length`). */
+  headerEnd: number;
+  /** Header fields in order; names as sent, values with surrounding whitespace trimmed. */
+  headers: readonly [name: string, value: string][];
+  /**
+   * Content-Length, or `null` when absent or overridden by Transfer-Encoding (never together
+   * with `chunked`).
+   */
+  contentLength: number | null;
+  /** Transfer-Encoding is present and its final coding is chunked. */
+  chunked: boolean;
+  /**
+   * The connection closes after this response: "Connection: close", HTTP/1.0 without
+   * "Connection: keep-alive", or an HTTP/1.0 response with Transfer-Encoding, whose framing
+   * RFC 9112 section 6.1 says to distrust.
+   */
+  connectionClose: boolean;
+  /**
+   * The Upgrade header value(s) as sent, joined by ", ", when an HTTP/1.1 response also lists
+   * "upgrade" in Connection; otherwise `null`.
+   */
+  upgrade: string | null;
+  /**
+   * Transfer-Encoding and Content-Length were both sent. Transfer-Encoding wins (RFC 9112
+   * section 6.3) and `contentLength` is `null`, but such a response may be an attempt at
+   * response splitting: the proxy must not forward Content-Length and should close both
+   * connections after this response.
+   */
+  conflictingLength: boolean;
+}
+
+/** Size limits for {@link sniffHttpResponseHead}, in bytes. */
+export interface HttpResponseHeadLimits {
+  /** Longest head, including the final CRLFCRLF (longer: invalid). */
+  maxHead: number;
+}
+
+const SP = 0x20;
+const CR = 0x0d;
+const LF = 0x0a;
+
+/** "HTTP/": every status line starts with it. */
+const HTTP_NAME = [0x48, 0x54, 0x54, 0x50, 0x2f];
+
+/**
+ * Sniffs an HTTP/1.0 or HTTP/1.1 response head at the start of `buf`.
+ *
+ * - `no` when the first bytes are not (a prefix of) "HTTP/": an HTTP/0.9 response or garbage.
+ * - `more` until the CRLFCRLF ending the head arrives (within `maxHead`).
+ * - `invalid` with a reason starting "502: " for a malformed status line or header field, an
+ *   HTTP version other than 1.0/1.1, differing Content-Length values, a misplaced chunked
+ *   coding, or a head over `maxHead`. Line ends must be CRLF. The status line is checked as soon
+ *   as it is complete, header fields once the head is.
+ * - `match` with `length` = `headerEnd`.
+ *
+ * The status line's reason phrase may be missing along with the space before it: RFC 9112
+ * requires senders to send that space, but dropping it changes no framing.
+ */
+export function sniffHttpResponseHead(
+  buf: Uint8Array,
+  limits: HttpResponseHeadLimits,
+): SniffResult<HttpResponseHead> {
+  const { maxHead } = limits;
+  const n = buf.length;
+  const prefix = Math.min(n, HTTP_NAME.length);
+  for (let i = 0; i < prefix; i++) if (buf[i] !== HTTP_NAME[i]) return NO_MATCH;
+
+  // One pass over the bytes, as on the request side: CRLF is the only line end, the status line
+  // is validated once complete, and the head ends at the first empty line.
+  const seen = Math.min(n, maxHead);
+  let line: StatusLine | null = null;
+  let lineStart = 0;
+  let headEnd = -1;
+  for (let i = prefix; i < seen; i++) {
+    const b = buf[i];
+    if (b === LF) return invalid(`502: bare LF at offset ${i}`);
+    if (b !== CR) continue;
+    if (i + 1 === n) break;
+    if (buf[i + 1] !== LF) return invalid(`502: bare CR at offset ${i}`);
+    if (line === null) {
+      const parsed = parseStatusLine(latin1(buf, 0, i));
+      if (typeof parsed === "string") return invalid(parsed);
+      line = parsed;
+    } else if (i === lineStart) {
+      headEnd = i + 2;
+      break;
+    }
+    lineStart = i + 2;
+    i++;
+  }
+  if (headEnd < 0 ? n >= maxHead : headEnd > maxHead) {
+    return invalid(`502: response head longer than ${maxHead} bytes`);
+  }
+  if (headEnd < 0 || line === null) return NEED_MORE;
+  const head = parseHead(latin1(buf, 0, headEnd), line, headEnd);
+  return typeof head === "string" ? invalid(head) : match(head, headEnd);
+}
+
+interface StatusLine {
+  version: "1.0" | "1.1";
+  status: number;
+  reason: string;
+  /** Length of the status line; header fields start 2 bytes later. */
+  length: number;
+}
+
+/** Validates "HTTP-version SP status-code [SP reason-phrase]"; returns a reason or the parts. */
+function parseStatusLine(text: string): StatusLine | string {
+  const parts = /^HTTP\/([0-9]\.[0-9]) ([0-9]{3})(?: (.*))?$/.exec(text);
+  if (parts === null) return `502: malformed status line ${quote(text)}`;
+  const version = parts[1];
+  if (version !== "1.0" && version !== "1.1") {
+    return `502: HTTP version ${quote(`HTTP/${version}`)} not supported`;
+  }
+  const status = Number(parts[2]);
+  if (status < 100) return `502: status code ${quote(parts[2])} below 100`;
+  const reason = parts[3] ?? "";
+  // reason-phrase is HTAB, SP, VCHAR and obs-text; a control byte would be forwarded verbatim.
+  for (let i = 0; i < reason.length; i++) {
+    const c = reason.charCodeAt(i);
+    if ((c < SP && c !== 0x09) || c === 0x7f) {
+      return `502: invalid character ${charName(c)} in reason phrase ${quote(reason)}`;
+    }
+  }
+  return { version, status, reason, length: text.length };
+}
+
+/** Parses the header fields and derives framing facts. */
+function parseHead(text: string, line: StatusLine, headEnd: number): HttpResponseHead | string {
+  const headers: [string, string][] = [];
+  let contentLength: string | null = null;
+  const codings: string[] = [];
+  let sawTransferEncoding = false;
+  const connection: string[] = [];
+  const upgrades: string[] = [];
+
+  const fieldsEnd = headEnd - 2;
+  for (let p = line.length + 2; p < fieldsEnd;) {
+    const e = text.indexOf("\r\n", p);
+    const first = text.charCodeAt(p);
+    if (first === SP || first === 0x09) {
+      return `502: obsolete line folding in ${quote(text.slice(p, e))}`;
+    }
+    const colon = text.indexOf(":", p);
+    if (colon < 0 || colon > e) return `502: header line without colon ${quote(text.slice(p, e))}`;
+    const name = text.slice(p, colon);
+    if (name === "") return `502: empty header name in ${quote(text.slice(p, e))}`;
+    if (isOws(name.charCodeAt(name.length - 1))) {
+      return `502: whitespace between header name and colon in ${quote(name)}`;
+    }
+    if (!isToken(name)) return `502: invalid header name ${quote(name)}`;
+    let vs = colon + 1;
+    let ve = e;
+    while (vs < ve && isOws(text.charCodeAt(vs))) vs++;
+    while (ve > vs && isOws(text.charCodeAt(ve - 1))) ve--;
+    // Field values may hold HTAB, SP, VCHAR and obs-text; any other control byte (NUL, DEL, ...)
+    // is treated differently by different parsers.
+    for (let i = vs; i < ve; i++) {
+      const c = text.charCodeAt(i);
+      if ((c < SP && c !== 0x09) || c === 0x7f) {
+        return `502: invalid character ${charName(c)} in header ${quote(name)} value`;
+      }
+    }
+    const value = text.slice(vs, ve);
+    headers.push([name, value]);
+    p = e + 2;
+
+    switch (name.toLowerCase()) {
+      case "content-length":
+        if (!/^[0-9]+$/.test(value)) return `502: invalid Content-Length ${quote(value)}`;
+        // Past 15 digits the value may not be a safe integer; nobody sends such bodies.
+        if (value.length > 15) return `502: Content-Length ${quote(value)} too large`;
+        // Identical repeats are harmless (RFC 9110 section 8.6); differing ones split responses.
+        if (contentLength !== null && contentLength !== value) {
+          return `502: differing Content-Length values ${quote(contentLength)} and ${quote(value)}`;
+        }
+        contentLength = value;
+        break;
+      case "transfer-encoding":
+        sawTransferEncoding = true;
+        for (const item of value.split(",")) {
+          // Empty list elements are allowed and ignored (RFC 9110 section 5.6.1).
+          const coding = item.trim().toLowerCase();
+          if (coding !== "") codings.push(coding);
+        }
+        break;
+      case "connection":
+        for (const item of value.split(",")) connection.push(item.trim().toLowerCase());
+        break;
+      case "upgrade":
+        upgrades.push(value);
+        break;
+    }
+  }
+
+  // Framing (RFC 9112 section 6). A response whose final coding is not chunked is delimited by
+  // the connection closing, so unknown codings are passed through rather than rejected; but
+  // chunked anywhere except last (or twice) is a sender bug no client would frame alike.
+  let chunked = false;
+  if (sawTransferEncoding) {
+    if (codings.length === 0) return "502: empty Transfer-Encoding";
+    for (const coding of codings) {
+      if (!isToken(coding)) return `502: invalid transfer coding ${quote(coding)}`;
+    }
+    const at = codings.indexOf("chunked");
+    if (at >= 0 && at !== codings.length - 1) {
+      return `502: chunked is not the last transfer coding in ${quote(codings.join(", "))}`;
+    }
+    chunked = at >= 0;
+  }
+
+  const versionIs11 = line.version === "1.1";
+  return {
+    version: line.version,
+    status: line.status,
+    reason: line.reason,
+    headerEnd: headEnd,
+    headers,
+    contentLength: contentLength === null || sawTransferEncoding ? null : Number(contentLength),
+    chunked,
+    connectionClose: connection.includes("close") ||
+      (!versionIs11 && (sawTransferEncoding || !connection.includes("keep-alive"))),
+    upgrade: versionIs11 && connection.includes("upgrade") && upgrades.length > 0
+      ? upgrades.join(", ")
+      : null,
+    conflictingLength: sawTransferEncoding && contentLength !== null,
+  };
+}
