@@ -12,6 +12,8 @@ export function check(file: string): number {
   const config = loadOrReport(file);
   if (config === null) return EXIT_INVALID;
   const n = config.listeners.size;
-  process.stdout.write(`${file}: ok (${n} listener${n === 1 ? "" : "s"}, ${config.backends.size} backends)\n`);
+  process.stdout.write(
+    `${file}: ok (${n} listener${n === 1 ? "" : "s"}, ${config.backends.size} backends)\n`,
+  );
   return 0;
 }

@@ -30,7 +30,9 @@ export function explain(a: ExplainArgs): number {
   const l = a.listener === undefined ? undefined : config.listeners.get(a.listener);
   if (l === undefined) {
     const names = [...config.listeners.keys()].join(", ");
-    process.stderr.write(`explain: --listener must name one of: ${names} (got "${a.listener ?? ""}")\n`);
+    process.stderr.write(
+      `explain: --listener must name one of: ${names} (got "${a.listener ?? ""}")\n`,
+    );
     return EXIT_INVALID;
   }
   const srcText = a.src ?? "127.0.0.1";
@@ -55,7 +57,9 @@ export function explain(a: ExplainArgs): number {
   const server = new Balancer(config.backends.get(backend)!).pick(src.bytes, null);
   const how = route === null ? "default" : `route #${route.index}`;
   process.stdout.write(
-    `listener ${l.name}: ${how} -> backend ${backend} -> server ${server?.config.name ?? "(none up)"}\n`,
+    `listener ${l.name}: ${how} -> backend ${backend} -> server ${
+      server?.config.name ?? "(none up)"
+    }\n`,
   );
   return 0;
 }

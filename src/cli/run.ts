@@ -6,8 +6,9 @@
  */
 
 import process from "node:process";
-import { Logger, type LogFormat } from "../log/logger.ts";
-import { Instance, showBind } from "../proxy/instance.ts";
+import { type LogFormat, Logger } from "../log/logger.ts";
+import { hostPort } from "../net/endpoint.ts";
+import { Instance } from "../proxy/instance.ts";
 import { localAddressTest } from "../proxy/local_addresses.ts";
 import { runtime } from "../runtime/mod.ts";
 import { EXIT_INVALID, loadOrReport } from "./config_arg.ts";
@@ -30,7 +31,9 @@ export async function run(file: string, format: LogFormat): Promise<number> {
   }
   log.event("info", "listening", {
     runtime: runtime.version,
-    listeners: instance.sockets.map((s) => `${s.listener}=${showBind(s.socket.addr.host, s.socket.addr.port)}`),
+    listeners: instance.sockets.map((s) =>
+      `${s.listener}=${hostPort(s.socket.addr.host, s.socket.addr.port)}`
+    ),
   });
   return await new Promise<number>((resolve) => {
     const stop = (signal: string) => {

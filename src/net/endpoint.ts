@@ -75,6 +75,11 @@ export function parseEndpoint(text: string, options: EndpointOptions): Endpoint 
 
 /** `host:port` text for an endpoint: ":80", "10.0.0.1:80", "[2001:db8::1]:443". */
 export function formatEndpoint(e: Endpoint): string {
-  if (e.host === "") return `:${e.port}`;
-  return e.family === 6 ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+  return hostPort(e.host, e.port);
+}
+
+/** `host:port` text for an address: ":80" (every address), "10.0.0.1:80", "[::1]:443". */
+export function hostPort(host: string, port: number): string {
+  if (host === "") return `:${port}`;
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }

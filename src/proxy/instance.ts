@@ -6,6 +6,7 @@
  */
 
 import type { Config, ListenerConfig } from "../config/types.ts";
+import { hostPort } from "../net/endpoint.ts";
 import { compileRouter } from "../route/router.ts";
 import type { Conn, Listener } from "../runtime/types.ts";
 import { Balancer } from "./balancer.ts";
@@ -17,12 +18,6 @@ function balancers(config: Config): Map<string, Balancer> {
   const m = new Map<string, Balancer>();
   for (const [name, b] of config.backends) m.set(name, new Balancer(b));
   return m;
-}
-
-/** Formats an endpoint for messages: "[::1]:80", "127.0.0.1:80", "*:80". */
-export function showBind(host: string, port: number): string {
-  if (host === "") return `*:${port}`;
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Every listener of one config, bound and serving. */
@@ -77,6 +72,20 @@ export class Instance {
       // Closing at once (rather than leaving it in the backlog) tells the client right away.
       ctx.counters.overLimit++;
       conn.close();
+      this.services.log.access({
+        listener: l.name,
+        client: hostPort(conn.remote.host, conn.remote.port),
+        route: null,
+        backend: null,
+        server: null,
+        bytes_in: 0,
+        bytes_out: 0,
+        duration_ms: 0,
+        outcome: this.#draining ? "draining" : "over_limit",
+        reason: this.#draining
+          ? "the listener is shutting down"
+          : `max_connections ${l.maxConnections} reached`,
+      });
       return;
     }
     new StreamSession(ctx, conn).start();

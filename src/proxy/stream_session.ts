@@ -6,6 +6,7 @@
  * @module
  */
 
+import { hostPort } from "../net/endpoint.ts";
 import { parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { RouteInput } from "../route/router.ts";
@@ -200,9 +201,7 @@ export class StreamSession implements ConnHandlers {
     const remote = this.client.remote;
     this.ctx.services.log.access({
       listener: this.ctx.listener.name,
-      client: remote.family === 6
-        ? `[${remote.host}]:${remote.port}`
-        : `${remote.host}:${remote.port}`,
+      client: hostPort(remote.host, remote.port),
       sni: this.#hello?.sni ?? null,
       alpn: this.#hello && this.#hello.alpn.length > 0 ? this.#hello.alpn : undefined,
       route: this.#route?.index ?? null,

@@ -1,0 +1,116 @@
+/**
+ * The command line as users meet it: exit codes and messages of check, explain, version and
+ * usage errors, run as a subprocess under the runtime that runs the tests.
+ */
+
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { exec } from "../helpers/clients.ts";
+import { routerCommand, runtimeName } from "../helpers/router.ts";
+
+function cli(args: string[]) {
+  const [cmd, argv] = routerCommand(args);
+  return exec(cmd, argv, 30_000);
+}
+
+function configFile(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), "switchyard-cli-")), "c.yaml");
+  writeFileSync(file, text);
+  return file;
+}
+
+const GOOD = `listeners:
+  secure:
+    bind: "127.0.0.1:0"
+    protocol: tls
+    routes:
+      - { sni: "*.example.com", to: app }
+      - { src: 10.0.0.0/8, to: "127.0.0.1:9" }
+backends:
+  app: { servers: ["127.0.0.1:7", "127.0.0.1:8"] }
+`;
+
+describe(`command line (${runtimeName})`, () => {
+  test("version names the runtime", async () => {
+    const r = await cli(["version"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, new RegExp(`^switchyard \\S+ \\(${runtimeName} \\d+\\.\\d+`));
+  });
+
+  test("--help prints the usage and exits 0", async () => {
+    const r = await cli(["--help"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /switchyard check -c FILE/);
+  });
+
+  test("an unknown command or option is a usage error (exit 2)", async () => {
+    assert.equal((await cli(["frobnicate"])).code, 2);
+    const r = await cli(["check", "--nope"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /nope/);
+  });
+
+  test("check: a valid file exits 0", async () => {
+    const r = await cli(["check", "-c", configFile(GOOD)]);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test("check: each problem is FILE:LINE:COL with did-you-mean, exit 2", async () => {
+    const file = configFile(
+      GOOD.replace("to: app }", "to: ap }").replace("protocol: tls", "protocl: tls"),
+    );
+    const r = await cli(["check", "-c", file]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      new RegExp(`${file}:4:5: .*unknown key "protocl".*did you mean "protocol"`),
+    );
+    assert.match(r.stderr, new RegExp(`${file}:6:37: .*unknown backend "ap".*did you mean "app"`));
+  });
+
+  test("check: a missing file is reported, exit 2", async () => {
+    const r = await cli(["check", "-c", "/nonexistent/switchyard.yaml"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /\/nonexistent\/switchyard.yaml:1:1:/);
+  });
+
+  test("explain: shows route, backend and server; exit 1 when nothing matches", async () => {
+    const file = configFile(GOOD);
+    const hit = await cli([
+      "explain",
+      "-c",
+      file,
+      "--listener",
+      "secure",
+      "--sni",
+      "A.Example.com",
+    ]);
+    assert.equal(hit.code, 0, hit.stderr);
+    assert.match(hit.stdout, /route #0 -> backend app -> server 127\.0\.0\.1:7/);
+    const bySrc = await cli(["explain", "-c", file, "--listener", "secure", "--src", "10.1.2.3"]);
+    assert.match(bySrc.stdout, /route #1 -> backend 127\.0\.0\.1:9/);
+    const miss = await cli(["explain", "-c", file, "--listener", "secure", "--sni", "example.com"]);
+    assert.equal(miss.code, 1);
+    const bad = await cli(["explain", "-c", file, "--listener", "nope"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /secure/);
+  });
+
+  test("run: an address already in use is a clear start-up error, exit 1", async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as net.AddressInfo).port;
+    const r = await cli([
+      "run",
+      "-c",
+      configFile(GOOD.replace('"127.0.0.1:0"', `"127.0.0.1:${port}"`)),
+    ]);
+    taken.close();
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`cannot bind 127\\.0\\.0\\.1:${port}`));
+  });
+});
