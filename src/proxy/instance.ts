@@ -71,6 +71,8 @@ export class Instance {
     if (this.#draining || ctx.counters.active >= l.maxConnections) {
       // Closing at once (rather than leaving it in the backlog) tells the client right away.
       ctx.counters.overLimit++;
+      // FIN first, so the client sees an orderly close rather than a reset.
+      conn.end();
       conn.close();
       this.services.log.access({
         listener: l.name,

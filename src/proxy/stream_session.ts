@@ -192,7 +192,11 @@ export class StreamSession implements ConnHandlers {
     this.#phase = "done";
     this.#clearTimer();
     this.#buf = null;
-    if (!wasPipe) this.client.close();
+    if (!wasPipe) {
+      // FIN first, so a refused client sees an orderly close rather than a reset.
+      this.client.end();
+      this.client.close();
+    }
     this.ctx.counters.active--;
     this.#log(outcome, reason, bytesIn, bytesOut);
   }

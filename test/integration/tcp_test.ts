@@ -25,12 +25,24 @@ describe(`tcp listener (router on ${runtimeName})`, () => {
   let sinkB: TestServer;
   let echo: TestServer;
   let router: RouterProcess;
+  let early: net.Server;
+  let earlyGot: Promise<string>;
 
   before(async () => {
     sinkA = await namedSink("A");
     sinkB = await namedSink("B");
     echo = await echoServer();
     const dead = await deadPort();
+    earlyGot = new Promise((resolve) => {
+      early = net.createServer({ allowHalfOpen: true }, (s) => {
+        let got = "";
+        s.end("bye\n");
+        s.on("data", (b) => (got += b));
+        s.on("end", () => resolve(got));
+      });
+    });
+    await new Promise<void>((r) => early.listen(0, "127.0.0.1", r));
+    const earlyPort = (early.address() as net.AddressInfo).port;
     router = await startRouter(`
 listeners:
   bulk:
@@ -45,6 +57,20 @@ listeners:
     bind: "127.0.0.1:0"
     protocol: tcp
     default: flaky
+  early:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    default: "127.0.0.1:${earlyPort}"
+  limited:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    max_connections: 1
+    default: "127.0.0.1:${sinkA.port}"
+  idle:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    idle_timeout: 300ms
+    default: "127.0.0.1:${sinkA.port}"
   bysrc:
     bind: "127.0.0.1:0"
     protocol: tcp
@@ -66,6 +92,7 @@ backends:
   after(async () => {
     await router?.stop();
     for (const s of [sinkA, sinkB, echo]) await s?.close();
+    early?.close();
   });
 
   test("32 MiB through an echo backend arrive byte for byte", async () => {
@@ -107,13 +134,13 @@ backends:
   });
 
   test("half-close the other way: the backend's FIN reaches the client, which can still send", async () => {
-    const c = await RawClient.connect(router.port("bulk"));
-    // The echo backend ends only after our FIN; before that we send after reading an echo.
-    await c.write("ping");
-    await c.until(() => c.text === "ping", "echo");
+    const c = await RawClient.connect(router.port("early"));
+    // The backend greets and half-closes at once; our bytes must still reach it afterwards.
+    await c.until(() => c.ended, "the backend's FIN");
+    assert.equal(c.text, "bye\n");
+    await c.write("after your FIN");
     c.end();
-    await c.until(() => c.ended, "echo FIN");
-    assert.equal(c.text, "ping");
+    assert.equal(await earlyGot, "after your FIN");
   });
 
   test("round robin alternates between the two servers", async () => {
@@ -143,5 +170,35 @@ backends:
     await fromA.until(() => fromA.text.includes("\n"), "greeting");
     assert.equal(fromA.text, "A\n");
     fromA.destroy();
+  });
+
+  test("at max_connections a new connection is closed at once, and accepted again later", async () => {
+    const first = await RawClient.connect(router.port("limited"));
+    await first.until(() => first.text === "A\n", "greeting");
+    const second = await RawClient.connect(router.port("limited"));
+    await second.until(() => second.ended || second.closed, "immediate close");
+    assert.equal(second.text, "");
+    await router.waitForAccess(
+      (x) => x.listener === "limited" && x.outcome === "over_limit",
+      "over_limit log",
+    );
+    first.end();
+    await first.until(() => first.ended, "first to finish");
+    await router.waitForAccess((x) => x.listener === "limited" && x.outcome === "ok", "first ok");
+    const third = await RawClient.connect(router.port("limited"));
+    await third.until(() => third.text === "A\n", "greeting after capacity freed");
+    third.destroy();
+  });
+
+  test("a connection idle past idle_timeout is closed and logged", async () => {
+    const c = await RawClient.connect(router.port("idle"));
+    await c.until(() => c.text === "A\n", "greeting");
+    const t0 = Date.now();
+    await c.until(() => c.ended || c.closed, "idle close", 5000);
+    assert.ok(Date.now() - t0 >= 250);
+    await router.waitForAccess(
+      (x) => x.listener === "idle" && x.outcome === "idle_timeout",
+      "idle log",
+    );
   });
 });
