@@ -24,6 +24,8 @@ export interface ListenerCounters extends ByteCounters {
   routed: Map<string, number>;
   /** Connections refused while sniffing, by reason class. */
   sniffFailures: Map<string, number>;
+  /** HTTP requests answered, by "backend\tstatus". */
+  httpRequests: Map<string, number>;
 }
 
 /** Creates zeroed counters. */
@@ -36,6 +38,7 @@ export function newCounters(): ListenerCounters {
     overLimit: 0,
     routed: new Map(),
     sniffFailures: new Map(),
+    httpRequests: new Map(),
   };
 }
 

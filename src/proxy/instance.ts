@@ -11,6 +11,7 @@ import { compileRouter } from "../route/router.ts";
 import type { Conn, Listener } from "../runtime/types.ts";
 import { Balancer } from "./balancer.ts";
 import { type ListenerContext, newCounters, type Services } from "./context.ts";
+import { HttpSession } from "./http_session.ts";
 import { StreamSession } from "./stream_session.ts";
 
 /** Builds balancers for every backend of `config`. */
@@ -43,7 +44,7 @@ export class Instance {
   /** Binds every listener; rejects with a message naming the address on the first failure. */
   async start(): Promise<void> {
     for (const l of this.config.listeners.values()) {
-      if (l.protocol === "http" || l.protocol === "auto") {
+      if (l.protocol === "auto") {
         throw new Error(`listener "${l.name}": protocol ${l.protocol} is not supported yet`);
       }
       for (const b of l.bind) {
@@ -90,7 +91,8 @@ export class Instance {
       });
       return;
     }
-    new StreamSession(ctx, conn).start();
+    if (l.protocol === "http") new HttpSession(ctx, conn).start();
+    else new StreamSession(ctx, conn).start();
   }
 
   /** Connections open now, across listeners. */

@@ -27,7 +27,7 @@ export type PipeOutcome =
   | "aborted";
 
 /** Called once when the pipe has closed both connections. */
-export type PipeDone = (outcome: PipeOutcome, err: Error | null) => void;
+export type PipeDone = (outcome: PipeOutcome, err: Error | null, pipe: Pipe) => void;
 
 /** One direction's state. */
 class Side implements ConnHandlers {
@@ -148,6 +148,6 @@ export class Pipe {
     unwatch(this);
     this.up.from.close();
     this.down.from.close();
-    this.#onDone(outcome, err);
+    this.#onDone(outcome, err, this);
   }
 }

@@ -145,13 +145,13 @@ export class StreamSession implements ConnHandlers {
     this.#phase = "pipe";
     const head = this.#buf?.bytes ?? null;
     this.#buf = null;
-    const pipe: Pipe = new Pipe(
+    new Pipe(
       this.client,
       r.conn,
       head,
       this.ctx.counters,
       this.ctx.listener.idleTimeoutMs,
-      (outcome: PipeOutcome, err: Error | null) => {
+      (outcome: PipeOutcome, err: Error | null, pipe: Pipe) => {
         r.server.active--;
         this.#finish(outcome, err?.message, pipe.up.bytes, pipe.down.bytes);
       },

@@ -1,0 +1,42 @@
+/**
+ * The small responses the router answers itself (refusals, no route, backend failures).
+ * They always close the connection: after an error the request stream may be out of sync.
+ *
+ * @module
+ */
+
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  414: "URI Too Long",
+  417: "Expectation Failed",
+  421: "Misdirected Request",
+  431: "Request Header Fields Too Large",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+};
+
+/** The reason phrase for `status`. */
+export function reasonPhrase(status: number): string {
+  return REASONS[status] ?? "Error";
+}
+
+/** A complete `status` response with a one-line text body, closing the connection. */
+export function errorResponse(status: number, detail?: string): Uint8Array {
+  const body = `${status} ${reasonPhrase(status)}${detail ? `: ${detail}` : ""}\n`;
+  return new TextEncoder().encode(
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${new TextEncoder().encode(body).length}\r\nConnection: close\r\n` +
+      `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n${body}`,
+  );
+}
+
+/** The status code a sniffer's `invalid` reason starts with ("431: ..."), else 400. */
+export function statusOf(reason: string): number {
+  const m = /^(\d{3}):/.exec(reason);
+  return m ? Number(m[1]) : 400;
+}

@@ -1,0 +1,712 @@
+/**
+ * One client connection to an `http` listener. Every request on it is routed on its own
+ * (by Host, path, client address), so the session frames request and response bodies itself,
+ * streaming: it never holds a whole body, only the current head.
+ *
+ * Requests are handled one at a time: a pipelined request waits, unread, until the response
+ * before it is complete, so responses reach the client in order. A backend connection is kept
+ * for the next request when both sides allow keep-alive and the next request goes to the same
+ * backend. After a 101 the two connections become a plain Pipe.
+ *
+ * An h2c connection (prior knowledge) is routed by the :authority of its first request and
+ * then forwarded whole.
+ *
+ * @module
+ */
+
+import { addForwarded } from "../http/forwarded.ts";
+import { ChunkedDecoder, LengthCounter, requestBodyKind, responseBodyKind } from "../http/body.ts";
+import { errorResponse, statusOf } from "../http/error_response.ts";
+import { type HttpResponseHead, sniffHttpResponseHead } from "../http/response_head.ts";
+import { hostPort } from "../net/endpoint.ts";
+import { type ParsedIp, parseIp } from "../net/ip.ts";
+import type { RouteConfig } from "../config/types.ts";
+import type { Conn, ConnHandlers } from "../runtime/types.ts";
+import { sniffH2Authority } from "../sniff/h2_authority.ts";
+import { type HttpRequestHead, sniffH2Preface, sniffHttpRequestHead } from "../sniff/http_head.ts";
+import type { ServerState } from "./balancer.ts";
+import { clock, unwatch, watch } from "./clock.ts";
+import { bump, type ListenerContext } from "./context.ts";
+import { dial } from "./dial.ts";
+import { Pipe } from "./pipe.ts";
+import { SniffBuffer } from "./sniff_buffer.ts";
+
+/** Longest request line (414 beyond) and request head (431 beyond). */
+export const HEAD_LIMITS = { maxLine: 8192, maxHead: 32768 };
+/** Longest response head a backend may send (502 beyond). */
+const MAX_RESPONSE_HEAD = 65536;
+/** Cap for buffering an h2c client's first frames while looking for :authority. */
+const MAX_H2_SNIFF = 65536;
+
+type BodyScanner = LengthCounter | ChunkedDecoder;
+
+/** How the request stream stands. */
+type ReqState = "head" | "dialing" | "body" | "sent" | "closed";
+/** How the response stream stands. */
+type ResState = "idle" | "head" | "body" | "done";
+
+/** The upstream connection of the current request. */
+interface Upstream {
+  readonly conn: Conn;
+  readonly server: ServerState;
+  readonly backend: string;
+  /** May carry another request after the current response. */
+  reusable: boolean;
+  /** A write to it returned false and has not drained. */
+  blocked: boolean;
+}
+
+/** Facts about the request in flight, for its log line. */
+interface Exchange {
+  readonly t0: number;
+  readonly method: string;
+  readonly host: string | null;
+  readonly path: string;
+  /** The request asked to upgrade the connection. */
+  readonly upgrade: boolean;
+  route: RouteConfig | null;
+  backend: string | null;
+  server: string | null;
+  bytesIn: number;
+  bytesOut: number;
+  status: number;
+}
+
+/** One http client connection. */
+export class HttpSession implements ConnHandlers {
+  #req: ReqState = "head";
+  #res: ResState = "idle";
+  #buf = new SniffBuffer(HEAD_LIMITS.maxHead + 1);
+  #first = true;
+  #headTimer: ReturnType<typeof setTimeout> | null = null;
+  #reqBody: BodyScanner | null = null;
+  #resBody: BodyScanner | null = null;
+  #resHead: HttpResponseHead | null = null;
+  #resBuf: SniffBuffer | null = null;
+  /** Response delimited by the backend closing. */
+  #resUntilClose = false;
+  #up: Upstream | null = null;
+  #ex: Exchange | null = null;
+  /** Client bytes read past the current request (a pipelined request), kept for later. */
+  #next: Uint8Array | null = null;
+  /** The client sent FIN: finish the current response, then close. */
+  #clientEof = false;
+  /** Close the client once the current response is complete. */
+  #closeAfter = false;
+  /** A write to the client returned false and has not drained. */
+  #clientBlocked = false;
+  #closing = false;
+  #done = false;
+  #src: ParsedIp | null = null;
+  #upHandlers: ConnHandlers;
+  last = clock.now;
+
+  constructor(readonly ctx: ListenerContext, readonly client: Conn, readonly viaTls = false) {
+    ctx.counters.active++;
+    ctx.counters.accepted++;
+    this.#upHandlers = {
+      data: (c) => this.#upData(c),
+      end: () => this.#upEnd(),
+      drain: () => this.#upDrain(),
+      error: (e) => this.#upError(e),
+    };
+  }
+
+  /** Starts reading the first request. */
+  start(initial: Uint8Array | null = null): void {
+    watch(this);
+    // A client that never sends a byte is closed quietly at inspect_timeout, like a TLS one.
+    this.#armHeadTimer();
+    this.client.start(this);
+    if (initial !== null && initial.length > 0) this.data(initial);
+  }
+
+  // ---- client side ----
+
+  data(chunk: Uint8Array): void {
+    this.last = clock.now;
+    switch (this.#req) {
+      case "head":
+        this.#headData(chunk);
+        return;
+      case "body":
+        this.#bodyData(chunk);
+        return;
+      default:
+        // Read while paused is impossible by the adapter contract; anything else is extra.
+        this.#keepNext(chunk);
+    }
+  }
+
+  end(): void {
+    this.#clientEof = true;
+    if (
+      this.#req === "head" && this.#buf.length === 0 && this.#res !== "head" && this.#res !== "body"
+    ) {
+      this.#finishSession();
+    } else if (this.#req === "head" || this.#req === "body") {
+      // The client gave up inside a request: nothing sensible can follow.
+      this.#abort("client closed inside a request", 400, "client_closed");
+    }
+  }
+
+  drain(): void {
+    this.#clientBlocked = false;
+    if (this.#closing) {
+      this.#finishSession();
+      return;
+    }
+    // Resuming an idle upstream is harmless: stray bytes only mark it not reusable.
+    this.#up?.conn.resume();
+  }
+
+  error(err: Error): void {
+    this.#abort(err.message, 0, "client_error");
+  }
+
+  /** Idle and head timeouts, from the clock's sweeper. */
+  sweep(now: number): void {
+    if (now - this.last <= this.ctx.listener.idleTimeoutMs) return;
+    if (this.#res === "head") {
+      this.#abort("the backend sent no response in time", 504, "server_timeout");
+    } else this.#abort("idle timeout", 0, "idle_timeout");
+  }
+
+  #write(bytes: Uint8Array): void {
+    if (this.#ex !== null) this.#ex.bytesOut += bytes.length;
+    this.ctx.counters.bytesOut += bytes.length;
+    if (!this.client.write(bytes)) {
+      this.#clientBlocked = true;
+      this.#up?.conn.pause();
+    }
+  }
+
+  #armHeadTimer(): void {
+    this.#clearHeadTimer();
+    this.#headTimer = setTimeout(() => {
+      if (this.#req !== "head") return;
+      if (this.#buf.length === 0 && this.#first) this.#abort("no request", 0, "inspect_timeout");
+      else if (this.#buf.length === 0) this.#finishSession();
+      else this.#refuse(408, "request head not complete within inspect_timeout", "inspect_timeout");
+    }, this.ctx.listener.inspectTimeoutMs);
+  }
+
+  #clearHeadTimer(): void {
+    if (this.#headTimer !== null) clearTimeout(this.#headTimer);
+    this.#headTimer = null;
+  }
+
+  #headData(chunk: Uint8Array): void {
+    const buf = this.#buf;
+    if (!buf.push(chunk)) {
+      this.#refuse(431, `request head over ${HEAD_LIMITS.maxHead} bytes`, "malformed");
+      return;
+    }
+    const bytes = buf.bytes;
+    if (this.#first && sniffH2Preface(bytes).kind !== "no") {
+      this.#h2c(bytes);
+      return;
+    }
+    const r = sniffHttpRequestHead(bytes, HEAD_LIMITS);
+    switch (r.kind) {
+      case "more":
+        return;
+      case "no":
+        this.#refuse(400, "not an HTTP/1 request", "not_http");
+        return;
+      case "invalid":
+        this.#refuse(statusOf(r.reason), r.reason, "malformed");
+        return;
+      case "match":
+        this.#clearHeadTimer();
+        this.#first = false;
+        this.#request(r.value, bytes);
+    }
+  }
+
+  #routeInput(host: string | null, path: string) {
+    const remote = this.client.remote;
+    this.#src ??= parseIp(remote.host) ??
+      { family: remote.family, bytes: new Uint8Array(remote.family === 4 ? 4 : 16) };
+    return {
+      host,
+      path,
+      src: this.#src,
+      local: this.ctx.services.isLocal(remote.host),
+      tls: this.viaTls,
+    };
+  }
+
+  #request(head: HttpRequestHead, bytes: Uint8Array): void {
+    this.#ex = {
+      t0: Date.now(),
+      method: head.method,
+      host: head.host,
+      path: head.path,
+      upgrade: head.upgrade !== null,
+      route: null,
+      backend: null,
+      server: null,
+      bytesIn: bytes.length,
+      bytesOut: 0,
+      status: 0,
+    };
+    this.ctx.counters.bytesIn += bytes.length;
+    if (head.method === "CONNECT") {
+      this.#refuse(405, "CONNECT is not supported by a reverse proxy", "refused");
+      return;
+    }
+    const route = this.ctx.router.match(this.#routeInput(head.host, head.path));
+    const name = route?.to ?? this.ctx.router.default;
+    this.#ex.route = route;
+    if (name === undefined) {
+      this.#refuse(503, "no route for this host", "no_route");
+      return;
+    }
+    this.#ex.backend = name;
+    // The head and whatever followed it in the buffer now belong to this request; the next
+    // request gets a fresh buffer (the old one may still be queued in a write).
+    this.#buf = new SniffBuffer(HEAD_LIMITS.maxHead + 1);
+    this.#closeAfter = head.connectionClose;
+    const up = this.#up;
+    if (up !== null && up.backend === name && up.reusable) {
+      this.#send(up, head, bytes);
+      return;
+    }
+    this.#dropUpstream();
+    this.#req = "dialing";
+    this.client.pause();
+    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes).then((r) => {
+      if (this.#done || this.#closing) {
+        if (r.ok) {
+          r.conn.close();
+          r.server.active--;
+        }
+        return;
+      }
+      if (!r.ok) {
+        this.#ex!.server = r.server?.config.name ?? null;
+        this.#refuse(r.server === null ? 503 : 502, r.reason, "connect_failed");
+        return;
+      }
+      bump(this.ctx.counters.routed, name);
+      const fresh: Upstream = {
+        conn: r.conn,
+        server: r.server,
+        backend: name,
+        reusable: true,
+        blocked: false,
+      };
+      this.#up = fresh;
+      r.conn.start(this.#upHandlers);
+      this.#send(fresh, head, bytes);
+      this.client.resume();
+    });
+  }
+
+  /** Sends the (rewritten) head and any body bytes that came with it. */
+  #send(up: Upstream, head: HttpRequestHead, bytes: Uint8Array): void {
+    const ex = this.#ex!;
+    ex.server = up.server.config.name;
+    const remote = this.client.remote;
+    const out = addForwarded(bytes.subarray(0, head.headerEnd), this.ctx.listener.forwarded, {
+      client: remote.host,
+      proto: this.viaTls ? "https" : "http",
+      host: head.hostRaw,
+    });
+    this.#res = "head";
+    this.#resBuf = new SniffBuffer(MAX_RESPONSE_HEAD);
+    this.#upWrite(up, out);
+    const kind = requestBodyKind(head);
+    this.#reqBody = kind.kind === "length"
+      ? new LengthCounter(kind.length)
+      : kind.kind === "chunked"
+      ? new ChunkedDecoder()
+      : null;
+    this.#req = this.#reqBody === null ? "sent" : "body";
+    const rest = bytes.subarray(head.headerEnd);
+    // Bytes counted once as part of the head already.
+    ex.bytesIn -= rest.length;
+    this.ctx.counters.bytesIn -= rest.length;
+    if (this.#req === "sent") {
+      this.#keepNext(rest);
+      this.client.pause();
+    } else if (rest.length > 0) this.#bodyData(rest);
+  }
+
+  #bodyData(chunk: Uint8Array): void {
+    const ex = this.#ex!;
+    const p = this.#reqBody!.push(chunk);
+    if ("error" in p) {
+      this.#abort(`request body: ${p.error}`, 400, "malformed");
+      return;
+    }
+    const body = p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed);
+    ex.bytesIn += body.length;
+    this.ctx.counters.bytesIn += body.length;
+    const up = this.#up;
+    if (up !== null && body.length > 0) this.#upWrite(up, body);
+    if (p.done) {
+      this.#req = "sent";
+      this.#reqBody = null;
+      this.#keepNext(chunk.subarray(p.consumed));
+      this.client.pause();
+    }
+  }
+
+  #keepNext(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    if (this.#next === null) this.#next = bytes.slice();
+    else {
+      const joined = new Uint8Array(this.#next.length + bytes.length);
+      joined.set(this.#next);
+      joined.set(bytes, this.#next.length);
+      this.#next = joined;
+    }
+  }
+
+  #upWrite(up: Upstream, bytes: Uint8Array): void {
+    if (!up.conn.write(bytes)) {
+      up.blocked = true;
+      this.client.pause();
+    }
+  }
+
+  // ---- upstream side ----
+
+  #upData(chunk: Uint8Array): void {
+    this.last = clock.now;
+    if (this.#res === "head") this.#resHeadData(chunk);
+    else if (this.#res === "body") this.#resBodyData(chunk);
+    else if (this.#up !== null) {
+      // Bytes outside any response: the backend is out of step; never reuse it.
+      this.#up.reusable = false;
+    }
+  }
+
+  #resHeadData(chunk: Uint8Array): void {
+    const buf = this.#resBuf!;
+    if (!buf.push(chunk)) {
+      this.#abort(`response head over ${MAX_RESPONSE_HEAD} bytes`, 502, "bad_response");
+      return;
+    }
+    let bytes = buf.bytes;
+    for (;;) {
+      const r = sniffHttpResponseHead(bytes, { maxHead: MAX_RESPONSE_HEAD });
+      if (r.kind === "more") return;
+      if (r.kind !== "match") {
+        const why = r.kind === "no" ? "not an HTTP/1 response" : r.reason;
+        this.#abort(`backend response: ${why}`, 502, "bad_response");
+        return;
+      }
+      const res = r.value;
+      const head = bytes.subarray(0, res.headerEnd);
+      const rest = bytes.subarray(res.headerEnd);
+      if (res.status >= 100 && res.status < 200 && res.status !== 101) {
+        // 100 Continue and friends: forward and keep reading for the final response.
+        this.#write(head);
+        bytes = rest;
+        if (bytes.length === 0) {
+          this.#resBuf = new SniffBuffer(MAX_RESPONSE_HEAD);
+          return;
+        }
+        continue;
+      }
+      this.#response(res, head, rest);
+      return;
+    }
+  }
+
+  #response(res: HttpResponseHead, head: Uint8Array, rest: Uint8Array): void {
+    const ex = this.#ex!;
+    const up = this.#up!;
+    ex.status = res.status;
+    this.#resHead = res;
+    this.#resBuf = null;
+    const kind = responseBodyKind(ex, res);
+    if (kind.kind === "tunnel") {
+      if (res.status === 101 && !ex.upgrade) {
+        this.#abort("backend switched protocols without an Upgrade request", 502, "bad_response");
+        return;
+      }
+      this.#tunnel(head, rest);
+      return;
+    }
+    if (res.connectionClose || res.conflictingLength) up.reusable = false;
+    if (res.connectionClose || res.conflictingLength) this.#closeAfter = true;
+    this.#write(head);
+    this.#res = "body";
+    if (kind.kind === "none") {
+      if (rest.length > 0) up.reusable = false;
+      this.#responseDone();
+      return;
+    }
+    if (kind.kind === "close") {
+      this.#resUntilClose = true;
+      up.reusable = false;
+      this.#closeAfter = true;
+      this.#resBody = null;
+    } else {
+      this.#resBody = kind.kind === "length"
+        ? new LengthCounter(kind.length)
+        : new ChunkedDecoder();
+    }
+    if (rest.length > 0) this.#resBodyData(rest);
+  }
+
+  #resBodyData(chunk: Uint8Array): void {
+    if (this.#resUntilClose) {
+      this.#write(chunk);
+      return;
+    }
+    const p = this.#resBody!.push(chunk);
+    if ("error" in p) {
+      this.#abort(`backend response body: ${p.error}`, 0, "bad_response");
+      return;
+    }
+    if (p.consumed > 0) {
+      this.#write(p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed));
+    }
+    if (p.done) {
+      if (p.consumed < chunk.length) this.#up!.reusable = false;
+      this.#responseDone();
+    }
+  }
+
+  #upEnd(): void {
+    const up = this.#up;
+    if (up === null) return;
+    up.reusable = false;
+    if (this.#res === "body" && this.#resUntilClose) {
+      this.#responseDone();
+      return;
+    }
+    if (this.#res === "head" || this.#res === "body") {
+      const nothingSent = this.#res === "head" && (this.#ex?.bytesOut ?? 0) === 0;
+      this.#abort(
+        "backend closed before the response was complete",
+        nothingSent ? 502 : 0,
+        "server_closed",
+      );
+      return;
+    }
+    // Closed while idle between requests: just forget it.
+    this.#dropUpstream();
+  }
+
+  #upDrain(): void {
+    const up = this.#up;
+    if (up === null) return;
+    up.blocked = false;
+    if (this.#req === "body" && !this.#clientBlocked) this.client.resume();
+  }
+
+  #upError(err: Error): void {
+    if (this.#res === "head" || this.#res === "body") {
+      const nothingSent = this.#res === "head" && (this.#ex?.bytesOut ?? 0) === 0;
+      this.#abort(`backend: ${err.message}`, nothingSent ? 502 : 0, "server_error");
+    } else this.#dropUpstream(true);
+  }
+
+  // ---- transitions ----
+
+  #responseDone(): void {
+    this.#res = "done";
+    this.#resBody = null;
+    this.#resUntilClose = false;
+    this.#logExchange("ok");
+    this.#ex = null;
+    const up = this.#up;
+    // A request body still streaming when the response ended cannot be resynchronized.
+    if (this.#req === "body") this.#closeAfter = true;
+    if (up !== null && !up.reusable) this.#dropUpstream();
+    if (this.#closeAfter || this.#clientEof) {
+      this.#closeClient();
+      return;
+    }
+    this.#req = "head";
+    this.#res = "idle";
+    this.#armHeadTimer();
+    const next = this.#next;
+    this.#next = null;
+    if (!this.#clientBlocked) this.client.resume();
+    if (next !== null) this.#headData(next);
+  }
+
+  #tunnel(head: Uint8Array, rest: Uint8Array): void {
+    const up = this.#up!;
+    const ex = this.#ex!;
+    this.#write(head);
+    if (rest.length > 0) this.#write(rest);
+    this.#up = null;
+    this.#req = "closed";
+    this.#res = "done";
+    this.#clearHeadTimer();
+    unwatch(this);
+    const clientNext = this.#next;
+    this.#next = null;
+    new Pipe(
+      this.client,
+      up.conn,
+      clientNext,
+      this.ctx.counters,
+      this.ctx.listener.idleTimeoutMs,
+      (outcome, _err, pipe) => {
+        up.server.active--;
+        ex.bytesIn += pipe.up.bytes;
+        ex.bytesOut += pipe.down.bytes;
+        this.#ex = ex;
+        this.#done = true;
+        this.ctx.counters.active--;
+        this.#logExchange(outcome === "ok" ? "upgraded" : outcome);
+      },
+    );
+  }
+
+  #h2c(bytes: Uint8Array): void {
+    if (bytes.length > MAX_H2_SNIFF) {
+      this.#abort("h2c: no complete request headers in the first 64 KiB", 0, "malformed");
+      return;
+    }
+    const r = sniffH2Authority(bytes, MAX_H2_SNIFF);
+    if (r.kind === "more") return;
+    if (r.kind !== "match") {
+      const why = r.kind === "no" ? "not an HTTP/2 connection preface" : r.reason;
+      this.#abort(why, 0, "malformed");
+      return;
+    }
+    this.#clearHeadTimer();
+    this.client.pause();
+    const { authority, path, method } = r.value;
+    const route = this.ctx.router.match(this.#routeInput(authority, path ?? "/"));
+    const name = route?.to ?? this.ctx.router.default;
+    const ex: Exchange = {
+      t0: Date.now(),
+      method: method ?? "PRI",
+      host: authority,
+      path: path ?? "",
+      upgrade: false,
+      route,
+      backend: name ?? null,
+      server: null,
+      bytesIn: 0,
+      bytesOut: 0,
+      status: 0,
+    };
+    this.#ex = ex;
+    if (name === undefined) {
+      this.#abort("h2c: no route for this authority", 0, "no_route");
+      return;
+    }
+    this.#req = "dialing";
+    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes).then((d) => {
+      if (this.#done || this.#closing) {
+        if (d.ok) {
+          d.conn.close();
+          d.server.active--;
+        }
+        return;
+      }
+      if (!d.ok) {
+        this.#abort(d.reason, 0, "connect_failed");
+        return;
+      }
+      bump(this.ctx.counters.routed, name);
+      ex.server = d.server.config.name;
+      this.#req = "closed";
+      unwatch(this);
+      new Pipe(
+        this.client,
+        d.conn,
+        this.#buf.bytes,
+        this.ctx.counters,
+        this.ctx.listener.idleTimeoutMs,
+        (outcome, _err, pipe) => {
+          d.server.active--;
+          ex.bytesIn = pipe.up.bytes;
+          ex.bytesOut = pipe.down.bytes;
+          this.#done = true;
+          this.ctx.counters.active--;
+          this.#logExchange(outcome === "ok" ? "h2c" : outcome, undefined, "h2c");
+        },
+      );
+    });
+  }
+
+  /** Answers `status` without contacting a backend, then closes. */
+  #refuse(status: number, reason: string, outcome: string): void {
+    bump(this.ctx.counters.sniffFailures, outcome);
+    this.#abort(reason, status, outcome);
+  }
+
+  /**
+   * Ends the session after a failure: answers `status` when nothing of a response was sent
+   * yet (0: no answer), logs the request in flight, and closes both connections.
+   */
+  #abort(reason: string, status: number, outcome: string): void {
+    if (this.#done || this.#closing) return;
+    this.#clearHeadTimer();
+    this.#req = "closed";
+    this.#dropUpstream(true);
+    const ex = this.#ex;
+    if (status !== 0 && (ex === null || ex.bytesOut === 0)) {
+      if (ex !== null) ex.status = status;
+      this.#write(errorResponse(status, reason));
+    }
+    if (ex !== null || status !== 0) this.#logExchange(outcome, reason, undefined, status);
+    this.#ex = null;
+    this.#closeClient();
+  }
+
+  #dropUpstream(abort = false): void {
+    const up = this.#up;
+    if (up === null) return;
+    this.#up = null;
+    up.server.active--;
+    if (!abort && !up.blocked) up.conn.end();
+    up.conn.close();
+  }
+
+  /** FIN to the client once everything queued is out, then close. */
+  #closeClient(): void {
+    if (this.#closing || this.#done) return;
+    this.#closing = true;
+    this.#req = "closed";
+    this.client.end();
+    if (!this.#clientBlocked) this.#finishSession();
+  }
+
+  #finishSession(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#clearHeadTimer();
+    unwatch(this);
+    this.#dropUpstream(true);
+    this.client.close();
+    this.ctx.counters.active--;
+  }
+
+  #logExchange(outcome: string, reason?: string, proto?: string, status?: number): void {
+    const ex = this.#ex;
+    const remote = this.client.remote;
+    const code = status ?? ex?.status ?? 0;
+    if (code !== 0) bump(this.ctx.counters.httpRequests, `${ex?.backend ?? ""}\t${code}`);
+    this.ctx.services.log.access({
+      listener: this.ctx.listener.name,
+      client: hostPort(remote.host, remote.port),
+      host: ex?.host ?? null,
+      method: ex?.method,
+      path: ex?.path,
+      proto,
+      status: code === 0 ? undefined : code,
+      route: ex?.route?.index ?? null,
+      backend: ex?.backend ?? null,
+      server: ex?.server ?? null,
+      bytes_in: ex?.bytesIn ?? this.#buf.length,
+      bytes_out: ex?.bytesOut ?? 0,
+      duration_ms: ex === null ? 0 : Date.now() - ex.t0,
+      outcome,
+      reason,
+    });
+  }
+}
