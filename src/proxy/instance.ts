@@ -44,9 +44,6 @@ export class Instance {
   /** Binds every listener; rejects with a message naming the address on the first failure. */
   async start(): Promise<void> {
     for (const l of this.config.listeners.values()) {
-      if (l.protocol === "auto") {
-        throw new Error(`listener "${l.name}": protocol ${l.protocol} is not supported yet`);
-      }
       for (const b of l.bind) {
         try {
           const socket = await this.services.rt.listen(

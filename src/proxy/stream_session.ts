@@ -1,7 +1,11 @@
 /**
- * One connection to a `tcp` or `tls` listener, from accept to close: sniff (tls: wait for the
- * ClientHello, at most inspect_timeout), route, connect to a server, then hand both sides to
- * a Pipe. The session owns the client until the Pipe takes over, and logs exactly once.
+ * One connection to a `tcp`, `tls` or `auto` listener, from accept to close: sniff (tls: wait
+ * for the ClientHello; auto: detect the protocol; at most inspect_timeout), route, connect to a
+ * server, then hand both sides to a Pipe. The session owns the client until the Pipe takes
+ * over, and logs exactly once.
+ *
+ * An `auto` listener routes per connection: an HTTP client is routed by its first request and
+ * then forwarded whole, like sslh does.
  *
  * @module
  */
@@ -11,11 +15,9 @@ import { parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { RouteInput } from "../route/router.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
-import {
-  type ClientHello,
-  sniffClientHello,
-  TLS_ALERT_UNRECOGNIZED_NAME,
-} from "../sniff/tls_client_hello.ts";
+import { TLS_ALERT_UNRECOGNIZED_NAME } from "../sniff/tls_client_hello.ts";
+import { errorResponse } from "../http/error_response.ts";
+import { detectAuto, type Detection, detectTls } from "./detect.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial } from "./dial.ts";
 import { Pipe, type PipeOutcome } from "./pipe.ts";
@@ -25,8 +27,8 @@ import type { ServerState } from "./balancer.ts";
 /** A ClientHello may span 64 KiB of handshake plus the record headers around it. */
 const MAX_HELLO_BYTES = 65536 + 5 * 8 + 4;
 
-/** How long a refusal alert may take to drain before the socket is closed anyway. */
-const ALERT_LINGER_MS = 1000;
+/** How long a refusal reply may take to drain before the socket is closed anyway. */
+const LINGER_MS = 1000;
 
 type Phase = "inspect" | "connect" | "pipe" | "done";
 
@@ -36,7 +38,10 @@ export class StreamSession implements ConnHandlers {
   #buf: SniffBuffer | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #t0 = Date.now();
-  #hello: ClientHello | null = null;
+  #found: Extract<Detection, { kind: "found" }> | null = null;
+  #sshTimer: ReturnType<typeof setTimeout> | null = null;
+  /** A reply (alert, HTTP error) is still queued for the client. */
+  #unsent = false;
   #route: RouteConfig | null = null;
   #backend: string | null = null;
   #server: ServerState | null = null;
@@ -46,21 +51,27 @@ export class StreamSession implements ConnHandlers {
     ctx.counters.accepted++;
   }
 
-  /** Begins inspecting (tls) or routing at once (tcp). */
+  /** Begins inspecting (tls, auto) or routing at once (tcp). */
   start(): void {
-    if (this.ctx.listener.protocol === "tcp") {
+    const l = this.ctx.listener;
+    if (l.protocol === "tcp") {
       this.#routeAndConnect(null);
       return;
     }
     this.#buf = new SniffBuffer(MAX_HELLO_BYTES);
     this.#timer = setTimeout(
-      () =>
-        this.#refuse(
-          "inspect_timeout",
-          `no complete ClientHello within ${this.ctx.listener.inspectTimeoutMs} ms`,
-        ),
-      this.ctx.listener.inspectTimeoutMs,
+      () => this.#refuse("inspect_timeout", `nothing recognizable within ${l.inspectTimeoutMs} ms`),
+      l.inspectTimeoutMs,
     );
+    // An SSH client may wait for the server's banner: after a short silence it counts as ssh,
+    // but only where a route could take it.
+    if (l.protocol === "auto" && this.ctx.router.routesProtocol("ssh")) {
+      this.#sshTimer = setTimeout(() => {
+        if (this.#phase === "inspect" && this.#buf?.length === 0) {
+          this.#detected({ kind: "found", protocol: "ssh" });
+        }
+      }, l.sshWaitMs);
+    }
     this.client.start(this);
   }
 
@@ -68,60 +79,82 @@ export class StreamSession implements ConnHandlers {
     if (this.#phase !== "inspect") return;
     const buf = this.#buf!;
     if (!buf.push(chunk)) {
-      this.#refuse("malformed", `ClientHello larger than ${buf.cap} bytes`);
+      this.#refuse("malformed", `first message larger than ${buf.cap} bytes`);
       return;
     }
-    const r = sniffClientHello(buf.bytes);
-    switch (r.kind) {
+    const d = this.ctx.listener.protocol === "auto" ? detectAuto(buf.bytes) : detectTls(buf.bytes);
+    this.#detected(d);
+  }
+
+  #detected(d: Detection): void {
+    switch (d.kind) {
       case "more":
         return;
-      case "no":
-        this.#refuse("not_tls", "first bytes are not a TLS handshake record");
+      case "refuse":
+        if (d.status !== undefined) this.#answer(d.status, d.reason);
+        this.#refuse(d.outcome, d.reason);
         return;
-      case "invalid":
-        this.#refuse("malformed", r.reason);
-        return;
-      case "match":
-        this.#hello = r.value;
+      case "found":
+        this.#found = d;
         this.client.pause();
-        this.#routeAndConnect(r.value);
+        this.#routeAndConnect(d);
     }
+  }
+
+  /** Sends an HTTP error to a client that spoke HTTP, before the refusal closes it. */
+  #answer(status: number, reason: string): void {
+    this.#reply(errorResponse(status, reason));
+  }
+
+  /** Writes a last message; #finish then waits (briefly) for it to drain before closing. */
+  #reply(bytes: Uint8Array): void {
+    if (!this.client.write(bytes)) this.#unsent = true;
   }
 
   end(): void {
     if (this.#phase === "inspect") {
-      this.#refuse("client_closed", "closed before the ClientHello was complete");
-    }
+      this.#refuse("client_closed", "closed before the first message was complete");
+    } else if (this.#phase === "done" && this.#unsent) this.#closeNow();
   }
 
-  drain(): void {}
+  drain(): void {
+    if (this.#phase === "done" && this.#unsent) this.#closeNow();
+  }
 
   error(err: Error): void {
     if (this.#phase === "inspect") this.#refuse("client_error", err.message);
     else if (this.#phase === "connect") this.#finish("client_error", err.message, 0, 0);
+    else if (this.#phase === "done" && this.#unsent) this.#closeNow();
   }
 
-  #input(hello: ClientHello | null): RouteInput {
+  #input(found: Extract<Detection, { kind: "found" }> | null): RouteInput {
     const remote = this.client.remote;
     const ip = parseIp(remote.host);
     return {
-      sni: hello?.sni ?? null,
-      alpn: hello?.alpn ?? [],
+      protocol: found?.protocol,
+      sni: found?.hello?.sni ?? null,
+      alpn: found?.hello?.alpn ?? [],
+      host: found?.host ?? null,
+      path: found?.path,
       src: ip ?? { family: remote.family, bytes: new Uint8Array(remote.family === 4 ? 4 : 16) },
       local: this.ctx.services.isLocal(remote.host),
     };
   }
 
-  async #routeAndConnect(hello: ClientHello | null): Promise<void> {
+  async #routeAndConnect(found: Extract<Detection, { kind: "found" }> | null): Promise<void> {
     this.#clearTimer();
     this.#phase = "connect";
-    const input = this.#input(hello);
+    const input = this.#input(found);
     const route = this.ctx.router.match(input);
     this.#route = route;
     const name = route?.to ?? this.ctx.router.default;
     if (name === undefined) {
-      if (this.ctx.listener.protocol === "tls") this.#alertAndClose();
-      else this.#finish("no_route", "no route matched and no default", 0, 0);
+      const protocol = found?.protocol;
+      if (protocol === "tls") this.#alertAndClose();
+      else {
+        if (protocol === "http") this.#answer(503, "no route for this host");
+        this.#finish("no_route", "no route matched and no default", this.#buf?.length ?? 0, 0);
+      }
       return;
     }
     this.#backend = name;
@@ -160,24 +193,13 @@ export class StreamSession implements ConnHandlers {
 
   /** Tells a TLS client that its name is unknown (what it expects), then closes. */
   #alertAndClose(): void {
-    this.#phase = "done";
-    const c = this.client;
-    const close = () => {
-      clearTimeout(t);
-      c.close();
-    };
-    const t = setTimeout(close, ALERT_LINGER_MS);
-    c.start({ data() {}, end: close, error: close, drain: close });
-    c.write(TLS_ALERT_UNRECOGNIZED_NAME);
-    // The FIN follows the alert; `drain` (or the peer's reaction) then closes the socket.
-    c.end();
-    this.#log(
+    this.#reply(TLS_ALERT_UNRECOGNIZED_NAME);
+    this.#finish(
       "no_route",
       "no route matched the ClientHello and no default: sent unrecognized_name",
-      0,
+      this.#buf?.length ?? 0,
       0,
     );
-    this.ctx.counters.active--;
   }
 
   #refuse(outcome: string, reason: string): void {
@@ -193,9 +215,10 @@ export class StreamSession implements ConnHandlers {
     this.#clearTimer();
     this.#buf = null;
     if (!wasPipe) {
-      // FIN first, so a refused client sees an orderly close rather than a reset.
+      // FIN first (after any reply), so a refused client sees an orderly close, not a reset.
       this.client.end();
-      this.client.close();
+      if (this.#unsent) this.#timer = setTimeout(() => this.#closeNow(), LINGER_MS);
+      else this.client.close();
     }
     this.ctx.counters.active--;
     this.#log(outcome, reason, bytesIn, bytesOut);
@@ -206,8 +229,10 @@ export class StreamSession implements ConnHandlers {
     this.ctx.services.log.access({
       listener: this.ctx.listener.name,
       client: hostPort(remote.host, remote.port),
-      sni: this.#hello?.sni ?? null,
-      alpn: this.#hello && this.#hello.alpn.length > 0 ? this.#hello.alpn : undefined,
+      protocol: this.ctx.listener.protocol === "auto" ? this.#found?.protocol : undefined,
+      sni: this.#found?.hello?.sni ?? null,
+      alpn: this.#found?.hello?.alpn.length ? this.#found.hello.alpn : undefined,
+      host: this.#found?.host ?? undefined,
       route: this.#route?.index ?? null,
       backend: this.#backend,
       server: this.#server?.config.name ?? null,
@@ -219,10 +244,16 @@ export class StreamSession implements ConnHandlers {
     });
   }
 
+  #closeNow(): void {
+    this.#clearTimer();
+    this.#unsent = false;
+    this.client.close();
+  }
+
   #clearTimer(): void {
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#sshTimer !== null) clearTimeout(this.#sshTimer);
+    this.#timer = null;
+    this.#sshTimer = null;
   }
 }

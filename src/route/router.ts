@@ -42,6 +42,8 @@ export interface Router {
   match(c: RouteInput): RouteConfig | null;
   /** The listener's backend for unmatched connections. */
   readonly default?: string;
+  /** Whether some route names `protocol` (auto listeners). */
+  routesProtocol(protocol: DetectedProtocol): boolean;
 }
 
 type Check = (c: RouteInput) => boolean;
@@ -193,7 +195,11 @@ export function compileRouter(listener: ListenerConfig): Router {
     }
   };
 
+  const named = new Set(routes.flatMap((r) => r.protocol ?? []));
+  const routesProtocol = (p: DetectedProtocol) => named.has(p);
   return Object.freeze(
-    listener.default === undefined ? { match } : { match, default: listener.default },
+    listener.default === undefined
+      ? { match, routesProtocol }
+      : { match, routesProtocol, default: listener.default },
   );
 }

@@ -93,6 +93,17 @@ export async function namedSink(
   return wrap(server, await listen(server), counter, sockets);
 }
 
+/** Sends `banner` to every connection, then closes it. */
+export async function bannerServer(banner: string): Promise<TestServer> {
+  const { server, counter, sockets } = tracked(
+    (f) => net.createServer(f),
+    (s) => {
+      s.end(banner);
+    },
+  );
+  return wrap(server, await listen(server), counter, sockets);
+}
+
 /** What a TLS backend saw of one handshake. */
 export interface TlsSeen {
   servername: string | false | null | undefined;

@@ -1,0 +1,104 @@
+/**
+ * What the first bytes of a connection are, for `tls` listeners (a ClientHello) and `auto`
+ * listeners (TLS, HTTP/2 prior knowledge, HTTP/1, SSH, or unknown, as sslh does). Pure: it
+ * combines the sniffers and never consumes bytes.
+ *
+ * @module
+ */
+
+import type { DetectedProtocol } from "../config/types.ts";
+import { sniffH2Authority } from "../sniff/h2_authority.ts";
+import { sniffH2Preface, sniffHttpRequestHead } from "../sniff/http_head.ts";
+import { sniffSshBanner } from "../sniff/ssh.ts";
+import { type ClientHello, sniffClientHello } from "../sniff/tls_client_hello.ts";
+import { statusOf } from "../http/error_response.ts";
+
+/** Longest request line and head an `auto` listener waits for. */
+const HEAD_LIMITS = { maxLine: 8192, maxHead: 32768 };
+
+/** What the bytes so far say. */
+export type Detection =
+  | { readonly kind: "more" }
+  | {
+    readonly kind: "found";
+    readonly protocol: DetectedProtocol;
+    readonly hello?: ClientHello;
+    readonly host?: string | null;
+    readonly path?: string;
+  }
+  | {
+    readonly kind: "refuse";
+    readonly outcome: "not_tls" | "malformed";
+    readonly reason: string;
+    /** HTTP status to answer with, for a client that speaks HTTP. */
+    readonly status?: number;
+  };
+
+const MORE: Detection = Object.freeze({ kind: "more" });
+
+/** A `tls` listener: only a complete, valid ClientHello passes. */
+export function detectTls(bytes: Uint8Array): Detection {
+  const r = sniffClientHello(bytes);
+  switch (r.kind) {
+    case "more":
+      return MORE;
+    case "no":
+      return {
+        kind: "refuse",
+        outcome: "not_tls",
+        reason: "first bytes are not a TLS handshake record",
+      };
+    case "invalid":
+      return { kind: "refuse", outcome: "malformed", reason: r.reason };
+    case "match":
+      return { kind: "found", protocol: "tls", hello: r.value };
+  }
+}
+
+/**
+ * An `auto` listener. A complete message of any protocol wins; while any sniffer still needs
+ * more, wait; bytes every sniffer rejects are `unknown` (routable as such). SSH is checked
+ * before HTTP because an SSH banner line also starts like a request line.
+ */
+export function detectAuto(bytes: Uint8Array): Detection {
+  let more = false;
+  const tls = sniffClientHello(bytes);
+  if (tls.kind === "match") return { kind: "found", protocol: "tls", hello: tls.value };
+  if (tls.kind === "invalid") return { kind: "refuse", outcome: "malformed", reason: tls.reason };
+  if (tls.kind === "more") return MORE;
+
+  if (sniffH2Preface(bytes).kind !== "no") {
+    const h2 = sniffH2Authority(bytes);
+    if (h2.kind === "match") {
+      return {
+        kind: "found",
+        protocol: "h2c",
+        host: h2.value.authority,
+        path: h2.value.path ?? "/",
+      };
+    }
+    if (h2.kind === "invalid") return { kind: "refuse", outcome: "malformed", reason: h2.reason };
+    return MORE;
+  }
+
+  const ssh = sniffSshBanner(bytes);
+  if (ssh.kind === "match") return { kind: "found", protocol: "ssh" };
+  if (ssh.kind === "more") more = true;
+
+  const http = sniffHttpRequestHead(bytes, HEAD_LIMITS);
+  if (http.kind === "match") {
+    return { kind: "found", protocol: "http", host: http.value.host, path: http.value.path };
+  }
+  if (http.kind === "more") more = true;
+  if (more) return MORE;
+  if (http.kind === "invalid") {
+    return {
+      kind: "refuse",
+      outcome: "malformed",
+      reason: http.reason,
+      status: statusOf(http.reason),
+    };
+  }
+  if (ssh.kind === "invalid") return { kind: "refuse", outcome: "malformed", reason: ssh.reason };
+  return { kind: "found", protocol: "unknown" };
+}
