@@ -6,6 +6,7 @@
  */
 
 import type { Config, ListenerConfig } from "../config/types.ts";
+import type { CidrSet } from "../net/cidr.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Router } from "../route/router.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -63,4 +64,6 @@ export interface ListenerContext {
   readonly backends: ReadonlyMap<string, Balancer>;
   readonly counters: ListenerCounters;
   readonly services: Services;
+  /** Who may (and then must) send a PROXY header; null without accept_proxy. */
+  readonly proxyFrom: CidrSet | null;
 }

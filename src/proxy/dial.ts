@@ -5,19 +5,50 @@
  * @module
  */
 
-import type { Conn, Runtime } from "../runtime/types.ts";
+import type { Addr, Conn, Runtime } from "../runtime/types.ts";
+import { encodeProxyV1, encodeProxyV2 } from "../sniff/proxy_protocol.ts";
 import type { Balancer, ServerState } from "./balancer.ts";
+
+/** Who the connection is for, for a backend with `proxy_protocol`. */
+export interface OnBehalfOf {
+  /** The client (from the socket, or from the PROXY header it came with). */
+  readonly client: Addr;
+  /** The address the client connected to. */
+  readonly local: Addr;
+  /** The TLS server name, when known (v2 AUTHORITY TLV). */
+  readonly authority?: string | null;
+  /** The negotiated ALPN protocol, when the router terminated TLS (v2 ALPN TLV). */
+  readonly alpn?: string | null;
+}
+
+/** The PROXY header announcing `who` in the version `v`. */
+export function proxyHeaderFor(v: "v1" | "v2", who: OnBehalfOf): Uint8Array {
+  const source = { family: who.client.family, address: who.client.host, port: who.client.port };
+  const destination = { family: who.local.family, address: who.local.host, port: who.local.port };
+  if (v === "v1") return encodeProxyV1({ source, destination });
+  return encodeProxyV2({
+    command: "proxy",
+    source,
+    destination,
+    authority: who.authority ?? undefined,
+    alpn: who.alpn ?? undefined,
+  });
+}
 
 /** A connected server, or why none could be reached. */
 export type DialResult =
   | { readonly ok: true; readonly conn: Conn; readonly server: ServerState }
   | { readonly ok: false; readonly reason: string; readonly server: ServerState | null };
 
-/** Connects to one of `balancer`'s servers; counts the chosen server's connection as active. */
+/**
+ * Connects to one of `balancer`'s servers; counts the chosen server's connection as active.
+ * With `proxy_protocol` on the backend, the PROXY header for `who` is the first thing written.
+ */
 export async function dial(
   rt: Runtime,
   balancer: Balancer,
   clientBytes: Uint8Array | null,
+  who?: OnBehalfOf,
 ): Promise<DialResult> {
   const { retries, connectTimeoutMs } = balancer.config;
   let tried: Set<ServerState> | null = null;
@@ -30,6 +61,8 @@ export async function dial(
     const { host, port } = server.config.address;
     try {
       const conn = await rt.connect({ host, port, timeoutMs: connectTimeoutMs });
+      const pp = balancer.config.proxyProtocol;
+      if (pp !== null && who !== undefined) conn.write(proxyHeaderFor(pp, who));
       server.failures = 0;
       server.active++;
       server.total++;

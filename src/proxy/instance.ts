@@ -6,13 +6,19 @@
  */
 
 import type { Config, ListenerConfig } from "../config/types.ts";
+import { CidrSet } from "../net/cidr.ts";
 import { hostPort } from "../net/endpoint.ts";
+import { parseIp } from "../net/ip.ts";
 import { compileRouter } from "../route/router.ts";
 import type { Conn, Listener } from "../runtime/types.ts";
 import { Balancer } from "./balancer.ts";
-import { type ListenerContext, newCounters, type Services } from "./context.ts";
+import { bump, type ListenerContext, newCounters, type Services } from "./context.ts";
+import { guardUntrusted, readProxyHeader } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
 import { StreamSession } from "./stream_session.ts";
+
+/** The PROXY header step waits at most this long, whatever inspect_timeout says. */
+const PROXY_HEADER_TIMEOUT_MS = 3000;
 
 /** Builds balancers for every backend of `config`. */
 function balancers(config: Config): Map<string, Balancer> {
@@ -37,6 +43,7 @@ export class Instance {
         backends,
         counters: newCounters(),
         services,
+        proxyFrom: l.acceptProxy === null ? null : new CidrSet(l.acceptProxy.from),
       });
     }
   }
@@ -72,24 +79,57 @@ export class Instance {
       // FIN first, so the client sees an orderly close rather than a reset.
       conn.end();
       conn.close();
-      this.services.log.access({
-        listener: l.name,
-        client: hostPort(conn.remote.host, conn.remote.port),
-        route: null,
-        backend: null,
-        server: null,
-        bytes_in: 0,
-        bytes_out: 0,
-        duration_ms: 0,
-        outcome: this.#draining ? "draining" : "over_limit",
-        reason: this.#draining
+      this.#refused(
+        ctx,
+        conn,
+        this.#draining ? "draining" : "over_limit",
+        this.#draining
           ? "the listener is shutting down"
           : `max_connections ${l.maxConnections} reached`,
-      });
+      );
       return;
     }
-    if (l.protocol === "http") new HttpSession(ctx, conn).start();
+    if (ctx.proxyFrom === null) {
+      this.#session(ctx, conn);
+      return;
+    }
+    const ip = parseIp(conn.remote.host);
+    if (ip === null || !ctx.proxyFrom.has(ip)) {
+      this.#session(
+        ctx,
+        guardUntrusted(conn, (r) => this.#refused(ctx, conn, r.outcome, r.reason)),
+      );
+      return;
+    }
+    // The header step counts as a live connection (max_connections, draining).
+    ctx.counters.active++;
+    readProxyHeader(conn, Math.min(l.inspectTimeoutMs, PROXY_HEADER_TIMEOUT_MS), (r) => {
+      ctx.counters.active--;
+      if ("outcome" in r) this.#refused(ctx, conn, r.outcome, r.reason);
+      else this.#session(ctx, r.conn);
+    });
+  }
+
+  #session(ctx: ListenerContext, conn: Conn): void {
+    if (ctx.listener.protocol === "http") new HttpSession(ctx, conn).start();
     else new StreamSession(ctx, conn).start();
+  }
+
+  /** Counts and logs a connection refused before any session took it. */
+  #refused(ctx: ListenerContext, conn: Conn, outcome: string, reason: string): void {
+    bump(ctx.counters.sniffFailures, outcome);
+    this.services.log.access({
+      listener: ctx.listener.name,
+      client: hostPort(conn.remote.host, conn.remote.port),
+      route: null,
+      backend: null,
+      server: null,
+      bytes_in: 0,
+      bytes_out: 0,
+      duration_ms: 0,
+      outcome,
+      reason,
+    });
   }
 
   /** Connections open now, across listeners. */

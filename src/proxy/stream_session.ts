@@ -159,7 +159,11 @@ export class StreamSession implements ConnHandlers {
     }
     this.#backend = name;
     const balancer = this.ctx.backends.get(name)!;
-    const r = await dial(this.ctx.services.rt, balancer, input.src.bytes);
+    const r = await dial(this.ctx.services.rt, balancer, input.src.bytes, {
+      client: this.client.remote,
+      local: this.client.local,
+      authority: found?.hello?.sni,
+    });
     if (this.#phase !== "connect") {
       // The client went away while we were connecting.
       if (r.ok) {
