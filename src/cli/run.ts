@@ -1,54 +1,131 @@
 /**
- * `run -c FILE`: serve until SIGTERM/SIGINT, then stop accepting, let live connections finish
- * for up to shutdown_timeout, and exit 0.
+ * `run -c FILE`: serve FILE's listeners, admin endpoint and health checks. SIGHUP reloads
+ * FILE (an invalid file is logged and the old config keeps serving); SIGTERM/SIGINT stop
+ * accepting, let live connections finish for up to shutdown_timeout, and exit 0.
  *
  * @module
  */
 
 import process from "node:process";
+import { adminApp, type AdminState } from "../admin/app.ts";
+import { formatProblem, loadConfigFile } from "../config/load.ts";
+import type { Config } from "../config/types.ts";
+import { HealthChecker } from "../health/checker.ts";
 import { type LogFormat, Logger } from "../log/logger.ts";
 import { hostPort } from "../net/endpoint.ts";
 import { Instance } from "../proxy/instance.ts";
 import { localAddressTest } from "../proxy/local_addresses.ts";
 import { runtime } from "../runtime/mod.ts";
+import type { HttpServer } from "../runtime/types.ts";
 import { EXIT_INVALID, loadOrReport } from "./config_arg.ts";
 
 /** How often a draining process checks whether its last connection has ended. */
 const DRAIN_POLL_MS = 50;
 
-/** Runs the router; resolves with the exit code once it has shut down. */
+/** Options for {@link serve}. */
+export interface ServeOptions {
+  /** Extra fields for every log line (e.g. the worker number). */
+  readonly logFields?: Record<string, unknown>;
+  /** Called once everything listens (the demo prints its instructions then). */
+  readonly onReady?: (instance: Instance, admin: HttpServer | null) => void;
+  /** Where SIGHUP reads the config again; null: reload is not possible (embedded config). */
+  readonly reloadFile: string | null;
+}
+
+/** Runs the router from FILE; resolves with the exit code once it has shut down. */
 export async function run(file: string, format: LogFormat): Promise<number> {
   const config = loadOrReport(file);
   if (config === null) return EXIT_INVALID;
-  const log = new Logger(format);
-  const instance = new Instance({ rt: runtime, log, isLocal: localAddressTest() }, config);
+  return await serve(config, new Logger(format), { reloadFile: file });
+}
+
+/** Serves `config` until SIGTERM/SIGINT; resolves with the exit code. */
+export async function serve(config: Config, log: Logger, opts: ServeOptions): Promise<number> {
+  const isLocal = localAddressTest();
+  const instance: Instance = new Instance(
+    { rt: runtime, log, isLocal, isDraining: () => instance.draining },
+    config,
+  );
+  const state: AdminState = {
+    instance,
+    runtime: runtime.version,
+    started: new Date(),
+    ready: false,
+    reloads: { ok: 0, failed: 0 },
+  };
+  const health = new HealthChecker(runtime, log);
+  let admin: HttpServer | null = null;
   try {
     await instance.start();
+    if (config.admin !== null) {
+      const { host, port } = config.admin.listen;
+      admin = await runtime.serveHttp({ host, port }, adminApp(state).fetch).catch((err: Error) => {
+        throw new Error(`admin: cannot listen on ${config.admin!.listen.text}: ${err.message}`);
+      });
+    }
   } catch (err) {
+    instance.close();
     log.event("error", (err as Error).message);
     log.flush();
     return 1;
   }
+  health.watch(instance.generation.backends);
+  state.ready = true;
   log.event("info", "listening", {
     runtime: runtime.version,
     listeners: instance.sockets.map((s) =>
       `${s.listener}=${hostPort(s.socket.addr.host, s.socket.addr.port)}`
     ),
+    admin: admin === null ? null : hostPort(admin.addr.host, admin.addr.port),
   });
+  opts.onReady?.(instance, admin);
+
+  let reloading = false;
+  const reload = async () => {
+    if (opts.reloadFile === null || reloading || instance.draining) return;
+    reloading = true;
+    try {
+      const { config: next, problems } = loadConfigFile(opts.reloadFile);
+      if (next === null) {
+        state.reloads.failed++;
+        log.event("error", "reload failed: the old config keeps serving", {
+          problems: problems.map(formatProblem),
+        });
+        return;
+      }
+      await instance.reload(next);
+      health.watch(instance.generation.backends);
+      state.reloads.ok++;
+      log.event("info", "reloaded", { file: opts.reloadFile, listeners: next.listeners.size });
+    } catch (err) {
+      state.reloads.failed++;
+      log.event("error", "reload failed: the old config keeps serving", {
+        error: (err as Error).message,
+      });
+    } finally {
+      reloading = false;
+    }
+  };
+  process.on("SIGHUP", () => void reload());
+
   return await new Promise<number>((resolve) => {
     const stop = (signal: string) => {
+      if (instance.draining) return;
       log.event("info", "draining", { signal, active: instance.active });
       instance.close();
-      const deadline = Date.now() + config.defaults.shutdownTimeoutMs;
-      const poll = setInterval(() => {
+      health.stop();
+      const deadline = Date.now() + instance.generation.config.defaults.shutdownTimeoutMs;
+      const poll = setInterval(async () => {
         if (instance.active > 0 && Date.now() < deadline) return;
         clearInterval(poll);
         log.event("info", "stopped", { left: instance.active });
         log.flush();
+        // Past the deadline the remaining connections close with the process.
+        await admin?.close();
         resolve(0);
       }, DRAIN_POLL_MS);
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
   });
 }

@@ -20,16 +20,35 @@ export class ServerState {
   total = 0;
   /** Consecutive connect failures (passive health). */
   failures = 0;
+  /** Consecutive failed health checks (active and passive). */
+  checkFailures = 0;
+  /** Consecutive passed health checks. */
+  checkSuccesses = 0;
+  /** Why the last check failed, for /status. */
+  lastFailure: string | null = null;
   /** Smooth weighted round-robin accumulator. */
   current = 0;
   constructor(readonly config: ServerConfig) {}
 }
 
+function sameServer(a: ServerConfig, b: ServerConfig): boolean {
+  return a.name === b.name && a.address.text === b.address.text && a.weight === b.weight;
+}
+
 /** Picks servers for one backend. */
 export class Balancer {
   readonly servers: readonly ServerState[];
-  constructor(readonly config: BackendConfig) {
-    this.servers = config.servers.map((s) => new ServerState(s));
+  /** Told about connects that failed for real traffic (the health checker counts them). */
+  onFailure: ((s: ServerState, reason: string) => void) | null = null;
+  /**
+   * `previous`: the same backend under the config before a reload; servers whose settings are
+   * unchanged keep their state (health, live connections), so a reload changes nothing for them.
+   */
+  constructor(readonly config: BackendConfig, previous?: Balancer) {
+    this.servers = config.servers.map((s) => {
+      const old = previous?.servers.find((o) => sameServer(o.config, s));
+      return old ?? new ServerState(s);
+    });
   }
 
   /**

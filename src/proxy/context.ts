@@ -54,6 +54,8 @@ export interface Services {
   readonly log: Logger;
   /** Is this address (normalized text) one of this host's own? */
   isLocal(host: string): boolean;
+  /** True once SIGTERM/SIGINT started draining: idle keep-alive connections close. */
+  isDraining(): boolean;
 }
 
 /** One listener's shared state under one config generation. */

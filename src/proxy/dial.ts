@@ -70,6 +70,7 @@ export async function dial(
     } catch (err) {
       server.failures++;
       reason = `connect to ${server.config.name}: ${(err as Error).message}`;
+      balancer.onFailure?.(server, reason);
       (tried ??= new Set()).add(server);
     }
   }

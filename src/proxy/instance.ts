@@ -1,6 +1,11 @@
 /**
  * A running router: binds every listener of a config, builds the per-listener contexts and
- * backend balancers, and hands each accepted connection to a session.
+ * backend balancers (one "generation" per config), and hands each accepted connection to a
+ * session of the current generation.
+ *
+ * Reload builds a new generation. Sockets whose bind is unchanged are kept (no connection is
+ * refused during a reload); sessions already running keep the generation they started with;
+ * removed binds stop accepting. Counters and server health carry over by name.
  *
  * @module
  */
@@ -12,7 +17,13 @@ import { parseIp } from "../net/ip.ts";
 import { compileRouter } from "../route/router.ts";
 import type { Conn, Listener } from "../runtime/types.ts";
 import { Balancer } from "./balancer.ts";
-import { bump, type ListenerContext, newCounters, type Services } from "./context.ts";
+import {
+  bump,
+  type ListenerContext,
+  type ListenerCounters,
+  newCounters,
+  type Services,
+} from "./context.ts";
 import { guardUntrusted, readProxyHeader } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
 import { StreamSession } from "./stream_session.ts";
@@ -20,59 +31,144 @@ import { StreamSession } from "./stream_session.ts";
 /** The PROXY header step waits at most this long, whatever inspect_timeout says. */
 const PROXY_HEADER_TIMEOUT_MS = 3000;
 
-/** Builds balancers for every backend of `config`. */
-function balancers(config: Config): Map<string, Balancer> {
-  const m = new Map<string, Balancer>();
-  for (const [name, b] of config.backends) m.set(name, new Balancer(b));
-  return m;
+/** Everything built from one config. */
+export interface Generation {
+  readonly config: Config;
+  readonly contexts: ReadonlyMap<string, ListenerContext>;
+  readonly backends: ReadonlyMap<string, Balancer>;
 }
 
-/** Every listener of one config, bound and serving. */
+/** A bound socket and the listener it currently serves. */
+interface Bound {
+  readonly key: string;
+  readonly socket: Listener;
+  /** Mutable: a reload may give the same bind to a listener of another name. */
+  listener: string;
+}
+
+function bindKey(host: string, port: number): string {
+  return hostPort(host, port);
+}
+
+/** Every listener of the current config, bound and serving. */
 export class Instance {
-  readonly contexts = new Map<string, ListenerContext>();
-  readonly sockets: { listener: string; socket: Listener }[] = [];
+  #gen: Generation;
+  #bound = new Map<string, Bound>();
+  #counters = new Map<string, ListenerCounters>();
   #draining = false;
 
-  constructor(readonly services: Services, readonly config: Config) {
-    const backends = balancers(config);
+  constructor(readonly services: Services, config: Config) {
+    this.#gen = this.#build(config, null);
+  }
+
+  /** The generation new connections get. */
+  get generation(): Generation {
+    return this.#gen;
+  }
+
+  /** Bound sockets, for the listening event and /status. */
+  get sockets(): { listener: string; socket: Listener }[] {
+    return [...this.#bound.values()].map((b) => ({ listener: b.listener, socket: b.socket }));
+  }
+
+  /** Whether SIGTERM/SIGINT started draining. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Counters per listener name (kept across reloads, for /metrics). */
+  get counters(): ReadonlyMap<string, ListenerCounters> {
+    return this.#counters;
+  }
+
+  #build(config: Config, previous: Generation | null): Generation {
+    const backends = new Map<string, Balancer>();
+    for (const [name, b] of config.backends) {
+      backends.set(name, new Balancer(b, previous?.backends.get(name)));
+    }
+    const contexts = new Map<string, ListenerContext>();
     for (const l of config.listeners.values()) {
-      this.contexts.set(l.name, {
+      let counters = this.#counters.get(l.name);
+      if (counters === undefined) this.#counters.set(l.name, counters = newCounters());
+      contexts.set(l.name, {
         config,
         listener: l,
         router: compileRouter(l),
         backends,
-        counters: newCounters(),
-        services,
+        counters,
+        services: this.services,
         proxyFrom: l.acceptProxy === null ? null : new CidrSet(l.acceptProxy.from),
       });
     }
+    return { config, contexts, backends };
   }
 
   /** Binds every listener; rejects with a message naming the address on the first failure. */
   async start(): Promise<void> {
-    for (const l of this.config.listeners.values()) {
-      for (const b of l.bind) {
-        try {
-          const socket = await this.services.rt.listen(
-            { host: b.host, port: b.port },
-            (conn) => this.#accept(l, conn),
-            (err) =>
-              this.services.log.event("error", "accept failed", {
-                listener: l.name,
-                error: err.message,
-              }),
-          );
-          this.sockets.push({ listener: l.name, socket });
-        } catch (err) {
-          this.close();
-          throw new Error(`listener "${l.name}": cannot bind ${b.text}: ${(err as Error).message}`);
-        }
-      }
-    }
+    const fresh = await this.#bindAll(this.#gen.config, new Map());
+    this.#bound = fresh;
   }
 
-  #accept(l: ListenerConfig, conn: Conn): void {
-    const ctx = this.contexts.get(l.name)!;
+  /**
+   * Switches to `config`: binds what is new (keeping unchanged sockets), then makes the new
+   * generation current and closes sockets no longer configured. On a bind failure nothing
+   * changes and the error is thrown.
+   */
+  async reload(config: Config): Promise<void> {
+    const next = this.#build(config, this.#gen);
+    const bound = await this.#bindAll(config, this.#bound);
+    for (const [key, b] of this.#bound) if (!bound.has(key)) b.socket.close();
+    this.#bound = bound;
+    this.#gen = next;
+  }
+
+  /** Binds `config`'s endpoints, reusing sockets from `old`; all or nothing. */
+  async #bindAll(config: Config, old: ReadonlyMap<string, Bound>): Promise<Map<string, Bound>> {
+    const out = new Map<string, Bound>();
+    const opened: Listener[] = [];
+    // A kept socket may serve a renamed listener; applied only once everything is bound.
+    const renames: [Bound, string][] = [];
+    try {
+      for (const l of config.listeners.values()) {
+        for (const b of l.bind) {
+          const key = bindKey(b.host, b.port);
+          const kept = old.get(key);
+          if (kept !== undefined) {
+            renames.push([kept, l.name]);
+            out.set(key, kept);
+            continue;
+          }
+          const entry = { key, listener: l.name } as Bound;
+          const socket = await this.services.rt.listen(
+            { host: b.host, port: b.port },
+            (conn) => this.#accept(entry, conn),
+            (err) =>
+              this.services.log.event("error", "accept failed", {
+                listener: entry.listener,
+                error: err.message,
+              }),
+          ).catch((err: Error) => {
+            throw new Error(`listener "${l.name}": cannot bind ${b.text}: ${err.message}`);
+          });
+          opened.push(socket);
+          out.set(key, Object.assign(entry, { socket }));
+        }
+      }
+    } catch (err) {
+      for (const s of opened) s.close();
+      throw err;
+    }
+    for (const [b, name] of renames) b.listener = name;
+    return out;
+  }
+
+  #accept(bound: Bound, conn: Conn): void {
+    const ctx = this.#gen.contexts.get(bound.listener);
+    if (ctx === undefined) {
+      conn.close();
+      return;
+    }
+    const l: ListenerConfig = ctx.listener;
     if (this.#draining || ctx.counters.active >= l.maxConnections) {
       // Closing at once (rather than leaving it in the backlog) tells the client right away.
       ctx.counters.overLimit++;
@@ -132,17 +228,17 @@ export class Instance {
     });
   }
 
-  /** Connections open now, across listeners. */
+  /** Connections open now, across listeners and generations. */
   get active(): number {
     let n = 0;
-    for (const c of this.contexts.values()) n += c.counters.active;
+    for (const c of this.#counters.values()) n += c.active;
     return n;
   }
 
-  /** Stops accepting; live connections continue. */
+  /** Stops accepting (draining); live connections continue. */
   close(): void {
     this.#draining = true;
-    for (const s of this.sockets) s.socket.close();
-    this.sockets.length = 0;
+    for (const b of this.#bound.values()) b.socket.close();
+    this.#bound.clear();
   }
 }

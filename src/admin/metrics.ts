@@ -1,0 +1,133 @@
+/**
+ * Prometheus text exposition (format 0.0.4) of the router's counters. Counters live as plain
+ * numbers and Maps on the data path; all formatting happens here, per scrape.
+ *
+ * @module
+ */
+
+import type { Balancer } from "../proxy/balancer.ts";
+import type { ListenerCounters } from "../proxy/context.ts";
+
+/** What /metrics reads. */
+export interface MetricsSource {
+  readonly listeners: ReadonlyMap<string, ListenerCounters>;
+  readonly backends: ReadonlyMap<string, Balancer>;
+  readonly reloads: { ok: number; failed: number };
+}
+
+function label(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+function labels(pairs: Record<string, string>): string {
+  return `{${Object.entries(pairs).map(([k, v]) => `${k}="${label(v)}"`).join(",")}}`;
+}
+
+/** Collects samples by metric so each family is printed once with its HELP and TYPE. */
+class Families {
+  #out: string[] = [];
+  family(
+    name: string,
+    type: "counter" | "gauge",
+    help: string,
+    samples: [Record<string, string>, number][],
+  ): void {
+    this.#out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [l, v] of samples) this.#out.push(`${name}${labels(l)} ${v}`);
+  }
+  toString(): string {
+    return this.#out.join("\n") + "\n";
+  }
+}
+
+/** Renders every metric of `src`. */
+export function renderMetrics(src: MetricsSource): string {
+  const f = new Families();
+  const L = [...src.listeners];
+  f.family(
+    "switchyard_connections_total",
+    "counter",
+    "Connections (or HTTP requests' upstream connections) routed to a backend.",
+    L.flatMap(([listener, c]) =>
+      [...c.routed].map(([backend, n]) =>
+        [{ listener, backend }, n] as [Record<string, string>, number]
+      )
+    ),
+  );
+  f.family(
+    "switchyard_connections_accepted_total",
+    "counter",
+    "Connections accepted.",
+    L.map(([listener, c]) => [{ listener }, c.accepted]),
+  );
+  f.family(
+    "switchyard_connections_refused_total",
+    "counter",
+    "Connections closed at accept (max_connections, draining).",
+    L.map(([listener, c]) => [{ listener }, c.overLimit]),
+  );
+  f.family(
+    "switchyard_connections_active",
+    "gauge",
+    "Connections open now.",
+    L.map(([listener, c]) => [{ listener }, c.active]),
+  );
+  f.family(
+    "switchyard_bytes_total",
+    "counter",
+    "Bytes forwarded: in = from clients, out = to clients.",
+    L.flatMap(([listener, c]) =>
+      [[{ listener, direction: "in" }, c.bytesIn], [
+        { listener, direction: "out" },
+        c.bytesOut,
+      ]] as [Record<string, string>, number][]
+    ),
+  );
+  f.family(
+    "switchyard_sniff_failures_total",
+    "counter",
+    "Connections or requests refused before routing, by reason.",
+    L.flatMap(([listener, c]) =>
+      [...c.sniffFailures].map(([reason, n]) =>
+        [{ listener, reason }, n] as [Record<string, string>, number]
+      )
+    ),
+  );
+  f.family(
+    "switchyard_http_requests_total",
+    "counter",
+    "HTTP requests answered, by backend and status code.",
+    L.flatMap(([listener, c]) =>
+      [...c.httpRequests].map(([key, n]) => {
+        const [backend, code] = key.split("\t");
+        return [{ listener, backend, code }, n] as [Record<string, string>, number];
+      })
+    ),
+  );
+  const servers = [...src.backends].flatMap(([backend, b]) =>
+    b.servers.map((s) => ({ backend, s }))
+  );
+  f.family(
+    "switchyard_backend_server_up",
+    "gauge",
+    "1 while the server takes new connections.",
+    servers.map(({ backend, s }) => [{ backend, server: s.config.name }, s.up ? 1 : 0]),
+  );
+  f.family(
+    "switchyard_backend_server_active",
+    "gauge",
+    "Connections open to the server now.",
+    servers.map(({ backend, s }) => [{ backend, server: s.config.name }, s.active]),
+  );
+  f.family(
+    "switchyard_backend_server_connections_total",
+    "counter",
+    "Connections made to the server.",
+    servers.map(({ backend, s }) => [{ backend, server: s.config.name }, s.total]),
+  );
+  f.family("switchyard_reloads_total", "counter", "Config reloads, by result.", [[
+    { result: "ok" },
+    src.reloads.ok,
+  ], [{ result: "failed" }, src.reloads.failed]]);
+  return f.toString();
+}
