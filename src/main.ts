@@ -8,6 +8,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { check } from "./cli/check.ts";
+import { demo } from "./cli/demo.ts";
 import { explain } from "./cli/explain.ts";
 import { run } from "./cli/run.ts";
 import { runtime } from "./runtime/mod.ts";
@@ -17,6 +18,7 @@ const USAGE = `Switchyard ${VERSION}: one port, many services.
 
 Usage:
   switchyard run [-c FILE] [--log-format json|text]   serve (default FILE ./switchyard.yaml)
+  switchyard demo                                     a router with built-in upstreams to try
   switchyard check -c FILE                            validate FILE (exit 0 valid, 2 invalid)
   switchyard explain -c FILE --listener NAME [--sni N] [--host N] [--alpn P] [--src IP]
                                                       show the route a connection would take
@@ -56,14 +58,15 @@ async function main(argv: string[]): Promise<number> {
   if (command === undefined) return usageError("missing command");
   if (extra.length > 0) return usageError(`unexpected argument "${extra[0]}"`);
   const file = values.config ?? "./switchyard.yaml";
+  const format = values["log-format"] ?? "json";
+  if (format !== "json" && format !== "text") {
+    return usageError(`--log-format must be json or text (got "${format}")`);
+  }
   switch (command) {
-    case "run": {
-      const format = values["log-format"] ?? "json";
-      if (format !== "json" && format !== "text") {
-        return usageError(`--log-format must be json or text (got "${format}")`);
-      }
+    case "run":
       return await run(file, format);
-    }
+    case "demo":
+      return await demo(format);
     case "check":
       if (values.config === undefined) return usageError("check needs -c FILE");
       return check(file);
