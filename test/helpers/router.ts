@@ -113,7 +113,9 @@ export class RouterProcess {
 
   /** SIGTERM, then wait for exit. */
   async stop(): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill("SIGTERM");
+    // process.kill, not child.kill: Deno's child_process then reports the signal instead of
+    // the exit code the process actually chose.
+    if (this.child.exitCode === null) process.kill(this.child.pid!, "SIGTERM");
     return await this.exited;
   }
 }
