@@ -13,6 +13,9 @@ import type { Addr, Conn, ConnHandlers } from "../runtime/types.ts";
 import { type ProxyHeader, sniffProxyHeader } from "../sniff/proxy_protocol.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 
+/** The `name` of the error a guarded session gets when its client sent a forbidden header. */
+export const PROXY_REFUSED = "ProxyRefused";
+
 /** A v2 header is at most 16 + 65535 bytes. */
 const MAX_HEADER = 16 + 65535;
 
@@ -140,7 +143,10 @@ class GuardedConn implements Conn {
     this.#inner.end();
     this.#inner.close();
     this.#onRefuse({ outcome: "proxy_untrusted", reason });
-    h.error(new Error(reason));
+    const err = new Error(reason);
+    // The refusal is already counted and logged: the session only has to let go.
+    err.name = PROXY_REFUSED;
+    h.error(err);
   }
 
   /** Ends the check: later events go straight to `h`; held bytes (and `more`) first. */
@@ -149,8 +155,15 @@ class GuardedConn implements Conn {
     if (held === null) return;
     this.#held = null;
     this.#inner.start(h);
-    if (held.length > 0) h.data(held.bytes);
-    if (more !== undefined && more.length > 0) h.data(more);
+    // One chunk: a session may stop reading after it, so nothing may follow in a second call.
+    let first = held.bytes;
+    if (more !== undefined && more.length > 0) {
+      const all = new Uint8Array(first.length + more.length);
+      all.set(first);
+      all.set(more, first.length);
+      first = all;
+    }
+    if (first.length > 0) h.data(first);
   }
 
   pause(): void {
@@ -177,6 +190,11 @@ class GuardedConn implements Conn {
 /** Wraps an untrusted connection so that a PROXY header from it is refused. */
 export function guardUntrusted(conn: Conn, onRefuse: (r: ProxyRefusal) => void): Conn {
   return new GuardedConn(conn, onRefuse);
+}
+
+/** Whether `conn` is an untrusted connection still checked for a PROXY header. */
+export function isGuarded(conn: Conn): boolean {
+  return conn instanceof GuardedConn;
 }
 
 /**
@@ -211,15 +229,20 @@ export function readProxyHeader(
   );
   conn.start({
     data(chunk) {
-      if (!buf.push(chunk)) {
+      // One read may hold the header and more payload than the header's cap: sniff what fits,
+      // and keep the rest of the chunk for after the header.
+      const room = buf.cap - buf.length;
+      const over = chunk.subarray(room);
+      buf.push(chunk.subarray(0, room));
+      const r = sniffProxyHeader(buf.bytes);
+      if (r.kind === "more") {
+        if (over.length === 0) return;
         finish({
           outcome: "proxy_invalid",
           reason: `PROXY header longer than ${MAX_HEADER} bytes`,
         });
         return;
       }
-      const r = sniffProxyHeader(buf.bytes);
-      if (r.kind === "more") return;
       if (r.kind === "no") {
         finish({
           outcome: "proxy_missing",
@@ -233,10 +256,14 @@ export function readProxyHeader(
         const proxied = h.command === "proxy" && h.source !== null && h.destination !== null;
         const remote = proxied ? addrOf(h.source!) : conn.remote;
         const local = proxied ? addrOf(h.destination!) : conn.local;
-        finish({
-          conn: new PrefixedConn(conn, remote, local, buf.bytes.subarray(r.length)),
-          header: h,
-        });
+        const after = buf.bytes.subarray(r.length);
+        let rest = after;
+        if (over.length > 0) {
+          rest = new Uint8Array(after.length + over.length);
+          rest.set(after);
+          rest.set(over, after.length);
+        }
+        finish({ conn: new PrefixedConn(conn, remote, local, rest), header: h });
       }
     },
     end() {

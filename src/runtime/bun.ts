@@ -44,6 +44,8 @@ class BunConn implements Conn {
   #eof = false;
   #closed = false;
   #paused = false;
+  /** The peer's FIN came while paused. */
+  #endHeld = false;
 
   constructor(s: Sock) {
     this.#s = s;
@@ -56,7 +58,12 @@ class BunConn implements Conn {
 
   start(h: ConnHandlers): void {
     this.#h = h;
-    if (!this.#paused && !this.#closed) this.#s.resume();
+    if (this.#paused || this.#closed) return;
+    this.#s.resume();
+    if (this.#endHeld) {
+      this.#endHeld = false;
+      queueMicrotask(() => this.onEnd());
+    }
   }
 
   pause(): void {
@@ -66,7 +73,13 @@ class BunConn implements Conn {
 
   resume(): void {
     this.#paused = false;
-    if (!this.#closed && this.#h !== null) this.#s.resume();
+    if (this.#closed || this.#h === null) return;
+    this.#s.resume();
+    // A FIN that arrived while paused is delivered now, after any data before it.
+    if (this.#endHeld) {
+      this.#endHeld = false;
+      queueMicrotask(() => this.onEnd());
+    }
   }
 
   write(chunk: Uint8Array): boolean {
@@ -126,8 +139,14 @@ class BunConn implements Conn {
     this.#h?.drain();
   }
 
-  onEnd(): void {
+  /** `force`: the socket is gone, so nothing can come before the end: deliver it now. */
+  onEnd(force = false): void {
     if (this.#eof || this.#closed) return;
+    // Like data, the end of the stream waits for resume() (Bun reports it while paused).
+    if (!force && (this.#paused || this.#h === null)) {
+      this.#endHeld = true;
+      return;
+    }
     this.#eof = true;
     this.#h?.end();
   }
@@ -135,7 +154,7 @@ class BunConn implements Conn {
   onClose(err?: Error): void {
     if (this.#closed) return;
     // Bun reports a FIN that arrives after our own shutdown as close, not end.
-    if (!err) this.onEnd();
+    if (!err) this.onEnd(true);
     if (this.#closed) return;
     const h = this.#h;
     const unsent = !this.#shut || this.#queue.length > 0;
