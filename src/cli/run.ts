@@ -59,7 +59,10 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
     await instance.start();
     if (config.admin !== null) {
       const { host, port } = config.admin.listen;
-      admin = await runtime.serveHttp({ host, port }, adminApp(state).fetch).catch((err: Error) => {
+      // Bun.serve throws synchronously: .then makes that a rejection too.
+      admin = await Promise.resolve().then(() =>
+        runtime.serveHttp({ host, port }, adminApp(state).fetch)
+      ).catch((err: Error) => {
         throw new Error(`admin: cannot listen on ${config.admin!.listen.text}: ${err.message}`);
       });
     }

@@ -77,7 +77,11 @@ export class HealthChecker {
     this.stop();
     for (const bal of backends.values()) {
       const hc = bal.config.healthCheck;
-      if (hc === null) continue;
+      if (hc === null) {
+        // A reload removed its health_check: nothing would ever mark a down server up again.
+        for (const s of bal.servers) if (!s.up) this.#set(bal.config, s, true, "no health check");
+        continue;
+      }
       bal.onFailure = (s, reason) => this.#record(bal.config, s, reason);
       for (const s of bal.servers) {
         const run = () => this.#check(bal.config, s);

@@ -15,6 +15,7 @@ import { CidrSet } from "../net/cidr.ts";
 import { hostPort } from "../net/endpoint.ts";
 import { parseIp } from "../net/ip.ts";
 import { compileRouter } from "../route/router.ts";
+import { CertStore } from "../tls/cert_store.ts";
 import type { Conn, Listener } from "../runtime/types.ts";
 import { Balancer } from "./balancer.ts";
 import {
@@ -46,8 +47,12 @@ interface Bound {
   listener: string;
 }
 
-function bindKey(host: string, port: number): string {
-  return hostPort(host, port);
+/**
+ * What identifies a socket across reloads: its address, or for port 0 (a fresh port each time,
+ * so several may share "host:0") the listener and the bind's position in its list.
+ */
+function bindKey(host: string, port: number, listener: string, index: number): string {
+  return port === 0 ? `${hostPort(host, 0)} ${listener}#${index}` : hostPort(host, port);
 }
 
 /** Every listener of the current config, bound and serving. */
@@ -87,10 +92,15 @@ export class Instance {
       backends.set(name, new Balancer(b, previous?.backends.get(name)));
     }
     const contexts = new Map<string, ListenerContext>();
-    for (const l of config.listeners.values()) {
+    const certs = config.certificates.length === 0 ? null : new CertStore(
+      config.certificates,
+      (msg) => this.services.log.event("error", "certificate not loaded", { error: msg }),
+    );
+    const make = (l: ListenerConfig): ListenerContext => {
       let counters = this.#counters.get(l.name);
       if (counters === undefined) this.#counters.set(l.name, counters = newCounters());
-      contexts.set(l.name, {
+      const target = l.terminate === undefined ? undefined : config.listeners.get(l.terminate);
+      const ctx: ListenerContext = {
         config,
         listener: l,
         router: compileRouter(l),
@@ -98,7 +108,15 @@ export class Instance {
         counters,
         services: this.services,
         proxyFrom: l.acceptProxy === null ? null : new CidrSet(l.acceptProxy.from),
-      });
+        terminate: target === undefined || certs === null
+          ? null
+          : { http: contexts.get(target.name) ?? make(target), certs },
+      };
+      contexts.set(l.name, ctx);
+      return ctx;
+    };
+    for (const l of config.listeners.values()) {
+      if (!contexts.has(l.name)) contexts.set(l.name, make(l));
     }
     return { config, contexts, backends };
   }
@@ -130,8 +148,8 @@ export class Instance {
     const renames: [Bound, string][] = [];
     try {
       for (const l of config.listeners.values()) {
-        for (const b of l.bind) {
-          const key = bindKey(b.host, b.port);
+        for (const [i, b] of l.bind.entries()) {
+          const key = bindKey(b.host, b.port, l.name, i);
           const kept = old.get(key);
           if (kept !== undefined) {
             renames.push([kept, l.name]);
@@ -139,14 +157,17 @@ export class Instance {
             continue;
           }
           const entry = { key, listener: l.name } as Bound;
-          const socket = await this.services.rt.listen(
-            { host: b.host, port: b.port },
-            (conn) => this.#accept(entry, conn),
-            (err) =>
-              this.services.log.event("error", "accept failed", {
-                listener: entry.listener,
-                error: err.message,
-              }),
+          // Deno.listen and Bun.listen throw synchronously: .then makes that a rejection too.
+          const socket = await Promise.resolve().then(() =>
+            this.services.rt.listen(
+              { host: b.host, port: b.port },
+              (conn) => this.#accept(entry, conn),
+              (err) =>
+                this.services.log.event("error", "accept failed", {
+                  listener: entry.listener,
+                  error: err.message,
+                }),
+            )
           ).catch((err: Error) => {
             throw new Error(`listener "${l.name}": cannot bind ${b.text}: ${err.message}`);
           });

@@ -1,0 +1,1086 @@
+/**
+ * Operations end to end: the admin endpoint (/healthz, /readyz, /status, /metrics), active
+ * health checks, SIGHUP reload (new routes at once, live transfers untouched, invalid files
+ * ignored, removed listeners closed), 1,000 connections across reloads, SIGTERM drain, and an
+ * admin address that cannot be had. The router runs as a subprocess under the test's runtime;
+ * the tests wait on its events and poll /status or /metrics, never on fixed sleeps.
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { after, before, describe, test } from "node:test";
+import { namedSink, type TestServer } from "../helpers/backends.ts";
+import { exec, RawClient } from "../helpers/clients.ts";
+import { routerCommand, type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function sha256(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** `n` pseudo-random bytes (deterministic per seed). */
+function bytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+/** A port nothing listens on now (bound once, then released). */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** The router's event lines (stderr JSON). */
+function events(r: RouterProcess): Record<string, unknown>[] {
+  return r.stderrLines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}
+
+/** The admin port from the "listening" event. */
+function adminPort(r: RouterProcess): number {
+  const ev = events(r).find((e) => e.msg === "listening");
+  assert.ok(ev !== undefined && typeof ev.admin === "string", "the listening event names admin");
+  const admin = ev.admin as string;
+  return Number(admin.slice(admin.lastIndexOf(":") + 1));
+}
+
+/** Re-evaluates `f` (e.g. a /metrics scrape) until it returns something truthy. */
+async function until<T>(
+  f: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** GET http://127.0.0.1:port/path with fetch(); the whole body as text. */
+async function get(
+  port: number,
+  path: string,
+): Promise<{ status: number; type: string; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return {
+    status: res.status,
+    type: res.headers.get("content-type") ?? "",
+    body: await res.text(),
+  };
+}
+
+/** One Prometheus sample. */
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses Prometheus text; every non-comment line must be a sample. */
+function parseMetrics(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)$/.exec(line);
+    assert.ok(m !== null, `a sample line: ${JSON.stringify(line)}`);
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[k] = v.replace(/\\(.)/g, (_e, c: string) => (c === "n" ? "\n" : c));
+    }
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+/** Scrapes /metrics. */
+async function scrape(port: number): Promise<Metrics> {
+  const res = await get(port, "/metrics");
+  assert.equal(res.status, 200);
+  return new Metrics(res.body);
+}
+
+/** A scrape, with lookups by name and exact label set. */
+class Metrics {
+  readonly samples: Sample[];
+  constructor(readonly text: string) {
+    this.samples = parseMetrics(text);
+  }
+  /** The sample with exactly `labels`, or undefined. */
+  get(name: string, labels: Record<string, string>): number | undefined {
+    const want = Object.entries(labels).sort();
+    return this.samples.find((s) =>
+      s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === JSON.stringify(want)
+    )?.value;
+  }
+  /** Like get, 0 when absent (a counter not yet incremented). */
+  n(name: string, labels: Record<string, string>): number {
+    return this.get(name, labels) ?? 0;
+  }
+}
+
+/** What /status answers (the parts these tests read). */
+interface Status {
+  ready: boolean;
+  draining: boolean;
+  config: string;
+  listeners: {
+    name: string;
+    protocol: string;
+    bind: string[];
+    active: number;
+    accepted: number;
+    routes: Record<string, unknown>[];
+    default: string | null;
+  }[];
+  backends: {
+    name: string;
+    balance: string;
+    health_check: boolean;
+    servers: {
+      name: string;
+      address: string;
+      up: boolean;
+      active: number;
+      total: number;
+      last_failure: string | null;
+    }[];
+  }[];
+}
+
+async function status(port: number): Promise<Status> {
+  const res = await get(port, "/status");
+  assert.equal(res.status, 200);
+  assert.match(res.type, /application\/json/);
+  return JSON.parse(res.body) as Status;
+}
+
+function server(s: Status, backend: string, name: string) {
+  const b = s.backends.find((x) => x.name === backend);
+  assert.ok(b, `backend ${backend} in /status`);
+  const srv = b.servers.find((x) => x.name === name);
+  assert.ok(srv, `server ${backend}/${name} in /status`);
+  return srv;
+}
+
+/**
+ * Sends `sig` to the router. process.kill, not child.kill: Deno's ChildProcess.kill signals a
+ * child only once (later calls do nothing) and then reports the signal instead of the exit code.
+ */
+function signal(r: RouterProcess, sig: "SIGHUP" | "SIGTERM"): void {
+  process.kill(r.child.pid!, sig);
+}
+
+const isReloadEvent = (e: Record<string, unknown>) =>
+  e.msg === "reloaded" || String(e.msg).startsWith("reload failed");
+
+/**
+ * Writes `yaml` over the router's config file (when given), sends SIGHUP and resolves with the
+ * "reloaded" or "reload failed" event that follows.
+ */
+async function reload(r: RouterProcess, yaml?: string): Promise<Record<string, unknown>> {
+  const before = events(r).filter(isReloadEvent).length;
+  if (yaml !== undefined) writeFileSync(r.configFile, yaml);
+  signal(r, "SIGHUP");
+  return await r.waitFor(() => events(r).filter(isReloadEvent)[before], "a reload event");
+}
+
+/** Connects to 127.0.0.1:port: "refused", or "accepted" (then closes at once). */
+function tryConnect(port: number): Promise<"refused" | "accepted"> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve("accepted");
+    });
+    s.once("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "ECONNREFUSED") resolve("refused");
+      else reject(e);
+    });
+  });
+}
+
+/** A client of a {@link namedSink} through the router, mid-transfer. */
+class SinkClient {
+  readonly hash = createHash("sha256");
+  sent = 0;
+  private constructor(readonly c: RawClient, readonly name: string) {}
+
+  /** Connects and reads the sink's greeting (its name). */
+  static async open(port: number, localAddress?: string): Promise<SinkClient> {
+    const c = await RawClient.connect(port, localAddress);
+    await c.until(() => c.text.includes("\n") || c.ended || c.closed, "the sink's greeting");
+    const nl = c.text.indexOf("\n");
+    if (nl < 0) {
+      c.destroy();
+      throw new Error(`closed before the greeting (${c.error?.message ?? "no error"})`);
+    }
+    return new SinkClient(c, c.text.slice(0, nl));
+  }
+
+  async send(data: Uint8Array): Promise<void> {
+    this.hash.update(data);
+    this.sent += data.length;
+    await this.c.write(data);
+  }
+
+  /** Sends FIN, waits for the sink's report, checks it is exactly what was sent. */
+  async finish(): Promise<void> {
+    const c = this.c;
+    c.end();
+    await c.until(() => c.ended || c.closed, "the sink's report");
+    c.destroy();
+    const want = `${this.name}\n${this.sent} ${this.hash.digest("hex")}\n`;
+    if (c.text !== want) {
+      throw new Error(
+        `sink ${this.name} reported ${JSON.stringify(c.text)}, want ${JSON.stringify(want)} (${
+          c.error?.message ?? "no socket error"
+        })`,
+      );
+    }
+  }
+}
+
+/** One whole exchange with a sink through the router; resolves with the sink's name. */
+async function exchange(port: number, payload: Uint8Array, localAddress?: string): Promise<string> {
+  const s = await SinkClient.open(port, localAddress);
+  await s.send(payload);
+  await s.finish();
+  return s.name;
+}
+
+/** A node:http test backend: `/healthz` answers `health.status`, anything else its name. */
+interface WebBackend extends TestServer {
+  health: { status: number };
+  /** Health check requests seen: path and User-Agent. */
+  checks: { path: string; agent: string }[];
+  /** Other requests answered. */
+  readonly served: number;
+}
+
+async function webBackend(name: string, healthStatus = 200): Promise<WebBackend> {
+  const health = { status: healthStatus };
+  const checks: { path: string; agent: string }[] = [];
+  let accepted = 0;
+  let served = 0;
+  const sockets = new Set<net.Socket>();
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      if (req.url === "/healthz") {
+        checks.push({ path: req.url, agent: String(req.headers["user-agent"]) });
+        res.writeHead(health.status, { "content-type": "text/plain", connection: "close" });
+        res.end(health.status === 200 ? "ok\n" : "broken\n");
+        return;
+      }
+      served++;
+      res.writeHead(200, { "content-type": "text/plain", connection: "close" });
+      res.end(`${name}\n`);
+    });
+  });
+  server.on("connection", (s: net.Socket) => {
+    accepted++;
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => {});
+  });
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port))
+  );
+  return {
+    port,
+    health,
+    checks,
+    get accepted() {
+      return accepted;
+    },
+    get served() {
+      return served;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** GET / through the router's http listener with the given Host; status and body. */
+function httpGet(port: number, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: "127.0.0.1", port, path: "/", headers: { host }, agent: false },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("error", reject);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe(`admin endpoint (router on ${runtimeName})`, () => {
+  let sinkA: TestServer;
+  let web: WebBackend;
+  let router: RouterProcess;
+  let admin: number;
+
+  before(async () => {
+    sinkA = await namedSink("A");
+    web = await webBackend("W");
+    router = await startRouter(`
+admin: { listen: "127.0.0.1:0" }
+listeners:
+  plain:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    default: one
+  web:
+    bind: "127.0.0.1:0"
+    protocol: http
+    routes:
+      - { host: a.test, to: webapp }
+  secure:
+    bind: "127.0.0.1:0"
+    protocol: tls
+    inspect_timeout: 5s
+    default: one
+backends:
+  one:
+    servers: [{ address: "127.0.0.1:${sinkA.port}", name: A }]
+  webapp:
+    servers: [{ address: "127.0.0.1:${web.port}", name: W }]
+`);
+    admin = adminPort(router);
+  });
+
+  after(async () => {
+    assert.equal(await router?.stop(), 0);
+    await sinkA?.close();
+    await web?.close();
+  });
+
+  test("/healthz answers 200, /readyz 200 once listening, anything else 404", async () => {
+    const h = await get(admin, "/healthz");
+    assert.equal(h.status, 200);
+    assert.equal(h.body, "ok\n");
+    const r = await get(admin, "/readyz");
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "ready\n");
+    const n = await get(admin, "/nope");
+    assert.equal(n.status, 404);
+  });
+
+  test("/status lists listeners with binds and routes, backends and servers with health and live connections", async () => {
+    const s0 = await status(admin);
+    assert.equal(s0.ready, true);
+    assert.equal(s0.draining, false);
+    assert.equal(s0.config, router.configFile);
+    assert.deepEqual(s0.listeners.map((l) => l.name), ["plain", "web", "secure"]);
+    for (const l of s0.listeners) {
+      assert.deepEqual(l.bind, [`127.0.0.1:${router.port(l.name)}`], l.name);
+    }
+    const webL = s0.listeners.find((l) => l.name === "web")!;
+    assert.equal(webL.protocol, "http");
+    assert.equal(webL.default, null);
+    assert.equal(webL.routes.length, 1);
+    assert.deepEqual(webL.routes[0].host, ["a.test"]);
+    assert.equal(webL.routes[0].to, "webapp");
+    assert.equal(s0.listeners.find((l) => l.name === "plain")!.default, "one");
+    assert.deepEqual(s0.backends.map((b) => b.name), ["one", "webapp"]);
+    const a0 = server(s0, "one", "A");
+    assert.equal(a0.address, `127.0.0.1:${sinkA.port}`);
+    assert.equal(a0.up, true);
+    assert.equal(a0.last_failure, null);
+
+    // A live connection shows on its listener and on its server while it lasts.
+    const c = await SinkClient.open(router.port("plain"));
+    const live = await until(async () => {
+      const s = await status(admin);
+      const ok = s.listeners.find((l) => l.name === "plain")!.active === 1 &&
+        server(s, "one", "A").active === 1;
+      return ok && s;
+    }, "the live connection in /status");
+    assert.ok(server(live, "one", "A").total >= 1);
+    await c.send(bytes(1000));
+    await c.finish();
+    await until(async () => {
+      const s = await status(admin);
+      return s.listeners.find((l) => l.name === "plain")!.active === 0 &&
+        server(s, "one", "A").active === 0;
+    }, "the connection to leave /status");
+  });
+
+  test("/metrics is Prometheus text with the contract's metrics and labels", async () => {
+    // Traffic of every kind, so every family has samples.
+    assert.equal(await exchange(router.port("plain"), bytes(100)), "A");
+    assert.deepEqual(await httpGet(router.port("web"), "a.test"), { status: 200, body: "W\n" });
+    assert.equal((await httpGet(router.port("web"), "other.test")).status, 503);
+    const junk = await RawClient.connect(router.port("secure"));
+    await junk.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    await junk.until(() => junk.ended || junk.closed, "the refusal");
+    junk.destroy();
+
+    const m = await until(async () => {
+      const m = await scrape(admin);
+      const shown =
+        m.n("switchyard_sniff_failures_total", { listener: "secure", reason: "not_tls" }) > 0 &&
+        m.n("switchyard_http_requests_total", { listener: "web", backend: "", code: "503" }) > 0 &&
+        m.get("switchyard_connections_active", { listener: "plain" }) === 0;
+      return shown && m;
+    }, "every counter to show");
+    const res = await get(admin, "/metrics");
+    assert.match(res.type, /^text\/plain; version=0\.0\.4/);
+    for (
+      const [name, type] of [
+        ["switchyard_connections_total", "counter"],
+        ["switchyard_connections_active", "gauge"],
+        ["switchyard_bytes_total", "counter"],
+        ["switchyard_sniff_failures_total", "counter"],
+        ["switchyard_http_requests_total", "counter"],
+        ["switchyard_backend_server_up", "gauge"],
+        ["switchyard_reloads_total", "counter"],
+      ]
+    ) {
+      assert.equal(res.body.split(`# TYPE ${name} ${type}\n`).length, 2, `one TYPE for ${name}`);
+      assert.equal(res.body.split(`# HELP ${name} `).length, 2, `one HELP for ${name}`);
+    }
+    assert.ok(m.n("switchyard_connections_total", { listener: "plain", backend: "one" }) >= 1);
+    assert.ok(m.n("switchyard_connections_total", { listener: "web", backend: "webapp" }) >= 1);
+    assert.equal(m.get("switchyard_connections_active", { listener: "plain" }), 0);
+    assert.equal(m.get("switchyard_connections_active", { listener: "secure" }), 0);
+    for (const direction of ["in", "out"]) {
+      assert.ok(m.n("switchyard_bytes_total", { listener: "plain", direction }) > 0, direction);
+    }
+    assert.ok(
+      m.n("switchyard_http_requests_total", { listener: "web", backend: "webapp", code: "200" }) >=
+        1,
+    );
+    assert.equal(m.get("switchyard_backend_server_up", { backend: "one", server: "A" }), 1);
+    assert.equal(m.get("switchyard_backend_server_up", { backend: "webapp", server: "W" }), 1);
+    assert.equal(m.get("switchyard_reloads_total", { result: "ok" }), 0);
+    assert.equal(m.get("switchyard_reloads_total", { result: "failed" }), 0);
+  });
+
+  test("metrics counts rise with traffic, by exactly what went through", async () => {
+    const m0 = await scrape(admin);
+    const n = 5;
+    const size = 3000;
+    let reports = 0;
+    for (let i = 0; i < n; i++) {
+      const payload = bytes(size, i + 7);
+      assert.equal(await exchange(router.port("plain"), payload), "A");
+      reports += `${size} ${sha256(payload)}\n`.length;
+    }
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await httpGet(router.port("web"), "a.test")).status, 200);
+    }
+    for (let i = 0; i < 2; i++) {
+      const junk = await RawClient.connect(router.port("secure"));
+      await junk.write("SSH-2.0-not-tls\r\n");
+      await junk.until(() => junk.ended || junk.closed, "the refusal");
+      junk.destroy();
+    }
+    const routed = { listener: "plain", backend: "one" };
+    const m1 = await until(async () => {
+      const m = await scrape(admin);
+      return m.n("switchyard_connections_active", { listener: "plain" }) === 0 &&
+        m.n("switchyard_connections_total", routed) ===
+          m0.n("switchyard_connections_total", routed) + n &&
+        m.n("switchyard_sniff_failures_total", { listener: "secure", reason: "not_tls" }) ===
+          m0.n("switchyard_sniff_failures_total", { listener: "secure", reason: "not_tls" }) +
+            2 &&
+        m;
+    }, "the counters to rise");
+    const delta = (name: string, labels: Record<string, string>) =>
+      m1.n(name, labels) - m0.n(name, labels);
+    assert.equal(delta("switchyard_bytes_total", { listener: "plain", direction: "in" }), n * size);
+    // Out: each exchange's greeting ("A\n") and the sink's report line.
+    assert.equal(
+      delta("switchyard_bytes_total", { listener: "plain", direction: "out" }),
+      n * 2 + reports,
+    );
+    assert.equal(
+      delta("switchyard_http_requests_total", { listener: "web", backend: "webapp", code: "200" }),
+      3,
+    );
+    assert.equal(delta("switchyard_connections_total", { listener: "web", backend: "webapp" }), 3);
+    assert.ok(delta("switchyard_bytes_total", { listener: "web", direction: "out" }) > 0);
+    assert.ok(
+      delta("switchyard_backend_server_connections_total", { backend: "one", server: "A" }) >= n,
+    );
+  });
+});
+
+describe(`health checks (router on ${runtimeName})`, () => {
+  let sinkA: TestServer;
+  let sinkB: TestServer;
+  let good: WebBackend;
+  let bad: WebBackend;
+  let router: RouterProcess;
+  let admin: number;
+
+  before(async () => {
+    sinkA = await namedSink("A");
+    sinkB = await namedSink("B");
+    good = await webBackend("good");
+    bad = await webBackend("bad", 500);
+    router = await startRouter(config(true));
+    admin = adminPort(router);
+  });
+
+  const webCheck =
+    "health_check: { interval: 100ms, timeout: 1s, rise: 2, fall: 1, http: { path: /healthz, expect: 200 } }";
+  const config = (checkWeb: boolean) => `
+admin: { listen: "127.0.0.1:0" }
+listeners:
+  pair:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    default: pair
+  web:
+    bind: "127.0.0.1:0"
+    protocol: http
+    default: web
+backends:
+  pair:
+    servers:
+      - { address: "127.0.0.1:${sinkA.port}", name: A }
+      - { address: "127.0.0.1:${sinkB.port}", name: B }
+    balance: roundrobin
+    health_check: { interval: 100ms, timeout: 1s, rise: 1, fall: 2 }
+  web:
+    servers:
+      - { address: "127.0.0.1:${good.port}", name: good }
+      - { address: "127.0.0.1:${bad.port}", name: bad }
+    balance: roundrobin
+    ${checkWeb ? webCheck : ""}
+`;
+
+  after(async () => {
+    assert.equal(await router?.stop(), 0);
+    for (const s of [sinkA, sinkB, good, bad]) await s?.close();
+  });
+
+  test("an HTTP check expecting 200 marks a server answering 500 down; traffic goes to the other", async () => {
+    await until(async () => {
+      const m = await scrape(admin);
+      return m.get("switchyard_backend_server_up", { backend: "web", server: "bad" }) === 0;
+    }, "the 500 server to be down");
+    const s = await status(admin);
+    const b = s.backends.find((x) => x.name === "web")!;
+    assert.equal(b.health_check, true);
+    assert.equal(server(s, "web", "good").up, true);
+    assert.equal(server(s, "web", "bad").up, false);
+    assert.match(server(s, "web", "bad").last_failure ?? "", /500/);
+    await router.waitFor(
+      () =>
+        events(router).find((e) =>
+          e.msg === "server down" && e.backend === "web" && e.server === "bad"
+        ),
+      "the server down event",
+    );
+    assert.ok(bad.checks.length >= 1);
+    assert.deepEqual(bad.checks[0], { path: "/healthz", agent: "switchyard-health" });
+    for (let i = 0; i < 6; i++) {
+      assert.deepEqual(await httpGet(router.port("web"), "x.test"), {
+        status: 200,
+        body: "good\n",
+      });
+    }
+    // Only health checks reached the broken server.
+    assert.equal(bad.served, 0);
+    assert.equal(good.served, 6);
+    await until(async () => {
+      const m = await scrape(admin);
+      return m.n("switchyard_http_requests_total", {
+        listener: "web",
+        backend: "web",
+        code: "200",
+      }) ===
+        6;
+    }, "six answers from web counted");
+  });
+
+  test("a server whose check passes `rise` times comes back up and takes traffic again", async () => {
+    bad.health.status = 200;
+    await until(async () => {
+      const m = await scrape(admin);
+      return m.get("switchyard_backend_server_up", { backend: "web", server: "bad" }) === 1;
+    }, "the recovered server to be up");
+    const bodies = new Set<string>();
+    for (let i = 0; i < 4; i++) bodies.add((await httpGet(router.port("web"), "x.test")).body);
+    assert.deepEqual([...bodies].sort(), ["bad\n", "good\n"]);
+  });
+
+  test("a reload that removes health_check puts a server marked down back into rotation", async () => {
+    bad.health.status = 500;
+    await until(async () => {
+      const m = await scrape(admin);
+      return m.get("switchyard_backend_server_up", { backend: "web", server: "bad" }) === 0;
+    }, "the 500 server to be down again");
+    const ev = await reload(router, config(false));
+    assert.equal(ev.msg, "reloaded", JSON.stringify(ev));
+    // Nothing checks it any more, so nothing may keep it down.
+    const s = await status(admin);
+    assert.equal(s.backends.find((b) => b.name === "web")!.health_check, false);
+    assert.equal(server(s, "web", "bad").up, true);
+    const served = bad.served;
+    for (let i = 0; i < 4; i++) await httpGet(router.port("web"), "x.test");
+    assert.ok(bad.served > served, "the server takes requests again");
+  });
+
+  test("a server stopped mid-test is marked down by its check and traffic moves to the other", async () => {
+    await until(async () => {
+      const m = await scrape(admin);
+      return m.get("switchyard_backend_server_up", { backend: "pair", server: "A" }) === 1 &&
+        m.get("switchyard_backend_server_up", { backend: "pair", server: "B" }) === 1;
+    }, "both servers up");
+    const names: string[] = [];
+    for (let i = 0; i < 4; i++) names.push(await exchange(router.port("pair"), bytes(10, i)));
+    assert.deepEqual(names.sort(), ["A", "A", "B", "B"]);
+
+    await sinkB.close();
+    await until(async () => {
+      const m = await scrape(admin);
+      return m.get("switchyard_backend_server_up", { backend: "pair", server: "B" }) === 0;
+    }, "B to be marked down");
+    const s = await status(admin);
+    assert.equal(server(s, "pair", "A").up, true);
+    assert.equal(server(s, "pair", "B").up, false);
+    assert.ok(server(s, "pair", "B").last_failure, "B's last failure is reported");
+    await router.waitFor(
+      () =>
+        events(router).find((e) =>
+          e.msg === "server down" && e.backend === "pair" && e.server === "B"
+        ),
+      "the server down event",
+    );
+    const m0 = await scrape(admin);
+    for (let i = 0; i < 6; i++) {
+      assert.equal(await exchange(router.port("pair"), bytes(100, i)), "A");
+    }
+    const m1 = await until(async () => {
+      const m = await scrape(admin);
+      return m.n("switchyard_connections_active", { listener: "pair" }) === 0 && m;
+    }, "the connections to end");
+    const routed = { listener: "pair", backend: "pair" };
+    assert.equal(
+      m1.n("switchyard_connections_total", routed) - m0.n("switchyard_connections_total", routed),
+      6,
+    );
+    const outcomes = router.access.filter((r) => r.listener === "pair").map((r) => r.outcome);
+    assert.ok(outcomes.every((o) => o === "ok"), `every connection ok: ${outcomes}`);
+  });
+});
+
+describe(`reload (router on ${runtimeName})`, () => {
+  let sinkA: TestServer;
+  let sinkB: TestServer;
+  let router: RouterProcess;
+  let admin: number;
+  let mainPort: number;
+  let extraPort: number;
+
+  const config = (mainRoutes: string, extra: boolean, mainBind = `"127.0.0.1:0"`) => `
+admin: { listen: "127.0.0.1:0" }
+listeners:
+  main:
+    bind: ${mainBind}
+    protocol: tcp
+    routes: [${mainRoutes}]
+    default: a
+${
+    extra
+      ? `  extra:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    default: a
+`
+      : ""
+  }backends:
+  a: { servers: [{ address: "127.0.0.1:${sinkA.port}", name: A }] }
+  b: { servers: [{ address: "127.0.0.1:${sinkB.port}", name: B }] }
+`;
+  const withRoute = `{ src: 127.0.0.2/32, to: b }`;
+
+  before(async () => {
+    sinkA = await namedSink("A");
+    sinkB = await namedSink("B");
+    router = await startRouter(config("", true));
+    admin = adminPort(router);
+    mainPort = router.port("main");
+    extraPort = router.port("extra");
+  });
+
+  after(async () => {
+    assert.equal(await router?.stop(), 0);
+    for (const s of [sinkA, sinkB]) await s?.close();
+  });
+
+  test("a reload adds a route that works at once; a transfer begun before it completes byte-exact", async () => {
+    const payload = bytes(4 << 20, 3);
+    const half = payload.length >> 1;
+    // Begun under the old config, from the address the new route will match.
+    const early = await SinkClient.open(mainPort, "127.0.0.2");
+    assert.equal(early.name, "A");
+    await early.send(payload.subarray(0, half));
+
+    const ev = await reload(router, config(withRoute, true));
+    assert.equal(ev.msg, "reloaded", JSON.stringify(ev));
+    // The same sockets: the ports did not change.
+    const s = await status(admin);
+    assert.deepEqual(s.listeners.find((l) => l.name === "main")!.bind, [`127.0.0.1:${mainPort}`]);
+    assert.equal(s.listeners.find((l) => l.name === "main")!.routes.length, 1);
+
+    assert.equal(await exchange(mainPort, bytes(1000), "127.0.0.2"), "B");
+    assert.equal(await exchange(mainPort, bytes(1000), "127.0.0.1"), "A");
+
+    await early.send(payload.subarray(half));
+    await early.finish();
+    const m = await scrape(admin);
+    assert.equal(m.get("switchyard_reloads_total", { result: "ok" }), 1);
+    assert.equal(m.get("switchyard_reloads_total", { result: "failed" }), 0);
+  });
+
+  test("an invalid reload is logged and the old config keeps serving", async () => {
+    const ev = await reload(router, config(`{ src: 127.0.0.2/32, to: nowhere }`, true));
+    assert.equal(ev.msg, "reload failed: the old config keeps serving");
+    const problems = ev.problems as string[];
+    assert.ok(Array.isArray(problems) && problems.length >= 1, JSON.stringify(ev));
+    assert.ok(
+      problems.some((p) => p.startsWith(`${router.configFile}:`) && p.includes("nowhere")),
+      JSON.stringify(problems),
+    );
+    // Still the config of the last good reload: its route, its listeners, its ports.
+    assert.equal(await exchange(mainPort, bytes(500), "127.0.0.2"), "B");
+    assert.equal(await exchange(mainPort, bytes(500), "127.0.0.1"), "A");
+    assert.equal(await exchange(extraPort, bytes(500)), "A");
+    const m = await scrape(admin);
+    assert.equal(m.get("switchyard_reloads_total", { result: "ok" }), 1);
+    assert.equal(m.get("switchyard_reloads_total", { result: "failed" }), 1);
+    assert.equal((await get(admin, "/readyz")).status, 200);
+  });
+
+  test("a reload that cannot bind changes nothing", async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const ev = await reload(
+        router,
+        config(withRoute, true, `["127.0.0.1:0", "127.0.0.1:${port}"]`),
+      );
+      assert.equal(ev.msg, "reload failed: the old config keeps serving");
+      assert.match(
+        String(ev.error),
+        new RegExp(`^listener "main": cannot bind 127\\.0\\.0\\.1:${port}: `),
+      );
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+    assert.equal(await exchange(mainPort, bytes(500), "127.0.0.2"), "B");
+    assert.equal(await exchange(extraPort, bytes(500)), "A");
+    const s = await status(admin);
+    assert.deepEqual(s.listeners.find((l) => l.name === "main")!.bind, [`127.0.0.1:${mainPort}`]);
+    const m = await scrape(admin);
+    assert.equal(m.get("switchyard_reloads_total", { result: "failed" }), 2);
+  });
+
+  test("a removed listener stops accepting after reload; its live connection still finishes", async () => {
+    const live = await SinkClient.open(extraPort);
+    await live.send(bytes(2000, 5));
+    const ev = await reload(router, config(withRoute, false));
+    assert.equal(ev.msg, "reloaded", JSON.stringify(ev));
+    assert.equal(await tryConnect(extraPort), "refused");
+    const s = await status(admin);
+    assert.deepEqual(s.listeners.map((l) => l.name), ["main"]);
+    assert.equal(await exchange(mainPort, bytes(100)), "A");
+    await live.send(bytes(3000, 6));
+    await live.finish();
+    const m = await scrape(admin);
+    assert.equal(m.get("switchyard_reloads_total", { result: "ok" }), 2);
+  });
+});
+
+describe(`1,000 connections across reloads (router on ${runtimeName})`, () => {
+  let sinkA: TestServer;
+  let sinkB: TestServer;
+  let router: RouterProcess;
+  let admin: number;
+
+  const config = (routes: string) => `
+admin: { listen: "127.0.0.1:0" }
+listeners:
+  load:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    routes: [${routes}]
+    default: pair
+backends:
+  pair:
+    servers: ["127.0.0.1:${sinkA.port}", "127.0.0.1:${sinkB.port}"]
+    balance: roundrobin
+  later:
+    servers: ["127.0.0.1:${sinkA.port}", "127.0.0.1:${sinkB.port}"]
+    balance: leastconn
+`;
+
+  before(async () => {
+    sinkA = await namedSink("A");
+    sinkB = await namedSink("B");
+    router = await startRouter(config(""));
+    admin = adminPort(router);
+  });
+
+  after(async () => {
+    assert.equal(await router?.stop(), 0);
+    for (const s of [sinkA, sinkB]) await s?.close();
+  });
+
+  test("1,000 short connections, 20 at a time, see zero errors while two reloads happen", async () => {
+    const total = 1000;
+    const concurrency = 20;
+    const port = router.port("load");
+    let started = 0;
+    let done = 0;
+    const errors: string[] = [];
+    const names = new Map<string, number>();
+    const doneAtReload: number[] = [];
+    let progress: (() => void) | null = null;
+
+    const worker = async () => {
+      while (started < total) {
+        const i = started++;
+        try {
+          const name = await exchange(port, bytes(200 + (i * 37) % 3000, i + 1));
+          names.set(name, (names.get(name) ?? 0) + 1);
+        } catch (err) {
+          errors.push(`#${i}: ${(err as Error).message}`);
+        }
+        done++;
+        progress?.();
+      }
+    };
+    const reached = (n: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (done >= n) {
+            progress = null;
+            resolve();
+          } else progress = check;
+        };
+        check();
+      });
+    const reloads = (async () => {
+      await reached(250);
+      const first = await reload(router); // the same file again
+      doneAtReload.push(done);
+      assert.equal(first.msg, "reloaded", JSON.stringify(first));
+      await reached(600);
+      // Every connection from 127.0.0.1 now takes another backend (same servers).
+      const second = await reload(router, config(`{ src: 127.0.0.1/32, to: later }`));
+      doneAtReload.push(done);
+      assert.equal(second.msg, "reloaded", JSON.stringify(second));
+    })();
+    await Promise.all([...Array.from({ length: concurrency }, worker), reloads]);
+
+    assert.deepEqual(errors, []);
+    assert.equal(done, total);
+    assert.ok(doneAtReload.every((n) => n < total), `reloads happened under load: ${doneAtReload}`);
+    assert.ok((names.get("A") ?? 0) > 0 && (names.get("B") ?? 0) > 0, JSON.stringify([...names]));
+
+    const m = await until(async () => {
+      const m = await scrape(admin);
+      return m.n("switchyard_connections_active", { listener: "load" }) === 0 && m;
+    }, "every connection to end");
+    const before = m.n("switchyard_connections_total", { listener: "load", backend: "pair" });
+    const afterReload = m.n("switchyard_connections_total", { listener: "load", backend: "later" });
+    assert.equal(before + afterReload, total);
+    assert.ok(before >= 600 && afterReload > 0, `pair ${before}, later ${afterReload}`);
+    assert.equal(m.get("switchyard_reloads_total", { result: "ok" }), 2);
+    assert.equal(m.n("switchyard_connections_refused_total", { listener: "load" }), 0);
+    const bad = router.access.filter((r) => r.listener === "load" && r.outcome !== "ok");
+    assert.deepEqual(bad, []);
+  });
+});
+
+describe(`SIGTERM (router on ${runtimeName})`, () => {
+  let sinkA: TestServer;
+
+  before(async () => {
+    sinkA = await namedSink("A");
+  });
+
+  after(async () => {
+    await sinkA?.close();
+  });
+
+  const config = (timeout: string) => `
+admin: { listen: "127.0.0.1:0" }
+defaults: { shutdown_timeout: ${timeout} }
+listeners:
+  slow:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    default: "127.0.0.1:${sinkA.port}"
+`;
+
+  test("SIGTERM stops accepting, /readyz turns 503, a slow transfer finishes byte-exact, exit 0", async () => {
+    const router = await startRouter(config("30s"));
+    try {
+      const admin = adminPort(router);
+      const port = router.port("slow");
+      const c = await SinkClient.open(port);
+      const chunk = bytes(64 << 10, 9);
+      for (let i = 0; i < 4; i++) await c.send(chunk);
+
+      signal(router, "SIGTERM");
+      const ev = await router.waitFor(
+        () => events(router).find((e) => e.msg === "draining"),
+        "the draining event",
+      );
+      assert.equal(ev.signal, "SIGTERM");
+      assert.equal(ev.active, 1);
+      const ready = await get(admin, "/readyz");
+      assert.equal(ready.status, 503);
+      assert.equal((await get(admin, "/healthz")).status, 200);
+      const s = await status(admin);
+      assert.equal(s.draining, true);
+      assert.equal(s.ready, false);
+      assert.equal(await tryConnect(port), "refused");
+
+      // The transfer goes on while the router waits for it.
+      for (let i = 0; i < 12; i++) {
+        await c.send(chunk);
+        assert.equal(router.child.exitCode, null, "still running while the transfer lasts");
+      }
+      await c.finish();
+      assert.equal(await router.exited, 0);
+      const stopped = events(router).find((e) => e.msg === "stopped");
+      assert.equal(stopped?.left, 0);
+      const rec = router.access.find((r) => r.listener === "slow");
+      assert.equal(rec?.outcome, "ok");
+      assert.equal(rec?.bytes_in, 16 * chunk.length);
+    } finally {
+      await router.stop();
+    }
+  });
+
+  test("past shutdown_timeout the remaining connections are cut and the exit is still 0", async () => {
+    const router = await startRouter(config("300ms"));
+    try {
+      const c = await SinkClient.open(router.port("slow"));
+      await c.send(bytes(100));
+      signal(router, "SIGTERM");
+      assert.equal(await router.exited, 0);
+      const stopped = events(router).find((e) => e.msg === "stopped");
+      assert.equal(stopped?.left, 1);
+      await c.c.until(() => c.c.ended || c.c.closed, "the cut");
+      c.c.destroy();
+    } finally {
+      await router.stop();
+    }
+  });
+});
+
+describe(`address conflicts (router on ${runtimeName})`, () => {
+  const write = (yaml: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), "switchyard-test-")), "switchyard.yaml");
+    writeFileSync(file, yaml);
+    return file;
+  };
+
+  test("an admin address that a listener also binds: check exits 2 naming both, run refuses to start", async () => {
+    const port = await freePort();
+    const file = write(`
+admin:
+  listen: "127.0.0.1:${port}"
+listeners:
+  web:
+    bind: ":${port}"
+    protocol: tcp
+    default: "127.0.0.1:9"
+`);
+    const want =
+      `${file}:6:11: listeners.web.bind: ":${port}" overlaps "127.0.0.1:${port}" of admin (line 3)`;
+    const checked = await exec(...routerCommand(["check", "-c", file]));
+    assert.equal(checked.code, 2, checked.stderr);
+    assert.ok(checked.stderr.includes(want), checked.stderr);
+
+    const ran = await exec(...routerCommand(["run", "-c", file]));
+    assert.equal(ran.code, 2, ran.stderr);
+    assert.ok(ran.stderr.includes(want), ran.stderr);
+    assert.ok(!ran.stderr.includes(`"listening"`), ran.stderr);
+  });
+
+  test("an admin address taken by another process: run exits 1 with a message naming it", async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const file = write(`
+admin: { listen: "127.0.0.1:${port}" }
+listeners:
+  web:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    default: "127.0.0.1:9"
+`);
+      const ran = await exec(...routerCommand(["run", "-c", file]));
+      assert.equal(ran.code, 1, ran.stderr);
+      const ev = ran.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+        .find((e) => e.level === "error");
+      assert.ok(ev, ran.stderr);
+      assert.match(ev.msg, new RegExp(`^admin: cannot listen on 127\\.0\\.0\\.1:${port}: `));
+      assert.ok(!ran.stderr.includes(`"listening"`), ran.stderr);
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+  });
+
+  test("a listener address taken by another process: run exits 1 with a message naming it", async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const file = write(`
+admin: { listen: "127.0.0.1:0" }
+listeners:
+  web:
+    bind: "127.0.0.1:${port}"
+    protocol: tcp
+    default: "127.0.0.1:9"
+`);
+      const ran = await exec(...routerCommand(["run", "-c", file]));
+      assert.equal(ran.code, 1, ran.stderr);
+      const ev = ran.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+        .find((e) => e.level === "error");
+      assert.ok(ev, ran.stderr);
+      assert.match(ev.msg, new RegExp(`^listener "web": cannot bind 127\\.0\\.0\\.1:${port}: `));
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+  });
+});
