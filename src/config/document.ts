@@ -52,7 +52,12 @@ function checkTerminates(
 }
 
 /** Builds the frozen config from the document's root; null when the root is not a map. */
-export function readDocument(w: Walker, root: Entry, file: string): Config | null {
+export function readDocument(
+  w: Walker,
+  root: Entry,
+  file: string,
+  checkFiles: boolean,
+): Config | null {
   if (root.node === null) {
     w.error(null, "", `the config is empty: it needs at least "listeners"`);
     return null;
@@ -62,7 +67,7 @@ export function readDocument(w: Walker, root: Entry, file: string): Config | nul
   const baseDir = dirname(file);
   const binds: BindUse[] = [];
   const defaults = readDefaults(w, top.get("defaults"));
-  const certificates = readCertificates(w, top.get("certificates"), baseDir);
+  const certificates = readCertificates(w, top.get("certificates"), baseDir, checkFiles);
   const admin = readAdmin(w, top.get("admin"), binds);
   const declared = readBackends(w, top.get("backends"), defaults, baseDir);
   const backends = new Map<string, BackendConfig>([...declared].map(([n, d]) => [n, d.backend]));

@@ -24,8 +24,17 @@ export interface LoadResult {
   readonly problems: readonly ConfigProblem[];
 }
 
+/** Options for {@link parseConfig}. */
+export interface ParseOptions {
+  /**
+   * Also read the certificate files and check them (readable, key matches, not expired).
+   * On for files loaded from disk; off for text whose paths need not exist (tests, demo).
+   */
+  readonly checkFiles?: boolean;
+}
+
 /** Validates the YAML `text`; `file` names it in problems and anchors relative paths. */
-export function parseConfig(text: string, file: string): LoadResult {
+export function parseConfig(text: string, file: string, opts: ParseOptions = {}): LoadResult {
   const lineCounter = new LineCounter();
   // Duplicate keys are reported by the walker, which can say where the first one was.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
@@ -34,9 +43,12 @@ export function parseConfig(text: string, file: string): LoadResult {
   for (const e of doc.warnings) w.reportAt(e.pos[0], e.message, "warning");
   // A document with syntax errors is only partly understood: checking its keys would
   // mostly report echoes of the syntax error.
-  const config = doc.errors.length > 0
-    ? null
-    : readDocument(w, { key: doc.contents ?? {}, node: w.resolve(doc.contents), path: "" }, file);
+  const config = doc.errors.length > 0 ? null : readDocument(
+    w,
+    { key: doc.contents ?? {}, node: w.resolve(doc.contents), path: "" },
+    file,
+    opts.checkFiles ?? false,
+  );
   const problems = w.problems
     .map((p, i) => ({ p, i }))
     .sort((a, b) => a.p.line - b.p.line || a.p.col - b.p.col || a.i - b.i)
@@ -62,7 +74,7 @@ export function loadConfigFile(path: string): LoadResult {
     };
     return Object.freeze({ config: null, problems: Object.freeze([Object.freeze(problem)]) });
   }
-  return parseConfig(text, path);
+  return parseConfig(text, path, { checkFiles: true });
 }
 
 /** `FILE:LINE:COL: path: message`, with "warning: " before the path for warnings. */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { inspectCertificate } from "../tls/inspect.ts";
 import { resolve } from "node:path";
 import { isScalar } from "yaml";
 import { readEndpoint } from "./addresses.ts";
@@ -45,6 +46,7 @@ export function readCertificates(
   w: Walker,
   e: Entry | undefined,
   baseDir: string,
+  checkFiles: boolean,
 ): CertificateConfig[] {
   if (e === undefined || e.node === null) return [];
   const out: CertificateConfig[] = [];
@@ -57,7 +59,19 @@ export function readCertificates(
       const path = f && read.readString(w, f);
       return path === undefined ? "" : resolve(baseDir, path);
     };
-    out.push({ cert: file("cert"), key: file("key") });
+    const pair = { cert: file("cert"), key: file("key") };
+    if (checkFiles && pair.cert !== "" && pair.key !== "") {
+      const r = inspectCertificate(pair.cert, pair.key);
+      if ("error" in r) w.error(item.node, item.path, r.error);
+      else if (r.expired) {
+        w.warn(
+          item.node,
+          item.path,
+          `certificate "${pair.cert}" expired on ${r.ok.notAfter.toISOString()}`,
+        );
+      }
+    }
+    out.push(pair);
   }
   return out;
 }

@@ -7,6 +7,7 @@
 
 import type { Config, ListenerConfig } from "../config/types.ts";
 import type { CidrSet } from "../net/cidr.ts";
+import type { CertStore } from "../tls/cert_store.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Router } from "../route/router.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -68,4 +69,12 @@ export interface ListenerContext {
   readonly services: Services;
   /** Who may (and then must) send a PROXY header; null without accept_proxy. */
   readonly proxyFrom: CidrSet | null;
+  /** tls listeners with `terminate:`: the http listener and certificates to decrypt with. */
+  readonly terminate: TerminateTarget | null;
+}
+
+/** Where a tls listener sends what it decrypts. */
+export interface TerminateTarget {
+  readonly http: ListenerContext;
+  readonly certs: CertStore;
 }

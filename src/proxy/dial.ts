@@ -7,6 +7,7 @@
 
 import type { Addr, Conn, Runtime } from "../runtime/types.ts";
 import { encodeProxyV1, encodeProxyV2 } from "../sniff/proxy_protocol.ts";
+import { originateTls } from "../tls/originate.ts";
 import type { Balancer, ServerState } from "./balancer.ts";
 
 /** Who the connection is for, for a backend with `proxy_protocol`. */
@@ -19,6 +20,8 @@ export interface OnBehalfOf {
   readonly authority?: string | null;
   /** The negotiated ALPN protocol, when the router terminated TLS (v2 ALPN TLV). */
   readonly alpn?: string | null;
+  /** The HTTP request's host: the SNI for a backend with `tls: { sni: host }`. */
+  readonly host?: string | null;
 }
 
 /** The PROXY header announcing `who` in the version `v`. */
@@ -60,9 +63,19 @@ export async function dial(
     last = server;
     const { host, port } = server.config.address;
     try {
-      const conn = await rt.connect({ host, port, timeoutMs: connectTimeoutMs });
+      let conn = await rt.connect({ host, port, timeoutMs: connectTimeoutMs });
       const pp = balancer.config.proxyProtocol;
       if (pp !== null && who !== undefined) conn.write(proxyHeaderFor(pp, who));
+      const tlsCfg = balancer.config.tls;
+      if (tlsCfg !== null) {
+        const name = tlsCfg.sni === "host" ? who?.host ?? who?.authority ?? host : tlsCfg.sni;
+        try {
+          conn = await originateTls(conn, tlsCfg, name, connectTimeoutMs);
+        } catch (err) {
+          // A certificate or handshake failure is not the server being down: no retry.
+          return { ok: false, reason: (err as Error).message, server };
+        }
+      }
       server.failures = 0;
       server.active++;
       server.total++;

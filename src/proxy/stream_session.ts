@@ -15,7 +15,13 @@ import { parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { RouteInput } from "../route/router.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
-import { TLS_ALERT_UNRECOGNIZED_NAME } from "../sniff/tls_client_hello.ts";
+import {
+  TLS_ALERT_HANDSHAKE_FAILURE,
+  TLS_ALERT_UNRECOGNIZED_NAME,
+} from "../sniff/tls_client_hello.ts";
+import { terminateTls } from "../tls/terminate.ts";
+import { isGuarded, PROXY_REFUSED } from "./proxy_accept.ts";
+import { HttpSession } from "./http_session.ts";
 import { errorResponse } from "../http/error_response.ts";
 import { detectAuto, type Detection, detectTls } from "./detect.ts";
 import { bump, type ListenerContext } from "./context.ts";
@@ -55,7 +61,19 @@ export class StreamSession implements ConnHandlers {
   start(): void {
     const l = this.ctx.listener;
     if (l.protocol === "tcp") {
-      this.#routeAndConnect(null);
+      if (!isGuarded(this.client)) {
+        this.#routeAndConnect(null);
+        return;
+      }
+      // accept_proxy, untrusted client: its first bytes must not be a PROXY header, and the
+      // backend must not be contacted before that is known. A client that stays silent (the
+      // server speaks first) is connected after a short wait.
+      this.#buf = new SniffBuffer(MAX_HELLO_BYTES);
+      this.#timer = setTimeout(
+        () => this.#routeAndConnect(null),
+        Math.min(l.sshWaitMs, l.inspectTimeoutMs),
+      );
+      this.client.start(this);
       return;
     }
     this.#buf = new SniffBuffer(MAX_HELLO_BYTES);
@@ -82,7 +100,14 @@ export class StreamSession implements ConnHandlers {
       this.#refuse("malformed", `first message larger than ${buf.cap} bytes`);
       return;
     }
-    const d = this.ctx.listener.protocol === "auto" ? detectAuto(buf.bytes) : detectTls(buf.bytes);
+    const protocol = this.ctx.listener.protocol;
+    if (protocol === "tcp") {
+      // Past the PROXY guard: any byte will do.
+      this.client.pause();
+      this.#routeAndConnect(null);
+      return;
+    }
+    const d = protocol === "auto" ? detectAuto(buf.bytes) : detectTls(buf.bytes);
     this.#detected(d);
   }
 
@@ -122,6 +147,13 @@ export class StreamSession implements ConnHandlers {
   }
 
   error(err: Error): void {
+    if (err.name === PROXY_REFUSED && this.#phase === "inspect") {
+      // Counted and logged where it was refused; one line per connection.
+      this.#phase = "done";
+      this.#clearTimer();
+      this.ctx.counters.active--;
+      return;
+    }
     if (this.#phase === "inspect") this.#refuse("client_error", err.message);
     else if (this.#phase === "connect") this.#finish("client_error", err.message, 0, 0);
     else if (this.#phase === "done" && this.#unsent) this.#closeNow();
@@ -147,6 +179,10 @@ export class StreamSession implements ConnHandlers {
     const input = this.#input(found);
     const route = this.ctx.router.match(input);
     this.#route = route;
+    if (route === null && this.ctx.terminate !== null && found?.protocol === "tls") {
+      this.#terminate(found.hello?.sni ?? null);
+      return;
+    }
     const name = route?.to ?? this.ctx.router.default;
     if (name === undefined) {
       const protocol = found?.protocol;
@@ -193,6 +229,38 @@ export class StreamSession implements ConnHandlers {
         this.#finish(outcome, err?.message, pipe.up.bytes, pipe.down.bytes);
       },
     );
+  }
+
+  /**
+   * Decrypts here (`terminate:`): the requests inside are routed by the http listener it
+   * names. This session ends with its log line; the http session logs each request.
+   */
+  #terminate(sni: string | null): void {
+    const t = this.ctx.terminate!;
+    const secureContext = t.certs.select(sni);
+    if (secureContext === null) {
+      this.#reply(TLS_ALERT_HANDSHAKE_FAILURE);
+      this.#finish(
+        "tls_failed",
+        "no certificate loaded to terminate with",
+        this.#buf?.length ?? 0,
+        0,
+      );
+      return;
+    }
+    const hello = this.#buf!.bytes;
+    this.#phase = "pipe";
+    this.#backend = `terminate:${t.http.listener.name}`;
+    terminateTls(this.client, hello, secureContext, this.ctx.listener.inspectTimeoutMs, (r) => {
+      this.ctx.counters.active--;
+      if ("error" in r) {
+        bump(this.ctx.counters.sniffFailures, "tls_failed");
+        this.#log("tls_failed", r.error, hello.length, 0);
+        return;
+      }
+      this.#log("terminated", undefined, hello.length, 0);
+      new HttpSession(t.http, r.conn, true).start();
+    });
   }
 
   /** Tells a TLS client that its name is unknown (what it expects), then closes. */

@@ -21,33 +21,42 @@ class NodeSocketConn implements Conn {
   readonly local: Addr;
   readonly remote: Addr;
   #s: net.Socket;
+  #h: ConnHandlers | null = null;
+  #paused = false;
   #closed = false;
 
-  constructor(s: net.Socket) {
+  constructor(s: net.Socket, remote?: Addr, local?: Addr) {
     this.#s = s;
-    this.local = addr(s.localAddress, s.localPort);
-    this.remote = addr(s.remoteAddress, s.remotePort);
+    this.local = local ?? addr(s.localAddress, s.localPort);
+    this.remote = remote ?? addr(s.remoteAddress, s.remotePort);
   }
 
   start(h: ConnHandlers): void {
-    const s = this.#s;
-    s.on("data", (chunk: Uint8Array) => h.data(chunk));
-    s.on("end", () => h.end());
-    s.on("drain", () => h.drain());
-    s.on("error", (err: Error) => {
-      if (this.#closed) return;
-      this.close();
-      h.error(err);
-    });
-    s.resume();
+    const first = this.#h === null;
+    this.#h = h;
+    // Listeners are attached once and follow #h, so a second start() hands over cleanly.
+    if (first) {
+      const s = this.#s;
+      s.on("data", (chunk: Uint8Array) => this.#h!.data(chunk));
+      s.on("end", () => this.#h!.end());
+      s.on("drain", () => this.#h!.drain());
+      s.on("error", (err: Error) => {
+        if (this.#closed) return;
+        this.close();
+        this.#h!.error(err);
+      });
+    }
+    if (!this.#paused) this.#s.resume();
   }
 
   pause(): void {
+    this.#paused = true;
     this.#s.pause();
   }
 
   resume(): void {
-    this.#s.resume();
+    this.#paused = false;
+    if (this.#h !== null) this.#s.resume();
   }
 
   write(chunk: Uint8Array): boolean {
@@ -70,4 +79,13 @@ class NodeSocketConn implements Conn {
 export function adoptNodeSocket(s: net.Socket): Promise<Conn> {
   s.pause();
   return Promise.resolve(new NodeSocketConn(s));
+}
+
+/**
+ * Wraps a socket that runs over another connection (a node:tls TLSSocket over a ConnDuplex),
+ * reporting that connection's addresses.
+ */
+export function wrapStreamSocket(s: net.Socket, remote: Addr, local: Addr): Conn {
+  s.pause();
+  return new NodeSocketConn(s, remote, local);
 }

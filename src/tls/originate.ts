@@ -1,0 +1,71 @@
+/**
+ * TLS to a backend (`tls:` on a backend): the client side of a handshake over an already
+ * connected `Conn`, with SNI and certificate verification as configured.
+ *
+ * @module
+ */
+
+import { readFileSync } from "node:fs";
+import tls from "node:tls";
+import type { BackendTls } from "../config/types.ts";
+import { parseIp } from "../net/ip.ts";
+import { wrapStreamSocket } from "../runtime/node_socket.ts";
+import type { Conn } from "../runtime/types.ts";
+import { ConnDuplex } from "./conn_duplex.ts";
+
+/** CA bundles by config object: read once per config generation, again after a reload. */
+const caFiles = new WeakMap<BackendTls, string>();
+
+function caOf(cfg: BackendTls): string | undefined {
+  if (cfg.ca === "system") return undefined;
+  let pem = caFiles.get(cfg);
+  if (pem === undefined) caFiles.set(cfg, pem = readFileSync(cfg.ca, "utf8"));
+  return pem;
+}
+
+/**
+ * Handshakes over `conn` as a client, sending `name` as SNI (none for an IP literal) and
+ * verifying the certificate against it unless `verify: false`. Rejects with the reason.
+ */
+export function originateTls(
+  conn: Conn,
+  cfg: BackendTls,
+  name: string,
+  timeoutMs: number,
+): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    let ca: string | undefined;
+    try {
+      ca = caOf(cfg);
+    } catch (err) {
+      conn.close();
+      reject(new Error(`cannot read ca "${cfg.ca}": ${(err as Error).message}`));
+      return;
+    }
+    const socket = tls.connect({
+      socket: new ConnDuplex(conn, null),
+      servername: parseIp(name) === null ? name : undefined,
+      host: name,
+      ca,
+      rejectUnauthorized: cfg.verify,
+      ALPNProtocols: ["http/1.1"],
+    });
+    let settled = false;
+    const fail = (why: string) => {
+      // After the handshake, errors belong to the connection's owner.
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new Error(`TLS to backend as "${name}": ${why}`));
+    };
+    const timer = setTimeout(() => fail(`no handshake within ${timeoutMs} ms`), timeoutMs);
+    socket.once("secureConnect", () => {
+      settled = true;
+      clearTimeout(timer);
+      resolve(wrapStreamSocket(socket, conn.remote, conn.local));
+    });
+    // Kept for the socket's life: an 'error' without a listener would crash the process.
+    socket.on("error", (err: Error) => fail(err.message));
+  });
+}

@@ -1,0 +1,53 @@
+/**
+ * TLS termination on a connection whose ClientHello was already read by the sniffer: the
+ * bytes are replayed into node:tls through a ConnDuplex (Deno and Bun cannot start TLS on a
+ * socket that has been read from), and the decrypted stream comes back as a `Conn`.
+ *
+ * @module
+ */
+
+import tls from "node:tls";
+import { wrapStreamSocket } from "../runtime/node_socket.ts";
+import type { Conn } from "../runtime/types.ts";
+import { ConnDuplex } from "./conn_duplex.ts";
+
+/** Offered to clients: the terminated path routes HTTP/1 requests, so no h2. */
+const ALPN = ["http/1.1"];
+
+/**
+ * Runs the server side of a handshake over `client` (with `hello` already read from it).
+ * Calls `done` once: with the decrypted connection, or with why the handshake failed (the
+ * client is closed then). `timeoutMs` bounds the handshake.
+ */
+export function terminateTls(
+  client: Conn,
+  hello: Uint8Array,
+  secureContext: tls.SecureContext,
+  timeoutMs: number,
+  done: (r: { conn: Conn } | { error: string }) => void,
+): void {
+  const socket = new tls.TLSSocket(new ConnDuplex(client, hello), {
+    isServer: true,
+    secureContext,
+    ALPNProtocols: ALPN,
+  });
+  let settled = false;
+  const settle = (r: { conn: Conn } | { error: string }) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    if ("error" in r) socket.destroy();
+    done(r);
+  };
+  const timer = setTimeout(
+    () => settle({ error: `TLS handshake not done within ${timeoutMs} ms` }),
+    timeoutMs,
+  );
+  socket.once(
+    "secure",
+    () => settle({ conn: wrapStreamSocket(socket, client.remote, client.local) }),
+  );
+  // Kept for the socket's life: an 'error' without a listener would crash the process.
+  socket.on("error", (err: Error) => settle({ error: `TLS handshake: ${err.message}` }));
+  socket.once("close", () => settle({ error: "closed during the TLS handshake" }));
+}
