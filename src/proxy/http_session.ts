@@ -23,7 +23,12 @@ import { type ParsedIp, parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { sniffH2Authority } from "../sniff/h2_authority.ts";
-import { type HttpRequestHead, sniffH2Preface, sniffHttpRequestHead } from "../sniff/http_head.ts";
+import {
+  type HttpRequestHead,
+  latin1,
+  sniffH2Preface,
+  sniffHttpRequestHead,
+} from "../sniff/http_head.ts";
 import type { ServerState } from "./balancer.ts";
 import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
@@ -39,6 +44,24 @@ const MAX_RESPONSE_HEAD = 65536;
 const MAX_H2_SNIFF = 65536;
 
 type BodyScanner = LengthCounter | ChunkedDecoder;
+
+/** `a` then `b` in one new array. */
+function joined(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * `head` without its Content-Length fields: a message with Transfer-Encoding too is forwarded
+ * only after removing them (RFC 9112 section 6.3).
+ */
+function withoutContentLength(head: Uint8Array): Uint8Array {
+  const lines = latin1(head, 0, head.length).split("\r\n");
+  const text = lines.filter((l) => !/^content-length:/i.test(l)).join("\r\n");
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
 
 /** How the request stream stands. */
 type ReqState = "head" | "dialing" | "body" | "sent" | "closed";
@@ -143,7 +166,8 @@ export class HttpSession implements ConnHandlers {
     if (
       this.#req === "head" && this.#buf.length === 0 && this.#res !== "head" && this.#res !== "body"
     ) {
-      this.#finishSession();
+      // FIN back, not a bare close (an abort, a reset on Bun).
+      this.#closeClient();
     } else if (this.#req === "head" || this.#req === "body") {
       // The client gave up inside a request: nothing sensible can follow.
       this.#abort("client closed inside a request", 400, "client_closed");
@@ -158,6 +182,8 @@ export class HttpSession implements ConnHandlers {
     }
     // Resuming an idle upstream is harmless: stray bytes only mark it not reusable.
     this.#up?.conn.resume();
+    // A response that ended while its last write was queued left the next request unread.
+    if (this.#req === "head") this.client.resume();
   }
 
   error(err: Error): void {
@@ -186,7 +212,7 @@ export class HttpSession implements ConnHandlers {
     this.#headTimer = setTimeout(() => {
       if (this.#req !== "head") return;
       if (this.#buf.length === 0 && this.#first) this.#abort("no request", 0, "inspect_timeout");
-      else if (this.#buf.length === 0) this.#finishSession();
+      else if (this.#buf.length === 0) this.#closeClient();
       else this.#refuse(408, "request head not complete within inspect_timeout", "inspect_timeout");
     }, this.ctx.listener.inspectTimeoutMs);
   }
@@ -198,18 +224,19 @@ export class HttpSession implements ConnHandlers {
 
   #headData(chunk: Uint8Array): void {
     const buf = this.#buf;
-    if (!buf.push(chunk)) {
-      this.#refuse(431, `request head over ${HEAD_LIMITS.maxHead} bytes`, "malformed");
-      return;
-    }
-    const bytes = buf.bytes;
+    // One read may hold a whole head and, after it, more body or pipelined requests than the
+    // buffer takes: sniff them joined. Past maxHead the sniffer answers 431 (or 414), never
+    // "more", so the joined copy is never kept.
+    const fits = buf.push(chunk);
+    const bytes = fits ? buf.bytes : joined(buf.bytes, chunk);
     if (this.#first && sniffH2Preface(bytes).kind !== "no") {
-      this.#h2c(bytes);
+      this.#h2c(bytes, fits);
       return;
     }
     const r = sniffHttpRequestHead(bytes, HEAD_LIMITS);
     switch (r.kind) {
       case "more":
+        if (!fits) this.#refuse(431, `request head over ${HEAD_LIMITS.maxHead} bytes`, "malformed");
         return;
       case "no":
         this.#refuse(400, "not an HTTP/1 request", "not_http");
@@ -386,14 +413,20 @@ export class HttpSession implements ConnHandlers {
 
   #resHeadData(chunk: Uint8Array): void {
     const buf = this.#resBuf!;
-    if (!buf.push(chunk)) {
-      this.#abort(`response head over ${MAX_RESPONSE_HEAD} bytes`, 502, "bad_response");
-      return;
-    }
-    let bytes = buf.bytes;
+    // As for request heads: a read may hold the head and more body than the buffer takes.
+    // `bytes` is exactly what #resBuf holds: nothing consumed from it, nothing left out.
+    let kept = buf.push(chunk);
+    let bytes = kept ? buf.bytes : joined(buf.bytes, chunk);
     for (;;) {
       const r = sniffHttpResponseHead(bytes, { maxHead: MAX_RESPONSE_HEAD });
-      if (r.kind === "more") return;
+      if (r.kind === "more") {
+        if (kept) return;
+        // Only the unparsed bytes wait for more, not a 1xx head already forwarded.
+        const next = new SniffBuffer(MAX_RESPONSE_HEAD);
+        if (next.push(bytes)) this.#resBuf = next;
+        else this.#abort(`response head over ${MAX_RESPONSE_HEAD} bytes`, 502, "bad_response");
+        return;
+      }
       if (r.kind !== "match") {
         const why = r.kind === "no" ? "not an HTTP/1 response" : r.reason;
         this.#abort(`backend response: ${why}`, 502, "bad_response");
@@ -406,10 +439,7 @@ export class HttpSession implements ConnHandlers {
         // 100 Continue and friends: forward and keep reading for the final response.
         this.#write(head);
         bytes = rest;
-        if (bytes.length === 0) {
-          this.#resBuf = new SniffBuffer(MAX_RESPONSE_HEAD);
-          return;
-        }
+        kept = false;
         continue;
       }
       this.#response(res, head, rest);
@@ -434,7 +464,7 @@ export class HttpSession implements ConnHandlers {
     }
     if (res.connectionClose || res.conflictingLength) up.reusable = false;
     if (res.connectionClose || res.conflictingLength) this.#closeAfter = true;
-    this.#write(head);
+    this.#write(res.conflictingLength ? withoutContentLength(head) : head);
     this.#res = "body";
     if (kind.kind === "none") {
       if (rest.length > 0) up.reusable = false;
@@ -545,7 +575,7 @@ export class HttpSession implements ConnHandlers {
     unwatch(this);
     const clientNext = this.#next;
     this.#next = null;
-    new Pipe(
+    const tunnel = new Pipe(
       this.client,
       up.conn,
       clientNext,
@@ -561,17 +591,23 @@ export class HttpSession implements ConnHandlers {
         this.#logExchange(outcome === "ok" ? "upgraded" : outcome);
       },
     );
+    // The upstream was paused when a write of the head to the client did not complete at once
+    // (see #write); the pipe resumes it when that write drains, as for one of its own.
+    if (this.#clientBlocked) tunnel.down.blocked = true;
   }
 
-  #h2c(bytes: Uint8Array): void {
-    if (bytes.length > MAX_H2_SNIFF) {
-      this.#abort("h2c: no complete request headers in the first 64 KiB", 0, "malformed");
-      return;
-    }
+  /** `kept`: `bytes` is what #buf holds (false: a read past its cap, joined to it). */
+  #h2c(bytes: Uint8Array, kept: boolean): void {
     const r = sniffH2Authority(bytes, MAX_H2_SNIFF);
-    if (r.kind === "more") return;
+    if (r.kind === "more" && kept) return;
     if (r.kind !== "match") {
-      const why = r.kind === "no" ? "not an HTTP/2 connection preface" : r.reason;
+      const why = r.kind === "more"
+        ? `h2c: no complete request headers in the first ${bytes.length} bytes`
+        : r.kind === "no"
+        ? "not an HTTP/2 connection preface"
+        : r.reason;
+      // Logged like an HTTP/1 refusal; #abort logs only when it answers or a request is known.
+      this.#logExchange("malformed", why, "h2c");
       this.#abort(why, 0, "malformed");
       return;
     }
@@ -618,7 +654,7 @@ export class HttpSession implements ConnHandlers {
       new Pipe(
         this.client,
         d.conn,
-        this.#buf.bytes,
+        bytes,
         this.ctx.counters,
         this.ctx.listener.idleTimeoutMs,
         (outcome, _err, pipe) => {

@@ -1,0 +1,208 @@
+/**
+ * h2c (HTTP/2 with prior knowledge) on an http listener end to end: the router routes the
+ * connection by the :authority of its first request and then forwards it whole. curl
+ * --http2-prior-knowledge is the client; node:http2 servers report which authority reached
+ * them and the exact body they got.
+ */
+
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { TestServer } from "../helpers/backends.ts";
+import { exec, RawClient } from "../helpers/clients.ts";
+import {
+  h2cBackend,
+  httpBackend,
+  type HttpTestServer,
+  pattern,
+  sha256,
+} from "../helpers/http_backends.ts";
+import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+
+const EMPTY_SHA = sha256("");
+
+/** One request on an HTTP/2 session; resolves with the response body as text. */
+function h2Request(
+  session: http2.ClientHttp2Session,
+  path: string,
+  authority: string,
+  body?: Uint8Array,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({
+      ":method": body ? "POST" : "GET",
+      ":path": path,
+      ":authority": authority,
+    });
+    let text = "";
+    req.setEncoding("utf8");
+    req.on("data", (c: string) => (text += c));
+    req.on("end", () => resolve(text));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe(`h2c on an http listener (router on ${runtimeName})`, () => {
+  let h2a: TestServer & { authorities: string[] };
+  let h2b: TestServer & { authorities: string[] };
+  let h1: HttpTestServer;
+  let router: RouterProcess;
+  let port: number;
+  let tmp: string;
+
+  /** curl with prior knowledge to http://NAME:PORT/PATH, NAME resolved to 127.0.0.1. */
+  const curlH2 = (name: string, path = "/", extra: string[] = [], listener = "web") => {
+    const p = router.port(listener);
+    return exec("curl", [
+      "-sS",
+      "--max-time",
+      "10",
+      "--http2-prior-knowledge",
+      "--resolve",
+      `${name}:${p}:127.0.0.1`,
+      ...extra,
+      `http://${name}:${p}${path}`,
+    ]);
+  };
+
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "switchyard-h2c-"));
+    const v = await exec("curl", ["-V"]);
+    assert.match(v.stdout, /\bHTTP2\b/, "curl is built with HTTP/2 support");
+    h2a = await h2cBackend("h2a");
+    h2b = await h2cBackend("h2b");
+    h1 = await httpBackend("h1");
+    router = await startRouter(`
+listeners:
+  web:
+    bind: "127.0.0.1:0"
+    protocol: http
+    routes:
+      - { host: h2a.test, to: h2a }
+      - { host: "*.b.test", to: h2b }
+      - { host: h1.test, to: h1 }
+  fallback:
+    bind: "127.0.0.1:0"
+    protocol: http
+    routes:
+      - { host: h2a.test, to: h2a }
+    default: h2b
+backends:
+  h2a: { servers: ["127.0.0.1:${h2a.port}"] }
+  h2b: { servers: ["127.0.0.1:${h2b.port}"] }
+  h1: { servers: ["127.0.0.1:${h1.port}"] }
+`);
+    port = router.port("web");
+  });
+
+  after(async () => {
+    await router?.stop();
+    for (const s of [h2a, h2b, h1]) await s?.close();
+  });
+
+  test("curl --http2-prior-knowledge is routed by :authority to its h2c backend", async () => {
+    const a = await curlH2("h2a.test", "/one", ["-w", "%{http_version}"]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, `h2a h2a.test:${port} 0 ${EMPTY_SHA}\n2`);
+    const b = await curlH2("x.b.test", "/two");
+    assert.equal(b.stdout, `h2b x.b.test:${port} 0 ${EMPTY_SHA}\n`, b.stderr);
+    const rec = await router.waitForAccess(
+      (x) => x.listener === "web" && x.host === "h2a.test",
+      "the h2c log",
+    );
+    assert.equal(rec.outcome, "h2c");
+    assert.equal(rec.proto, "h2c");
+    assert.equal(rec.backend, "h2a");
+    assert.equal(rec.path, "/one");
+    assert.ok((rec.bytes_in as number) > 24 && (rec.bytes_out as number) > 0);
+  });
+
+  test("the authority matches case-insensitively and without its port", async () => {
+    const r = await curlH2("H2A.Test", "/case");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^h2a /);
+  });
+
+  // curl 7.88 cannot reuse a prior-knowledge connection (curl/curl#10634), so a node:http2
+  // client, which also sends a request body without waiting for the server's SETTINGS.
+  test("node:http2: several streams on one connection, with bodies sent at once, all reach the backend", async () => {
+    const before = h2a.accepted;
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const failed = new Promise<never>((_, reject) => session.on("error", reject));
+    const bodies = [pattern(60_000, 31), pattern(0), pattern(200_000, 32)];
+    const answers = await Promise.race([
+      failed,
+      Promise.all(bodies.map((b, i) => h2Request(session, `/stream${i}`, "h2a.test", b))),
+    ]);
+    assert.deepEqual(
+      answers,
+      bodies.map((b) => `h2a h2a.test ${b.length} ${sha256(b)}\n`),
+    );
+    // A later stream on the same connection.
+    assert.equal(
+      await h2Request(session, "/later", "h2a.test"),
+      `h2a h2a.test 0 ${EMPTY_SHA}\n`,
+    );
+    session.close();
+    assert.equal(h2a.accepted, before + 1, "one backend connection for every stream");
+  });
+
+  test("a 1 MiB h2c upload arrives byte-exact", async () => {
+    const data = pattern(1 << 20, 21);
+    const file = join(tmp, "h2-upload.bin");
+    writeFileSync(file, data);
+    const r = await curlH2("h2a.test", "/upload", ["--data-binary", `@${file}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `h2a h2a.test:${port} ${data.length} ${sha256(data)}\n`);
+  });
+
+  test("HTTP/1 and h2c share the listener", async () => {
+    const r = await exec("curl", [
+      "-sS",
+      "--max-time",
+      "10",
+      "-H",
+      "Host: h1.test",
+      `http://127.0.0.1:${port}/h1`,
+    ]);
+    assert.equal(JSON.parse(r.stdout).name, "h1", r.stderr);
+  });
+
+  test("an unmatched authority goes to the default backend", async () => {
+    const r = await curlH2("other.test", "/dflt", [], "fallback");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^h2b other\.test:\d+ /);
+  });
+
+  test("an unmatched authority with no default: the connection is closed and logged", async () => {
+    const before = h2a.accepted + h2b.accepted + h1.accepted;
+    const r = await curlH2("nowhere.test", "/none");
+    assert.notEqual(r.code, 0, "curl fails: no response");
+    const rec = await router.waitForAccess(
+      (x) => x.listener === "web" && x.host === "nowhere.test",
+      "the no_route log",
+    );
+    assert.equal(rec.outcome, "no_route");
+    assert.equal(rec.backend, null);
+    assert.equal(h2a.accepted + h2b.accepted + h1.accepted, before, "no backend contacted");
+  });
+
+  test("a connection that is not HTTP/2 after the preface is closed, not forwarded", async () => {
+    const before = h2a.accepted + h2b.accepted + h1.accepted;
+    const c = await RawClient.connect(port);
+    const client = `127.0.0.1:${c.socket.localPort}`;
+    // The preface, then a WINDOW_UPDATE where the client's SETTINGS must come.
+    c.socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x08\x00\x00\x00\x00\x00junk");
+    await c.until(() => c.ended || c.closed, "the router to close");
+    assert.equal(c.text, "");
+    const rec = await router.waitForAccess((x) => x.client === client, "the refusal log");
+    assert.equal(rec.outcome, "malformed");
+    assert.match(rec.reason as string, /first frame after the preface is WINDOW_UPDATE/);
+    assert.equal(h2a.accepted + h2b.accepted + h1.accepted, before);
+    c.destroy();
+  });
+});
