@@ -124,7 +124,16 @@ export class HttpSession implements ConnHandlers {
   #upHandlers: ConnHandlers;
   last = clock.now;
 
-  constructor(readonly ctx: ListenerContext, readonly client: Conn, readonly viaTls = false) {
+  /**
+   * `tls`: the connection arrived through TLS termination (HAProxy's ssl_fc), with the SNI
+   * its ClientHello named; requests for another host are refused with 421 (domain fronting)
+   * unless the listener says `fronting: allow`.
+   */
+  constructor(
+    readonly ctx: ListenerContext,
+    readonly client: Conn,
+    readonly tls: { readonly sni: string | null } | null = null,
+  ) {
     ctx.counters.active++;
     ctx.counters.accepted++;
     this.#upHandlers = {
@@ -192,6 +201,11 @@ export class HttpSession implements ConnHandlers {
 
   /** Idle and head timeouts, from the clock's sweeper. */
   sweep(now: number): void {
+    const idle = this.#req === "head" && this.#buf.length === 0 && this.#res !== "head";
+    if (idle && this.ctx.services.isDraining()) {
+      this.#closeClient();
+      return;
+    }
     if (now - this.last <= this.ctx.listener.idleTimeoutMs) return;
     if (this.#res === "head") {
       this.#abort("the backend sent no response in time", 504, "server_timeout");
@@ -260,7 +274,7 @@ export class HttpSession implements ConnHandlers {
       path,
       src: this.#src,
       local: this.ctx.services.isLocal(remote.host),
-      tls: this.viaTls,
+      tls: this.tls !== null,
     };
   }
 
@@ -283,6 +297,11 @@ export class HttpSession implements ConnHandlers {
       this.#refuse(405, "CONNECT is not supported by a reverse proxy", "refused");
       return;
     }
+    const sni = this.tls?.sni ?? null;
+    if (sni !== null && head.host !== sni && this.ctx.listener.fronting === "deny") {
+      this.#refuse(421, `Host "${head.host}" is not the TLS server name "${sni}"`, "misdirected");
+      return;
+    }
     const route = this.ctx.router.match(this.#routeInput(head.host, head.path));
     const name = route?.to ?? this.ctx.router.default;
     this.#ex.route = route;
@@ -303,7 +322,13 @@ export class HttpSession implements ConnHandlers {
     this.#dropUpstream();
     this.#req = "dialing";
     this.client.pause();
-    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes).then((r) => {
+    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes, {
+      client: this.client.remote,
+      local: this.client.local,
+      authority: this.tls?.sni,
+      alpn: this.tls === null ? null : "http/1.1",
+      host: head.host,
+    }).then((r) => {
       if (this.#done || this.#closing) {
         if (r.ok) {
           r.conn.close();
@@ -327,7 +352,8 @@ export class HttpSession implements ConnHandlers {
       this.#up = fresh;
       r.conn.start(this.#upHandlers);
       this.#send(fresh, head, bytes);
-      this.client.resume();
+      // Only a body still to come is read now: pipelined requests wait, unread, in the socket.
+      if (this.#req === "body" && !fresh.blocked) this.client.resume();
     });
   }
 
@@ -338,7 +364,7 @@ export class HttpSession implements ConnHandlers {
     const remote = this.client.remote;
     const out = addForwarded(bytes.subarray(0, head.headerEnd), this.ctx.listener.forwarded, {
       client: remote.host,
-      proto: this.viaTls ? "https" : "http",
+      proto: this.tls !== null ? "https" : "http",
       host: head.hostRaw,
     });
     this.#res = "head";
@@ -550,7 +576,8 @@ export class HttpSession implements ConnHandlers {
     // A request body still streaming when the response ended cannot be resynchronized.
     if (this.#req === "body") this.#closeAfter = true;
     if (up !== null && !up.reusable) this.#dropUpstream();
-    if (this.#closeAfter || this.#clientEof) {
+    // While draining, a keep-alive connection ends after the response it is serving.
+    if (this.#closeAfter || this.#clientEof || this.ctx.services.isDraining()) {
       this.#closeClient();
       return;
     }

@@ -259,7 +259,7 @@ export class StreamSession implements ConnHandlers {
         return;
       }
       this.#log("terminated", undefined, hello.length, 0);
-      new HttpSession(t.http, r.conn, true).start();
+      new HttpSession(t.http, r.conn, { sni }).start();
     });
   }
 

@@ -24,6 +24,7 @@ class NodeSocketConn implements Conn {
   #h: ConnHandlers | null = null;
   #paused = false;
   #closed = false;
+  #ended = false;
 
   constructor(s: net.Socket, remote?: Addr, local?: Addr) {
     this.#s = s;
@@ -65,13 +66,21 @@ class NodeSocketConn implements Conn {
   }
 
   end(): void {
-    if (!this.#closed) this.#s.end();
+    if (this.#closed) return;
+    this.#ended = true;
+    this.#s.end();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#s.destroy();
+    const s = this.#s;
+    // write() returning true only means the stream took the bytes: after end(), let them
+    // (and the FIN) go out before the socket is torn down. Otherwise this is an abort.
+    if (this.#ended && !s.writableFinished && !s.destroyed) {
+      s.once("finish", () => s.destroy());
+      s.once("error", () => s.destroy());
+    } else s.destroy();
   }
 }
 
