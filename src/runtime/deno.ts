@@ -55,6 +55,9 @@ class DenoConn implements Conn {
 
   constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
+    // Accepted sockets come without TCP_NODELAY: a response written as head then body would
+    // wait out the peer's delayed ACK (~40 ms) under Nagle.
+    conn.setNoDelay(true);
     this.local = toAddr(conn.localAddr);
     this.remote = toAddr(conn.remoteAddr);
   }
@@ -230,10 +233,9 @@ export const denoRuntime: Runtime = {
   connect(opts: ConnectOptions): Promise<Conn> {
     const ac = new AbortController();
     return connectWithTimeout(
-      Deno.connect({ hostname: opts.host, port: opts.port, signal: ac.signal }).then((c) => {
-        c.setNoDelay(true);
-        return new DenoConn(c) as Conn;
-      }),
+      Deno.connect({ hostname: opts.host, port: opts.port, signal: ac.signal }).then((c) =>
+        new DenoConn(c) as Conn
+      ),
       opts,
       () => ac.abort(timeoutError(opts)),
     );
