@@ -192,6 +192,11 @@ class DenoListener implements Listener {
         backoff = 0;
       } catch (err) {
         if (this.#closed || err instanceof Deno.errors.BadResource) return;
+        // A peer that connected and left before accept() finished: nothing to report.
+        if (
+          err instanceof Deno.errors.NotConnected || err instanceof Deno.errors.ConnectionAborted ||
+          err instanceof Deno.errors.ConnectionReset
+        ) continue;
         onError(err as Error);
         // EMFILE and friends: accepting again at once would spin; wait for fds to free up.
         backoff = Math.min(backoff * 2 || 10, 1000);
