@@ -1,0 +1,636 @@
+#!/usr/bin/env bash
+# Switchyard benchmark: direct (no proxy) vs HAProxy 2.6 vs Switchyard on Deno and on Bun, in one
+# run, on loopback. Method as in /work/shared/MEASUREMENTS.md: the proxy is pinned to CPU 1,
+# nginx (backend) and the load tools to CPU 0; every figure is the median of BENCH_ROUNDS rounds.
+# On 2 cores the load side usually saturates first, so the proxy's own CPU time per request /
+# per connection (from /proc/PID/stat) is the figure that separates the proxies.
+#
+#   deno task bench            # or: bash bench/run.sh
+#   BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_VARIANTS="direct haproxy deno bun" bash bench/run.sh
+#
+# Prints a markdown table and writes it to bench/results/latest.md; raw wrk/curl output and the
+# proxies' stderr go to bench/results/raw/. Not a CI test: figures depend on the machine.
+set -euo pipefail
+
+BENCH_SECONDS=${BENCH_SECONDS:-5}          # length of one measured wrk round
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}            # rounds per figure; the median is reported
+BENCH_WARMUP=${BENCH_WARMUP:-1}            # unmeasured wrk seconds before each case (JIT, caches)
+BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-2000} # idle connections for the RSS figure
+BENCH_VARIANTS=${BENCH_VARIANTS:-"direct haproxy deno bun"}
+BENCH_MAX_SECONDS=${BENCH_MAX_SECONDS:-1800} # hard limit for the whole run
+BENCH_START_WAIT=${BENCH_START_WAIT:-30}   # seconds a proxy may take to bind its ports
+BENCH_KEEP_TMP=${BENCH_KEEP_TMP:-0}        # 1: keep the scratch dir (configs, access logs)
+BENCH_QUIET_WAIT=${BENCH_QUIET_WAIT:-10}   # max seconds to wait for other jobs to leave the CPUs
+BENCH_QUIET_BUDGET=${BENCH_QUIET_BUDGET:-120} # max seconds of such waiting in the whole run
+BENCH_NOISE=${BENCH_NOISE:-15}             # % of a CPU used by other jobs that disturbs a round
+BENCH_RETRIES=${BENCH_RETRIES:-2}          # extra attempts per case for disturbed rounds
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+RESULTS="$HERE/results"
+RAW="$RESULTS/raw"
+TMP=$(mktemp -d /tmp/switchyard-bench.XXXXXX)
+SNI=localhost          # wrk takes SNI from the URL host, and only names it can resolve work
+HTTP_HOST=bench.local  # Host header routed by the http listeners
+WRK_CONNS=50
+BULK_BYTES=$((1024 * 1024 * 1024))
+export PATH="$REPO/node_modules/.bin:$PATH"
+
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+# --- clean-up and time limit ------------------------------------------------------------------
+
+WATCHDOG_PID=
+cleanup() {
+  local rc=$?
+  trap - EXIT
+  stop_all
+  [ -n "$WATCHDOG_PID" ] && stop_pid "$WATCHDOG_PID"
+  if [ "$BENCH_KEEP_TMP" = 1 ]; then log "scratch dir kept: $TMP"; else rm -rf "$TMP"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'log "stopped (time limit or SIGTERM)"; exit 143' TERM
+
+start_watchdog() {
+  # A subshell that TERMs this script after BENCH_MAX_SECONDS; its sleep dies with it.
+  (
+    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep "$BENCH_MAX_SECONDS" &
+    sp=$!
+    wait "$sp"
+    kill -TERM $$
+  ) &
+  WATCHDOG_PID=$!
+}
+
+# --- results ----------------------------------------------------------------------------------
+# Each round appends a number to $TMP/rounds/METRIC.VARIANT; the table shows the median.
+# A cell can instead carry a status text (skipped, failed) in $TMP/status/METRIC.VARIANT.
+
+# Rounds disturbed by other jobs (DISTURBED=1) go to $TMP/disturbed and only count when a
+# figure has no clean round at all (marked * in the table).
+DISTURBED=0
+record() {
+  if [ "$DISTURBED" = 1 ]; then echo "$3" >>"$TMP/disturbed/$1.$2"; else echo "$3" >>"$TMP/rounds/$1.$2"; fi
+}
+set_status() {
+  local v=$1 text=$2 m
+  shift 2
+  for m in "$@"; do
+    [ -s "$TMP/rounds/$m.$v" ] || [ -s "$TMP/disturbed/$m.$v" ] || echo "$text" >"$TMP/status/$m.$v"
+  done
+}
+note() { echo "- $*" >>"$TMP/notes"; log "note: $*"; }
+
+KA_METRICS=(ka_rps ka_p99 ka_cpu ka_util ka_cpu0)
+NC_METRICS=(nc_rps nc_cpu nc_util nc_cpu0)
+BULK_METRICS=(bulk_gbps bulk_cpu)
+IDLE_METRICS=(rss_base rss_idle rss_per)
+TLS_METRICS=(tls_rps tls_cpu tls_util tls_cpu0)
+HTTP_METRICS=(http_rps http_p99 http_cpu http_util http_cpu0)
+
+# --- set-up -----------------------------------------------------------------------------------
+
+render() { # render TEMPLATE OUT: fill the @NAME@ tokens of a bench/conf template
+  sed -e "s|@TMP@|$TMP|g" -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_TLS@|$NGINX_TLS|g" \
+    -e "s|@TCP_PORT@|${TCP_PORT:-0}|g" -e "s|@TLS_PORT@|${TLS_PORT:-0}|g" \
+    -e "s|@HTTP_PORT@|${HTTP_PORT:-0}|g" -e "s|@SNI@|$SNI|g" -e "s|@HTTP_HOST@|$HTTP_HOST|g" \
+    "$1" >"$2"
+}
+
+start_backend() {
+  mkdir -p "$TMP/www/files" "$TMP/tls" "$TMP/nginx-tmp"
+  # nginx's worker runs unprivileged (nobody) and must reach the 1 GiB file.
+  chmod 755 "$TMP" "$TMP/www" "$TMP/www/files"
+  # Sparse: costs no disk. Read once so its (zero) pages are in the page cache before the
+  # first variant; otherwise the first bulk round would measure page-cache fill (~3 Gb/s).
+  truncate -s "$BULK_BYTES" "$TMP/www/files/1g"
+  cat "$TMP/www/files/1g" >/dev/null
+  # ECDSA P-256 keeps the handshake cheap, so the load side can push more connections.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=$SNI" -addext "subjectAltName=DNS:$SNI" \
+    -keyout "$TMP/tls/key.pem" -out "$TMP/tls/cert.pem" 2>/dev/null
+  NGINX_HTTP=$(pick_port)
+  NGINX_TLS=$(pick_port)
+  render "$HERE/conf/nginx.conf" "$TMP/nginx.conf"
+  nginx -t -q -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log"
+  start_bg nginx 0 "$TMP" nginx -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log"
+  NGINX_PID=$BG_PID
+  if ! wait_listening "$NGINX_HTTP" 10 "$NGINX_PID" || ! wait_listening "$NGINX_TLS" 10 "$NGINX_PID"; then
+    echo "bench: nginx did not start:" >&2
+    cat "$RAW/nginx.err" "$TMP/nginx-error.log" >&2
+    exit 1
+  fi
+  curl -fsS --max-time 5 "http://127.0.0.1:$NGINX_HTTP/" >/dev/null
+  # worker_processes 1: the master's only child. Its CPU time is "ours" on CPU 0.
+  NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+  log "nginx on 127.0.0.1:$NGINX_HTTP (http) and :$NGINX_TLS (tls), pid $NGINX_PID"
+}
+
+runtime_cmd() { # the command line that runs Switchyard's CLI on runtime $1
+  case $1 in
+    deno) echo "deno run -A src/main.ts" ;;
+    bun) echo "bun src/main.ts" ;;
+  esac
+}
+
+# check_router VARIANT KIND: `check` of the Switchyard config for KIND (main | http).
+check_router() {
+  local cfg="$TMP/check-$1-$2.yaml" out
+  TCP_PORT=65001 TLS_PORT=65002 HTTP_PORT=65003 render "$HERE/conf/$(router_template "$2")" "$cfg"
+  # shellcheck disable=SC2046
+  if out=$(cd "$REPO" && timeout 60 $(runtime_cmd "$1") check -c "$cfg" 2>&1); then return 0; fi
+  CHECK_ERROR=$(echo "$out" | head -3 | tr '\n' ' ')
+  return 1
+}
+router_template() { [ "$1" = http ] && echo switchyard-http.yaml || echo switchyard.yaml; }
+
+# start_proxy VARIANT KIND: start HAProxy or Switchyard on CPU 1 with fresh ports (a restarted
+# proxy never has to rebind a port with connections in TIME_WAIT). Sets PROXY_PID and the
+# *_PORT variables; returns 1 (with a note) when it does not come up.
+PROXY_STARTS=0
+start_proxy() {
+  local variant=$1 kind=$2 name cfg ports p
+  PROXY_STARTS=$((PROXY_STARTS + 1))
+  name="$variant-$kind-$PROXY_STARTS"
+  TCP_PORT=$(pick_port)
+  TLS_PORT=$(pick_port)
+  HTTP_PORT=$(pick_port)
+  case $variant in
+    haproxy)
+      cfg="$TMP/$name.cfg"
+      render "$HERE/conf/haproxy.cfg" "$cfg"
+      start_bg "$name" 1 "$TMP" haproxy -f "$cfg" -db
+      ;;
+    deno | bun)
+      cfg="$TMP/$name.yaml"
+      render "$HERE/conf/$(router_template "$kind")" "$cfg"
+      # shellcheck disable=SC2046
+      start_bg "$name" 1 "$REPO" $(runtime_cmd "$variant") run -c "$cfg"
+      ;;
+  esac
+  PROXY_PID=$BG_PID
+  if [ "$kind" = http ]; then ports="$HTTP_PORT"; else ports="$TCP_PORT $TLS_PORT"; fi
+  for p in $ports; do
+    if ! wait_listening "$p" "$BENCH_START_WAIT" "$PROXY_PID"; then
+      START_ERROR=$(tail -c 400 "$RAW/$name.err" | tr '\n' ' ')
+      stop_pid "$PROXY_PID"
+      note "$variant ($kind) did not start: ${START_ERROR:-no output}"
+      return 1
+    fi
+  done
+  # Let the runtime finish start-up work before CPU time is sampled.
+  sleep 0.5
+  return 0
+}
+
+proxy_alive() { [ -z "${1:-}" ] || kill -0 "$1" 2>/dev/null; }
+
+# --- measurements -----------------------------------------------------------------------------
+
+# The machine may be shared (other test runs): before a round, wait until both CPUs are below
+# 15 % busy for half a second. The waiting is capped per round (BENCH_QUIET_WAIT) and for the
+# whole run (BENCH_QUIET_BUDGET), so a machine that stays busy costs minutes, not hours; the
+# rounds that other jobs still disturb are detected afterwards (sample_end) and retried.
+QUIET_SPENT=0
+wait_quiet() {
+  local start=$SECONDS a0 a1 b0 b1 busy0 busy1
+  while :; do
+    a0=$(cpu_jiffies 0)
+    b0=$(cpu_jiffies 1)
+    sleep 0.5
+    a1=$(cpu_jiffies 0)
+    b1=$(cpu_jiffies 1)
+    busy0=$(busy_pct "$a0" "$a1")
+    busy1=$(busy_pct "$b0" "$b1")
+    [ "$(calc "$busy0 < 15 && $busy1 < 15")" = 1 ] && break
+    if [ $((SECONDS - start)) -ge "$BENCH_QUIET_WAIT" ] ||
+      [ $((QUIET_SPENT + SECONDS - start)) -ge "$BENCH_QUIET_BUDGET" ]; then
+      log "busy machine before $1: CPU 0 ${busy0%.*} %, CPU 1 ${busy1%.*} % (not ours); going ahead"
+      break
+    fi
+  done
+  QUIET_SPENT=$((QUIET_SPENT + SECONDS - start))
+}
+busy_pct() { calc "(${2% *} - ${1% *}) * 100 / (${2#* } - ${1#* } + 0.000001)"; }
+
+run_wrk() { # run_wrk OUT ARGS...: wrk on CPU 0 with one thread, as in MEASUREMENTS.md
+  local out=$1
+  shift
+  timeout -k 5 $((BENCH_SECONDS + BENCH_WARMUP + 30)) taskset -c 0 wrk -t1 -c"$WRK_CONNS" "$@" >"$out" 2>&1
+}
+
+# --- sampling around a round ---
+# Around each round: the proxy's CPU time, ours on CPU 0 (nginx's worker plus the load tool,
+# a child of this shell) and both CPUs' busy time. What is busy beyond ours is another job on
+# this (possibly shared) machine; such a round is "disturbed" and retried.
+
+children_cpu() { # CHILD_S: user+sys seconds of this shell's reaped children (bash `times`)
+  times >"$TMP/times"
+  CHILD_S=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }' "$TMP/times")
+}
+
+sample_begin() { # sample_begin PROXY_PID (empty for direct)
+  S_T0=$(cpu_ticks "$1")
+  S_N0=$(cpu_ticks "$NGINX_WORKER")
+  children_cpu
+  S_C0=$CHILD_S
+  S_J0=$(cpu_jiffies 0)
+  S_K0=$(cpu_jiffies 1)
+  S_W0=$(now)
+}
+
+# Sets WALL (s), PROXY_S (proxy CPU s), BUSY0 (% of CPU 0), OTHER0/OTHER1 (% of each CPU used
+# by something not ours) and DISTURBED (1 when either exceeds BENCH_NOISE).
+sample_end() {
+  local w1 j1 k1 n1 t1 ours0
+  w1=$(now)
+  j1=$(cpu_jiffies 0)
+  k1=$(cpu_jiffies 1)
+  children_cpu
+  n1=$(cpu_ticks "$NGINX_WORKER")
+  t1=$(cpu_ticks "$1")
+  WALL=$(calc "$w1 - $S_W0")
+  PROXY_S=$(calc "($t1 - $S_T0) / $CLK_TCK")
+  BUSY0=$(busy_pct "$S_J0" "$j1")
+  ours0=$(calc "(($n1 - $S_N0) / $CLK_TCK + $CHILD_S - $S_C0) * 100 / $WALL")
+  OTHER0=$(calc "$BUSY0 - $ours0")
+  OTHER1=$(calc "$(busy_pct "$S_K0" "$k1") - $PROXY_S * 100 / $WALL")
+  # Direct runs use CPU 0 only, so only CPU 0 can be disturbed then.
+  if [ -z "$1" ]; then
+    DISTURBED=$(calc "$OTHER0 > $BENCH_NOISE")
+  else
+    DISTURBED=$(calc "$OTHER0 > $BENCH_NOISE || $OTHER1 > $BENCH_NOISE")
+  fi
+}
+
+RETRIED=0
+# After a disturbed round: say so, and whether it is retried (ROUND_RETRY=1) or kept.
+judge_round() { # judge_round LABEL GOOD TRIES
+  ROUND_RETRY=0
+  [ "$DISTURBED" = 1 ] || return 0
+  if [ "$3" -lt $((BENCH_ROUNDS + BENCH_RETRIES)) ]; then
+    ROUND_RETRY=1
+    RETRIED=$((RETRIED + 1))
+    log "$1: other jobs used ${OTHER0%.*} % of CPU 0 and ${OTHER1%.*} % of CPU 1; retrying"
+  else
+    note "$1: other jobs used ${OTHER0%.*} % of CPU 0 and ${OTHER1%.*} % of CPU 1 (kept, marked *)"
+  fi
+}
+
+# measure_wrk CASE VARIANT PID URL [WRK ARGS...]: BENCH_ROUNDS undisturbed wrk rounds (up to
+# BENCH_RETRIES more attempts); records req/s, p99, proxy CPU µs per request (= per connection
+# with Connection: close), proxy CPU busy % and CPU 0 busy % (how saturated the load side was).
+measure_wrk() {
+  local case=$1 variant=$2 pid=$3 url=$4 out reqs errs good=0 tries=0
+  shift 4
+  log "$variant: $case, $BENCH_ROUNDS x ${BENCH_SECONDS}s, $url $*"
+  run_wrk "$RAW/$variant.$case.warmup.txt" -d"${BENCH_WARMUP}s" "$@" "$url" || true
+  while [ $good -lt "$BENCH_ROUNDS" ] && [ $tries -lt $((BENCH_ROUNDS + BENCH_RETRIES)) ]; do
+    tries=$((tries + 1))
+    out="$RAW/$variant.$case.$tries.txt"
+    wait_quiet "$variant $case round $tries"
+    proxy_alive "$pid" || { note "$variant: proxy died before $case round $tries"; return 1; }
+    sample_begin "$pid"
+    run_wrk "$out" -d"${BENCH_SECONDS}s" --latency "$@" "$url" || note "$variant $case round $tries: wrk exit $?"
+    sample_end "$pid"
+    proxy_alive "$pid" || { note "$variant: proxy died during $case round $tries"; return 1; }
+    reqs=$(wrk_requests "$out")
+    if [ -z "$reqs" ] || [ "$reqs" -eq 0 ]; then
+      note "$variant $case round $tries: no request completed in ${BENCH_SECONDS}s (bench/results/raw/$variant.$case.$tries.txt)"
+      continue
+    fi
+    # wrk counts no error for a connection that simply never gets its next response.
+    if [ "$reqs" -lt $((4 * WRK_CONNS)) ]; then
+      note "$variant $case round $tries: only $reqs requests over $WRK_CONNS connections in ${BENCH_SECONDS}s: connections stall"
+    fi
+    errs=$(wrk_errors "$out")
+    if [ "$errs" -gt 0 ]; then
+      note "$variant $case round $tries: $errs socket errors / non-2xx of $reqs requests"
+    fi
+    log "  round $tries: $(wrk_rps "$out") req/s, proxy ${PROXY_S}s CPU; other jobs: CPU 0 ${OTHER0%.*} %, CPU 1 ${OTHER1%.*} %"
+    judge_round "$variant $case round $tries" $good $tries
+    [ $ROUND_RETRY = 1 ] && continue
+    [ "$DISTURBED" = 1 ] || good=$((good + 1))
+    record "${case}_rps" "$variant" "$(wrk_rps "$out")"
+    record "${case}_p99" "$variant" "$(wrk_p99_ms "$out")"
+    record "${case}_cpu0" "$variant" "$BUSY0"
+    if [ -n "$pid" ]; then
+      record "${case}_cpu" "$variant" "$(calc "$PROXY_S * 1000000 / $reqs")"
+      record "${case}_util" "$variant" "$(calc "$PROXY_S * 100 / $WALL")"
+    fi
+  done
+}
+
+# 1. keep-alive through the tcp listener.
+measure_keepalive() { measure_wrk ka "$1" "$2" "http://127.0.0.1:$3/"; }
+
+# 2. a new connection per request: wrk reconnects after every "Connection: close" response.
+measure_newconn() { measure_wrk nc "$1" "$2" "http://127.0.0.1:$3/" -H "Connection: close"; }
+
+# 5. full TLS handshakes through SNI passthrough: https + Connection: close, SNI from the URL
+# host. wrk keeps no session between connections, so none is resumed.
+measure_tls() { measure_wrk tls "$1" "$2" "https://$SNI:$3/" -H "Connection: close"; }
+
+# 6. Host routing with X-Forwarded-For, keep-alive.
+measure_http() { measure_wrk http "$1" "$2" "http://127.0.0.1:$3/" -H "Host: $HTTP_HOST"; }
+
+# 3. bulk: one 1 GiB download per round with curl on CPU 0.
+measure_bulk() {
+  local variant=$1 pid=$2 port=$3 out speed size good=0 tries=0
+  local url="http://127.0.0.1:$port/files/1g"
+  log "$variant: bulk, $BENCH_ROUNDS x 1 GiB, $url"
+  # Warm-up: one whole download (proxy buffers, JIT, and the file's page cache, which the
+  # kernel may have reclaimed since start-up).
+  taskset -c 0 curl -sS --max-time 120 -o /dev/null "$url" || true
+  while [ $good -lt "$BENCH_ROUNDS" ] && [ $tries -lt $((BENCH_ROUNDS + BENCH_RETRIES)) ]; do
+    tries=$((tries + 1))
+    out="$RAW/$variant.bulk.$tries.txt"
+    wait_quiet "$variant bulk round $tries"
+    proxy_alive "$pid" || { note "$variant: proxy died before bulk round $tries"; return 1; }
+    sample_begin "$pid"
+    taskset -c 0 curl -sS --max-time 120 -o /dev/null -w '%{speed_download} %{size_download}\n' \
+      "$url" >"$out" 2>&1 || note "$variant bulk round $tries: curl failed: $(tail -1 "$out")"
+    sample_end "$pid"
+    proxy_alive "$pid" || { note "$variant: proxy died during bulk round $tries"; return 1; }
+    read -r speed size <"$out" || true
+    if [ "${size:-0}" != "$BULK_BYTES" ]; then
+      note "$variant bulk round $tries: got ${size:-0} of $BULK_BYTES bytes"
+      continue
+    fi
+    log "  round $tries: $(calc "$speed * 8 / 1e9") Gb/s, proxy ${PROXY_S}s CPU; other jobs: CPU 0 ${OTHER0%.*} %, CPU 1 ${OTHER1%.*} %"
+    judge_round "$variant bulk round $tries" $good $tries
+    [ $ROUND_RETRY = 1 ] && continue
+    [ "$DISTURBED" = 1 ] || good=$((good + 1))
+    record bulk_gbps "$variant" "$(calc "$speed * 8 / 1e9")"
+    if [ -n "$pid" ]; then record bulk_cpu "$variant" "$(calc "$PROXY_S * 1000")"; fi
+  done
+}
+
+# 4. RSS with idle connections. Each round uses a fresh proxy (so one round's heap does not
+# become the next round's baseline), warmed up by one wrk second, then holds
+# BENCH_IDLE_CONNS silent connections open through the tcp listener.
+measure_idle() {
+  local variant=$1 r client rss0 rss1 fd0 fd1 open deadline ready
+  log "$variant: idle RSS, $BENCH_ROUNDS x $BENCH_IDLE_CONNS connections"
+  for r in $(seq "$BENCH_ROUNDS"); do
+    wait_quiet "$variant idle round $r"
+    start_proxy "$variant" main || return 1
+    run_wrk "$RAW/$variant.idle-warmup.$r.txt" -d"${BENCH_WARMUP}s" "http://127.0.0.1:$TCP_PORT/" || true
+    sleep 1
+    rss0=$(rss_kib "$PROXY_PID")
+    fd0=$(fd_count "$PROXY_PID")
+    start_bg "$variant-idle-client-$r" 0 "$REPO" "${IDLE_RUNTIME[@]}" "$HERE/idle_client.ts" \
+      127.0.0.1 "$TCP_PORT" "$BENCH_IDLE_CONNS" 120
+    client=$BG_PID
+    deadline=$((SECONDS + 30))
+    ready=
+    while [ $SECONDS -lt $deadline ] && kill -0 "$client" 2>/dev/null; do
+      ready=$(awk '$1 == "ready" { print $2, $3 }' "$RAW/$variant-idle-client-$r.out")
+      [ -n "$ready" ] && break
+      sleep 0.2
+    done
+    open=${ready%% *}
+    if [ -z "$ready" ] || [ "$open" -eq 0 ]; then
+      note "$variant idle round $r: client not ready ($(tail -c 200 "$RAW/$variant-idle-client-$r.err"))"
+      stop_pid "$client"
+      stop_pid "$PROXY_PID"
+      continue
+    fi
+    if [ "${ready#* }" != 0 ]; then note "$variant idle round $r: ${ready#* } connections failed"; fi
+    # Wait until the proxy holds both sides (client + upstream) of every connection, or the
+    # fd count stops growing (a proxy that dials lazily).
+    deadline=$((SECONDS + 10))
+    fd1=0
+    while [ $SECONDS -lt $deadline ]; do
+      local prev=$fd1
+      fd1=$(fd_count "$PROXY_PID")
+      [ "$fd1" -ge $((fd0 + 2 * open)) ] && break
+      [ "$fd1" -eq "$prev" ] && [ "$fd1" -gt "$fd0" ] && break
+      sleep 0.5
+    done
+    sleep 1
+    proxy_alive "$PROXY_PID" || { note "$variant: proxy died during idle round $r"; stop_pid "$client"; return 1; }
+    rss1=$(rss_kib "$PROXY_PID")
+    fd1=$(fd_count "$PROXY_PID")
+    if [ $((fd1 - fd0)) -lt $((2 * open)) ]; then
+      note "$variant idle round $r: proxy holds $((fd1 - fd0)) new fds for $open connections"
+    fi
+    DISTURBED=0 # memory, not CPU: other jobs do not matter here
+    record rss_base "$variant" "$(calc "$rss0 / 1024")"
+    record rss_idle "$variant" "$(calc "$rss1 / 1024")"
+    record rss_per "$variant" "$(calc "($rss1 - $rss0) / $open")"
+    stop_pid "$client"
+    stop_pid "$PROXY_PID"
+  done
+}
+
+# --- variants ---------------------------------------------------------------------------------
+
+run_direct() {
+  measure_keepalive direct "" "$NGINX_HTTP"
+  measure_newconn direct "" "$NGINX_HTTP"
+  measure_bulk direct "" "$NGINX_HTTP"
+  measure_tls direct "" "$NGINX_TLS"
+  measure_http direct "" "$NGINX_HTTP"
+  set_status direct "—" "${IDLE_METRICS[@]}"
+}
+
+run_proxy() {
+  local variant=$1 all=("${KA_METRICS[@]}" "${NC_METRICS[@]}" "${BULK_METRICS[@]}"
+    "${IDLE_METRICS[@]}" "${TLS_METRICS[@]}")
+  if [ "$variant" != haproxy ] && ! check_router "$variant" main; then
+    note "$variant: tcp/tls config fails check: $CHECK_ERROR"
+    set_status "$variant" "not run" "${all[@]}" "${HTTP_METRICS[@]}"
+    return 0
+  fi
+  if start_proxy "$variant" main; then
+    # Each returns 1 when the proxy died; the rest of this process's cases are then skipped.
+    if measure_keepalive "$variant" "$PROXY_PID" "$TCP_PORT" &&
+      measure_newconn "$variant" "$PROXY_PID" "$TCP_PORT" &&
+      measure_bulk "$variant" "$PROXY_PID" "$TCP_PORT"; then
+      measure_tls "$variant" "$PROXY_PID" "$TLS_PORT" || true
+    fi
+    stop_pid "$PROXY_PID"
+    measure_idle "$variant" || true
+  fi
+  set_status "$variant" "failed" "${all[@]}"
+  run_http_case "$variant"
+}
+
+# The http case: skipped for Switchyard until its http listener exists (check fails, the
+# router refuses to start, or it does not forward with X-Forwarded-For).
+run_http_case() {
+  local variant=$1 xff
+  if [ "$variant" != haproxy ] && ! check_router "$variant" http; then
+    echo "skipped: router has no http listener yet ($variant: $CHECK_ERROR)"
+    note "$variant http: skipped: router has no http listener yet (check: $CHECK_ERROR)"
+    set_status "$variant" "skipped" "${HTTP_METRICS[@]}"
+    return 0
+  fi
+  if ! start_proxy "$variant" http; then
+    echo "skipped: router has no http listener yet ($variant refuses to start)"
+    set_status "$variant" "skipped" "${HTTP_METRICS[@]}"
+    return 0
+  fi
+  xff=$(curl -sS --max-time 5 -H "Host: $HTTP_HOST" "http://127.0.0.1:$HTTP_PORT/xff" 2>&1 || true)
+  if [ "$xff" != "127.0.0.1" ]; then
+    echo "skipped: router has no http listener yet ($variant: /xff answered \"$xff\")"
+    note "$variant http: skipped: /xff through the proxy answered \"$(echo "$xff" | head -c 200)\""
+    stop_pid "$PROXY_PID"
+    set_status "$variant" "skipped" "${HTTP_METRICS[@]}"
+    return 0
+  fi
+  measure_http "$variant" "$PROXY_PID" "$HTTP_PORT" || true
+  stop_pid "$PROXY_PID"
+  set_status "$variant" "failed" "${HTTP_METRICS[@]}"
+}
+
+# --- report -----------------------------------------------------------------------------------
+
+# metric|label|decimals|ratios (h: to HAProxy, d: to direct as well)
+ROWS=(
+  "ka_rps|keep-alive req/s (tcp, wrk -c$WRK_CONNS)|0|hd"
+  "ka_p99|keep-alive p99 ms (tcp) ↓|2|hd"
+  "ka_cpu|proxy CPU µs / keep-alive request ↓|1|h"
+  "ka_util|proxy CPU busy %, keep-alive|0|"
+  "ka_cpu0|CPU 0 busy % (wrk + nginx), keep-alive|0|"
+  "nc_rps|new connections/s (tcp, Connection: close)|0|hd"
+  "nc_cpu|proxy CPU µs / new connection ↓|1|h"
+  "nc_util|proxy CPU busy %, new connections|0|"
+  "nc_cpu0|CPU 0 busy %, new connections|0|"
+  "bulk_gbps|bulk Gb/s (tcp, 1 GiB, curl)|2|hd"
+  "bulk_cpu|proxy CPU ms / GiB ↓|0|h"
+  "rss_base|proxy RSS before idle connections, MiB ↓|1|h"
+  "rss_idle|proxy RSS with $BENCH_IDLE_CONNS idle connections, MiB ↓|1|h"
+  "rss_per|KiB per idle connection ↓|1|h"
+  "tls_rps|new TLS connections/s (SNI passthrough)|0|hd"
+  "tls_cpu|proxy CPU µs / TLS connection ↓|1|h"
+  "tls_util|proxy CPU busy %, TLS|0|"
+  "tls_cpu0|CPU 0 busy %, TLS|0|"
+  "http_rps|keep-alive req/s (http, Host routing + XFF)|0|hd"
+  "http_p99|keep-alive p99 ms (http) ↓|2|hd"
+  "http_cpu|proxy CPU µs / http request ↓|1|h"
+)
+
+cell_value() { # median of the clean rounds, else of the disturbed ones
+  if [ -s "$TMP/rounds/$1.$2" ]; then median_of "$TMP/rounds/$1.$2"; else median_of "$TMP/disturbed/$1.$2"; fi
+}
+cell_text() { # formatted median (* if only disturbed rounds), or the status text, or —
+  local v
+  v=$(cell_value "$1" "$2")
+  if [ -n "$v" ]; then
+    printf "%.${3}f" "$v"
+    [ -s "$TMP/rounds/$1.$2" ] || printf '*'
+  elif [ -s "$TMP/status/$1.$2" ]; then cat "$TMP/status/$1.$2"
+  else echo "—"; fi
+}
+ratio() { # ratio METRIC VARIANT REFERENCE
+  local a b
+  a=$(cell_value "$1" "$2")
+  b=$(cell_value "$1" "$3")
+  if [ -n "$a" ] && [ -n "$b" ] && [ "$(calc "$b != 0")" = 1 ]; then
+    printf "%.2f" "$(calc "$a / $b")"
+  else echo "—"; fi
+}
+
+machine_info() {
+  echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
+  echo "- haproxy $(haproxy -v | awk 'NR == 1 { print $3 }'), nginx $(nginx -v 2>&1 | sed 's|.*nginx/||')," \
+    "deno $(deno --version | awk 'NR == 1 { print $2 }'), bun $(bun --version)," \
+    "wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }'), curl $(curl --version | awk 'NR == 1 { print $2 }'), $(openssl version | awk '{ print $1, $2 }')"
+  echo "- switchyard: $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$REPO" && [ -n "$(git status --porcelain -- src 2>/dev/null)" ] && echo " + uncommitted changes in src/")"
+  echo "- method: proxy on CPU 1, nginx (1 worker) + load tools on CPU 0, loopback; median of $BENCH_ROUNDS rounds of ${BENCH_SECONDS}s (wrk -t1 -c$WRK_CONNS, ${BENCH_WARMUP}s warm-up); CPU from /proc/PID/stat (utime+stime, $CLK_TCK Hz); rounds where other jobs took > $BENCH_NOISE % of a CPU are repeated (up to $BENCH_RETRIES times per case)"
+}
+
+# Which figures were set by a saturated CPU: CPU 0 (wrk + nginx) or the proxy on CPU 1.
+saturation() {
+  local c v load proxy out=""
+  for c in ka nc tls http; do
+    for v in direct haproxy deno bun; do
+      load=$(cell_value "${c}_cpu0" "$v")
+      proxy=$(cell_value "${c}_util" "$v")
+      if [ -n "$proxy" ] && [ "$(calc "$proxy >= 95")" = 1 ]; then
+        out+=" $c/${v}: proxy;"
+      elif [ -n "$load" ] && [ "$(calc "$load >= 95")" = 1 ]; then
+        out+=" $c/${v}: load side;"
+      fi
+    done
+  done
+  if [ -n "$out" ]; then
+    echo
+    echo "Saturated CPU (≥ 95 % busy) per case/variant:${out%;}."
+  fi
+}
+
+report() {
+  local row m label dec flags v line
+  echo "# Switchyard benchmark ($(date -u +%Y-%m-%dT%H:%MZ), ${RUN_SECONDS}s)"
+  echo
+  machine_info
+  echo
+  echo "| metric | direct | HAProxy | Switchyard-Deno | Switchyard-Bun | Deno/HAProxy | Bun/HAProxy | Deno/direct | Bun/direct |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  for row in "${ROWS[@]}"; do
+    IFS='|' read -r m label dec flags <<<"$row"
+    line="| $label"
+    for v in direct haproxy deno bun; do line+=" | $(cell_text "$m" "$v" "$dec")"; done
+    for v in deno bun; do
+      if [[ $flags == *h* ]]; then line+=" | $(ratio "$m" "$v" haproxy)"; else line+=" | —"; fi
+    done
+    for v in deno bun; do
+      if [[ $flags == *d* ]]; then line+=" | $(ratio "$m" "$v" direct)"; else line+=" | —"; fi
+    done
+    echo "$line |"
+  done
+  echo
+  echo "↓: lower is better. Ratios are value / reference. CPU 0 near 100 % means wrk and nginx,"
+  echo "not the proxy, set the req/s and conn/s figures; compare the µs-per-request rows then."
+  echo "Switchyard writes its access log (one JSON line per connection) to a file; HAProxy logs nothing."
+  echo "*: every round of that figure was disturbed by other jobs on the machine (see notes)."
+  saturation
+  if [ "$RETRIED" -gt 0 ]; then
+    note "$RETRIED rounds were repeated because other jobs used the CPUs (threshold $BENCH_NOISE %)"
+  fi
+  if [ -s "$TMP/notes" ]; then
+    echo
+    echo "Notes:"
+    echo
+    cat "$TMP/notes"
+  fi
+}
+
+# --- main -------------------------------------------------------------------------------------
+
+main() {
+  local start=$SECONDS v
+  start_watchdog
+  ensure_tools
+  haproxy -v | head -1 | grep -q ' 2\.6\.' || log "warning: HAProxy is not 2.6: $(haproxy -v | head -1)"
+  rm -rf "$RAW"
+  mkdir -p "$RAW" "$TMP/rounds" "$TMP/disturbed" "$TMP/status"
+  : >"$TMP/notes"
+  # 2,000 idle connections are 4,000 fds in the proxy; HAProxy wants 2 x maxconn.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 20000 ] || ulimit -n 20000 2>/dev/null || true
+  # The idle client runs on Bun when it can (smaller and faster to start), else on Deno.
+  if command -v bun >/dev/null; then IDLE_RUNTIME=(bun); else IDLE_RUNTIME=(deno run -A); fi
+  start_backend
+  for v in $BENCH_VARIANTS; do
+    case $v in
+      direct) run_direct ;;
+      haproxy | deno | bun) run_proxy "$v" ;;
+      *) echo "bench: unknown variant $v (direct haproxy deno bun)" >&2; exit 2 ;;
+    esac
+  done
+  RUN_SECONDS=$((SECONDS - start))
+  mkdir -p "$RESULTS"
+  report | tee "$RESULTS/latest.md"
+  cp "$TMP/nginx-error.log" "$RAW/" 2>/dev/null || true
+  log "done in ${RUN_SECONDS}s; table in bench/results/latest.md, raw output in bench/results/raw/"
+}
+
+main "$@"
