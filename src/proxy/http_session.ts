@@ -108,6 +108,8 @@ export class HttpSession implements ConnHandlers {
   #resBuf: SniffBuffer | null = null;
   /** Response delimited by the backend closing. */
   #resUntilClose = false;
+  /** A response head kept back to go out in one write with the body bytes after it. */
+  #heldHead: Uint8Array | null = null;
   #up: Upstream | null = null;
   #ex: Exchange | null = null;
   /** Client bytes read past the current request (a pipelined request), kept for later. */
@@ -490,9 +492,10 @@ export class HttpSession implements ConnHandlers {
     }
     if (res.connectionClose || res.conflictingLength) up.reusable = false;
     if (res.connectionClose || res.conflictingLength) this.#closeAfter = true;
-    this.#write(res.conflictingLength ? withoutContentLength(head) : head);
+    const out = res.conflictingLength ? withoutContentLength(head) : head;
     this.#res = "body";
     if (kind.kind === "none") {
+      this.#write(out);
       if (rest.length > 0) up.reusable = false;
       this.#responseDone();
       return;
@@ -507,22 +510,41 @@ export class HttpSession implements ConnHandlers {
         ? new LengthCounter(kind.length)
         : new ChunkedDecoder();
     }
-    if (rest.length > 0) this.#resBodyData(rest);
+    if (rest.length === 0) {
+      this.#write(out);
+      return;
+    }
+    // Head and the body bytes that came with it go out in one write (one syscall).
+    this.#heldHead = out;
+    this.#resBodyData(rest);
+  }
+
+  /** Writes body bytes, preceded by a held head (one contiguous write when it can be). */
+  #writeBody(body: Uint8Array): void {
+    const h = this.#heldHead;
+    if (h !== null) {
+      this.#heldHead = null;
+      if (h.buffer === body.buffer && h.byteOffset + h.length === body.byteOffset) {
+        this.#write(new Uint8Array(body.buffer, h.byteOffset, h.length + body.length));
+        return;
+      }
+      this.#write(h);
+    }
+    if (body.length > 0) this.#write(body);
   }
 
   #resBodyData(chunk: Uint8Array): void {
     if (this.#resUntilClose) {
-      this.#write(chunk);
+      this.#writeBody(chunk);
       return;
     }
     const p = this.#resBody!.push(chunk);
     if ("error" in p) {
+      this.#heldHead = null;
       this.#abort(`backend response body: ${p.error}`, 0, "bad_response");
       return;
     }
-    if (p.consumed > 0) {
-      this.#write(p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed));
-    }
+    this.#writeBody(p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed));
     if (p.done) {
       if (p.consumed < chunk.length) this.#up!.reusable = false;
       this.#responseDone();
