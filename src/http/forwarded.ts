@@ -34,6 +34,37 @@ export function forwardedElement(f: ForwardedFacts): string {
   return el;
 }
 
+/** Header names this module adds or changes. */
+const FORWARDED_NAMES = new Set([
+  "x-forwarded-for",
+  "forwarded",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+]);
+
+/** The fields to add when the client sent none of them. */
+function newFields(headers: readonly ForwardedHeader[], f: ForwardedFacts): string {
+  let out = "";
+  if (headers.includes("x-forwarded-for")) out += `X-Forwarded-For: ${f.client}\r\n`;
+  if (headers.includes("forwarded")) out += `Forwarded: ${forwardedElement(f)}\r\n`;
+  if (headers.includes("x-forwarded-proto")) out += `X-Forwarded-Proto: ${f.proto}\r\n`;
+  if (headers.includes("x-forwarded-host") && f.host !== null) {
+    out += `X-Forwarded-Host: ${f.host}\r\n`;
+  }
+  return out;
+}
+
+/** `head` with `fields` (CRLF-terminated lines) inserted before its final CRLF. */
+function appendFields(head: Uint8Array, fields: string): Uint8Array {
+  const at = head.length - 2;
+  const out = new Uint8Array(head.length + fields.length);
+  out.set(head.subarray(0, at));
+  for (let i = 0; i < fields.length; i++) out[at + i] = fields.charCodeAt(i);
+  out[out.length - 2] = 13;
+  out[out.length - 1] = 10;
+  return out;
+}
+
 /** Encodes a string one byte per char (the inverse of latin1()). */
 function encodeLatin1(text: string): Uint8Array {
   const out = new Uint8Array(text.length);
@@ -49,8 +80,14 @@ export function addForwarded(
   head: Uint8Array,
   headers: readonly ForwardedHeader[],
   f: ForwardedFacts,
+  sent?: readonly (readonly [string, string])[],
 ): Uint8Array {
   if (headers.length === 0) return head;
+  // The common case: the client sent none of these, so the new fields only go before the
+  // final CRLF, with no need to rewrite the head line by line.
+  if (sent !== undefined && !sent.some(([name]) => FORWARDED_NAMES.has(name.toLowerCase()))) {
+    return appendFields(head, newFields(headers, f));
+  }
   const lines = latin1(head, 0, head.length - 4).split("\r\n");
   const want = new Set(headers);
   let lastXff = -1;

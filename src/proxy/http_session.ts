@@ -101,7 +101,8 @@ export class HttpSession implements ConnHandlers {
   #res: ResState = "idle";
   #buf = new SniffBuffer(HEAD_LIMITS.maxHead + 1);
   #first = true;
-  #headTimer: ReturnType<typeof setTimeout> | null = null;
+  /** When the head being waited for is late (ms since the epoch); 0: not waiting. */
+  #headDeadline = 0;
   #reqBody: BodyScanner | null = null;
   #resBody: BodyScanner | null = null;
   #resHead: HttpResponseHead | null = null;
@@ -203,6 +204,10 @@ export class HttpSession implements ConnHandlers {
 
   /** Idle and head timeouts, from the clock's sweeper. */
   sweep(now: number): void {
+    if (this.#headDeadline !== 0 && this.#req === "head" && Date.now() >= this.#headDeadline) {
+      this.#headTimeout();
+      return;
+    }
     const idle = this.#req === "head" && this.#buf.length === 0 && this.#res !== "head";
     if (idle && this.ctx.services.isDraining()) {
       this.#closeClient();
@@ -223,19 +228,24 @@ export class HttpSession implements ConnHandlers {
     }
   }
 
+  /**
+   * Starts the wait for a request head. The clock's sweeper enforces it: a timer per request
+   * would cost a setTimeout/clearTimeout pair on every keep-alive request.
+   */
   #armHeadTimer(): void {
-    this.#clearHeadTimer();
-    this.#headTimer = setTimeout(() => {
-      if (this.#req !== "head") return;
-      if (this.#buf.length === 0 && this.#first) this.#abort("no request", 0, "inspect_timeout");
-      else if (this.#buf.length === 0) this.#closeClient();
-      else this.#refuse(408, "request head not complete within inspect_timeout", "inspect_timeout");
-    }, this.ctx.listener.inspectTimeoutMs);
+    this.#headDeadline = Date.now() + this.ctx.listener.inspectTimeoutMs;
   }
 
   #clearHeadTimer(): void {
-    if (this.#headTimer !== null) clearTimeout(this.#headTimer);
-    this.#headTimer = null;
+    this.#headDeadline = 0;
+  }
+
+  /** The head did not come in time: a silent first connection or idle keep-alive just ends. */
+  #headTimeout(): void {
+    this.#headDeadline = 0;
+    if (this.#buf.length === 0 && this.#first) this.#abort("no request", 0, "inspect_timeout");
+    else if (this.#buf.length === 0) this.#closeClient();
+    else this.#refuse(408, "request head not complete within inspect_timeout", "inspect_timeout");
   }
 
   #headData(chunk: Uint8Array): void {
@@ -276,6 +286,7 @@ export class HttpSession implements ConnHandlers {
       path,
       src: this.#src,
       local: this.ctx.services.isLocal(remote.host),
+      dst: parseIp(this.client.local.host),
       tls: this.tls !== null,
     };
   }
@@ -368,7 +379,7 @@ export class HttpSession implements ConnHandlers {
       client: remote.host,
       proto: this.tls !== null ? "https" : "http",
       host: head.hostRaw,
-    });
+    }, head.headers);
     this.#res = "head";
     this.#resBuf = new SniffBuffer(MAX_RESPONSE_HEAD);
     this.#upWrite(up, out);
@@ -684,7 +695,11 @@ export class HttpSession implements ConnHandlers {
       return;
     }
     this.#req = "dialing";
-    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes).then((d) => {
+    // The client's addresses: a transparent `source:` (issue 6) and PROXY headers need them.
+    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes, {
+      client: this.client.remote,
+      local: this.client.local,
+    }).then((d) => {
       if (this.#done || this.#closing) {
         if (d.ok) {
           d.conn.close();

@@ -86,6 +86,11 @@ describe(`hardening (router on ${runtimeName})`, () => {
     hole = await blackHole();
     router = await startRouter(`
 listeners:
+  silent:
+    bind: "127.0.0.1:0"
+    protocol: tls
+    inspect_timeout: 10s
+    default: "127.0.0.1:9"
   hello:
     bind: "127.0.0.1:0"
     protocol: tls
@@ -133,7 +138,7 @@ listeners:
             { length: Math.min(500, N - i) },
             () =>
               new Promise<void>((resolve, reject) => {
-                const s = net.connect({ host: "127.0.0.1", port: router.port("hello") });
+                const s = net.connect({ host: "127.0.0.1", port: router.port("silent") });
                 s.once("connect", () => resolve());
                 s.once("error", reject);
                 s.on("close", () => closed++);
