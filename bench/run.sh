@@ -7,8 +7,10 @@
 #
 #   deno task bench            # or: bash bench/run.sh
 #   BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_VARIANTS="direct haproxy deno bun" bash bench/run.sh
+#   BENCH_CASES=tls_term bash bench/run.sh   # only some cases (see ALL_CASES)
 #
-# Prints a markdown table and writes it to bench/results/latest.md; raw wrk/curl output and the
+# Prints a markdown table and writes it to bench/results/latest.md (latest-CASES.md when only
+# some BENCH_CASES run, so a partial run leaves the full table alone); raw wrk/curl output and the
 # proxies' stderr go to bench/results/raw/. Not a CI test: figures depend on the machine.
 set -euo pipefail
 
@@ -17,6 +19,8 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-3}            # rounds per figure; the median is re
 BENCH_WARMUP=${BENCH_WARMUP:-1}            # unmeasured wrk seconds before each case (JIT, caches)
 BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-2000} # idle connections for the RSS figure
 BENCH_VARIANTS=${BENCH_VARIANTS:-"direct haproxy deno bun"}
+ALL_CASES="ka nc bulk idle tls http tls_term"
+BENCH_CASES=${BENCH_CASES:-$ALL_CASES}     # which measurements to run (and report)
 BENCH_MAX_SECONDS=${BENCH_MAX_SECONDS:-1800} # hard limit for the whole run
 BENCH_START_WAIT=${BENCH_START_WAIT:-30}   # seconds a proxy may take to bind its ports
 BENCH_KEEP_TMP=${BENCH_KEEP_TMP:-0}        # 1: keep the scratch dir (configs, access logs)
@@ -36,7 +40,7 @@ WRK_CONNS=50
 BULK_BYTES=$((1024 * 1024 * 1024))
 export PATH="$REPO/node_modules/.bin:$PATH"
 
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 
 # --- clean-up and time limit ------------------------------------------------------------------
@@ -91,13 +95,22 @@ BULK_METRICS=(bulk_gbps bulk_cpu)
 IDLE_METRICS=(rss_base rss_idle rss_per)
 TLS_METRICS=(tls_rps tls_cpu tls_util tls_cpu0)
 HTTP_METRICS=(http_rps http_p99 http_cpu http_util http_cpu0)
+# tls_term: handshakes (tlst_*) and keep-alive requests (tlsk_*) with TLS terminated by the proxy.
+TLS_TERM_METRICS=(tlst_rps tlst_cpu tlst_util tlst_cpu0 tlsk_rps tlsk_p99 tlsk_cpu tlsk_util tlsk_cpu0)
+
+want() { # want CASE...: true when BENCH_CASES names one of them
+  local c
+  for c in "$@"; do [[ " $BENCH_CASES " == *" $c "* ]] && return 0; done
+  return 1
+}
 
 # --- set-up -----------------------------------------------------------------------------------
 
 render() { # render TEMPLATE OUT: fill the @NAME@ tokens of a bench/conf template
   sed -e "s|@TMP@|$TMP|g" -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_TLS@|$NGINX_TLS|g" \
     -e "s|@TCP_PORT@|${TCP_PORT:-0}|g" -e "s|@TLS_PORT@|${TLS_PORT:-0}|g" \
-    -e "s|@HTTP_PORT@|${HTTP_PORT:-0}|g" -e "s|@SNI@|$SNI|g" -e "s|@HTTP_HOST@|$HTTP_HOST|g" \
+    -e "s|@HTTP_PORT@|${HTTP_PORT:-0}|g" -e "s|@TLS_TERM_PORT@|${TLS_TERM_PORT:-0}|g" \
+    -e "s|@SNI@|$SNI|g" -e "s|@HTTP_HOST@|$HTTP_HOST|g" \
     "$1" >"$2"
 }
 
@@ -113,6 +126,8 @@ start_backend() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=$SNI" -addext "subjectAltName=DNS:$SNI" \
     -keyout "$TMP/tls/key.pem" -out "$TMP/tls/cert.pem" 2>/dev/null
+  # The same certificate for HAProxy's terminating frontend, which wants cert and key in one file.
+  cat "$TMP/tls/cert.pem" "$TMP/tls/key.pem" >"$TMP/tls/haproxy.pem"
   NGINX_HTTP=$(pick_port)
   NGINX_TLS=$(pick_port)
   render "$HERE/conf/nginx.conf" "$TMP/nginx.conf"
@@ -137,16 +152,23 @@ runtime_cmd() { # the command line that runs Switchyard's CLI on runtime $1
   esac
 }
 
-# check_router VARIANT KIND: `check` of the Switchyard config for KIND (main | http).
+# check_router VARIANT KIND: `check` of the Switchyard config for KIND (main | http | tls_term).
 check_router() {
   local cfg="$TMP/check-$1-$2.yaml" out
-  TCP_PORT=65001 TLS_PORT=65002 HTTP_PORT=65003 render "$HERE/conf/$(router_template "$2")" "$cfg"
+  TCP_PORT=65001 TLS_PORT=65002 HTTP_PORT=65003 TLS_TERM_PORT=65004 \
+    render "$HERE/conf/$(router_template "$2")" "$cfg"
   # shellcheck disable=SC2046
   if out=$(cd "$REPO" && timeout 60 $(runtime_cmd "$1") check -c "$cfg" 2>&1); then return 0; fi
   CHECK_ERROR=$(echo "$out" | head -3 | tr '\n' ' ')
   return 1
 }
-router_template() { [ "$1" = http ] && echo switchyard-http.yaml || echo switchyard.yaml; }
+router_template() {
+  case $1 in
+    http) echo switchyard-http.yaml ;;
+    tls_term) echo switchyard-tls-term.yaml ;;
+    *) echo switchyard.yaml ;;
+  esac
+}
 
 # start_proxy VARIANT KIND: start HAProxy or Switchyard on CPU 1 with fresh ports (a restarted
 # proxy never has to rebind a port with connections in TIME_WAIT). Sets PROXY_PID and the
@@ -159,6 +181,7 @@ start_proxy() {
   TCP_PORT=$(pick_port)
   TLS_PORT=$(pick_port)
   HTTP_PORT=$(pick_port)
+  TLS_TERM_PORT=$(pick_port)
   case $variant in
     haproxy)
       cfg="$TMP/$name.cfg"
@@ -173,7 +196,11 @@ start_proxy() {
       ;;
   esac
   PROXY_PID=$BG_PID
-  if [ "$kind" = http ]; then ports="$HTTP_PORT"; else ports="$TCP_PORT $TLS_PORT"; fi
+  case $kind in
+    http) ports="$HTTP_PORT" ;;
+    tls_term) ports="$TLS_TERM_PORT" ;;
+    *) ports="$TCP_PORT $TLS_PORT" ;;
+  esac
   for p in $ports; do
     if ! wait_listening "$p" "$BENCH_START_WAIT" "$PROXY_PID"; then
       START_ERROR=$(tail -c 400 "$RAW/$name.err" | tr '\n' ' ')
@@ -188,6 +215,33 @@ start_proxy() {
 }
 
 proxy_alive() { [ -z "${1:-}" ] || kill -0 "$1" 2>/dev/null; }
+
+# resumption_check VARIANT PORT: wrk keeps its SSL object across reconnects (SSL_clear), so it
+# offers its last session again; a proxy that resumed it would measure cheaper, abbreviated
+# handshakes. Connect once with openssl as wrk does in the handshake case (TLS 1.2, no
+# tickets), keep the session, then offer it: note when it is accepted.
+resumption_check() {
+  local variant=$1 port=$2 sess="$TMP/tls/session-$1.pem" req
+  local tls=(-tls1_2 -no_ticket -connect "127.0.0.1:$port" -servername "$SNI" -ign_eof)
+  req=$(printf 'GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$SNI")
+  rm -f "$sess"
+  echo "$req" | timeout 10 openssl s_client "${tls[@]}" -sess_out "$sess" \
+    >"$RAW/$variant.resume-1.txt" 2>&1 || true
+  if [ ! -s "$sess" ]; then
+    # HAProxy without a session cache sends an empty session ID: nothing to resume.
+    if grep -Eq '^ *Session-ID: *$' "$RAW/$variant.resume-1.txt"; then
+      log "$variant tls_term: no session ID, so no session can be resumed"
+    else
+      note "$variant tls_term: resumption not checked (openssl s_client got no session, see bench/results/raw/$variant.resume-1.txt)"
+    fi
+    return 0
+  fi
+  echo "$req" | timeout 10 openssl s_client "${tls[@]}" -sess_in "$sess" \
+    >"$RAW/$variant.resume-2.txt" 2>&1 || true
+  if grep -q '^Reused' "$RAW/$variant.resume-2.txt"; then
+    note "$variant tls_term: resumed a TLS 1.2 session: its handshake figures include abbreviated handshakes"
+  fi
+}
 
 # --- measurements -----------------------------------------------------------------------------
 
@@ -332,11 +386,25 @@ measure_keepalive() { measure_wrk ka "$1" "$2" "http://127.0.0.1:$3/"; }
 measure_newconn() { measure_wrk nc "$1" "$2" "http://127.0.0.1:$3/" -H "Connection: close"; }
 
 # 5. full TLS handshakes through SNI passthrough: https + Connection: close, SNI from the URL
-# host. wrk keeps no session between connections, so none is resumed.
+# host. wrk offers its last session again when it reconnects, but nginx keeps no session cache
+# and issues no tickets, so none is resumed.
 measure_tls() { measure_wrk tls "$1" "$2" "https://$SNI:$3/" -H "Connection: close"; }
 
 # 6. Host routing with X-Forwarded-For, keep-alive.
 measure_http() { measure_wrk http "$1" "$2" "http://127.0.0.1:$3/" -H "Host: $HTTP_HOST"; }
+
+# 7. TLS terminated by the proxy, full handshakes: as 5, but the proxy decrypts and routes the
+# request inside by its Host (wrk sends "Host: $SNI:PORT"). Switchyard (Node's TLS) always
+# issues TLS 1.3 tickets, which wrk would redeem on every reconnect, so wrk speaks TLS 1.2
+# without tickets here (conf/wrk-tls12.cnf): full ECDHE-ECDSA handshakes for every proxy.
+measure_tls_term() {
+  OPENSSL_CONF="$HERE/conf/wrk-tls12.cnf" \
+    measure_wrk tlst "$1" "$2" "https://$SNI:$3/" -H "Connection: close"
+}
+
+# 7b. The same load with keep-alive (wrk's default TLS 1.3): WRK_CONNS handshakes, then
+# requests only, which shows the cost of a request once the handshake is paid.
+measure_tls_term_ka() { measure_wrk tlsk "$1" "$2" "https://$SNI:$3/"; }
 
 # 3. bulk: one 1 GiB download per round with curl on CPU 0.
 measure_bulk() {
@@ -431,34 +499,49 @@ measure_idle() {
 # --- variants ---------------------------------------------------------------------------------
 
 run_direct() {
-  measure_keepalive direct "" "$NGINX_HTTP"
-  measure_newconn direct "" "$NGINX_HTTP"
-  measure_bulk direct "" "$NGINX_HTTP"
-  measure_tls direct "" "$NGINX_TLS"
-  measure_http direct "" "$NGINX_HTTP"
-  set_status direct "—" "${IDLE_METRICS[@]}"
+  want ka && measure_keepalive direct "" "$NGINX_HTTP"
+  want nc && measure_newconn direct "" "$NGINX_HTTP"
+  want bulk && measure_bulk direct "" "$NGINX_HTTP"
+  want tls && measure_tls direct "" "$NGINX_TLS"
+  want http && measure_http direct "" "$NGINX_HTTP"
+  # Nothing to compare with: nginx terminating its own TLS is not a proxy's termination.
+  set_status direct "—" "${IDLE_METRICS[@]}" "${TLS_TERM_METRICS[@]}"
 }
 
 run_proxy() {
+  want ka nc bulk tls idle && run_main_cases "$1"
+  want http && run_http_case "$1"
+  want tls_term && run_tls_term_case "$1"
+  return 0
+}
+
+# The cases of switchyard.yaml (tcp and tls passthrough), on one proxy process; idle RSS on
+# fresh ones.
+run_main_cases() {
   local variant=$1 all=("${KA_METRICS[@]}" "${NC_METRICS[@]}" "${BULK_METRICS[@]}"
     "${IDLE_METRICS[@]}" "${TLS_METRICS[@]}")
   if [ "$variant" != haproxy ] && ! check_router "$variant" main; then
     note "$variant: tcp/tls config fails check: $CHECK_ERROR"
-    set_status "$variant" "not run" "${all[@]}" "${HTTP_METRICS[@]}"
+    set_status "$variant" "not run" "${all[@]}"
     return 0
   fi
-  if start_proxy "$variant" main; then
-    # Each returns 1 when the proxy died; the rest of this process's cases are then skipped.
-    if measure_keepalive "$variant" "$PROXY_PID" "$TCP_PORT" &&
-      measure_newconn "$variant" "$PROXY_PID" "$TCP_PORT" &&
-      measure_bulk "$variant" "$PROXY_PID" "$TCP_PORT"; then
-      measure_tls "$variant" "$PROXY_PID" "$TLS_PORT" || true
+  local started=1
+  if want ka nc bulk tls; then
+    if start_proxy "$variant" main; then
+      # Each returns 1 when the proxy died; the rest of this process's cases are then skipped.
+      if { ! want ka || measure_keepalive "$variant" "$PROXY_PID" "$TCP_PORT"; } &&
+        { ! want nc || measure_newconn "$variant" "$PROXY_PID" "$TCP_PORT"; } &&
+        { ! want bulk || measure_bulk "$variant" "$PROXY_PID" "$TCP_PORT"; }; then
+        if want tls; then measure_tls "$variant" "$PROXY_PID" "$TLS_PORT" || true; fi
+      fi
+      stop_pid "$PROXY_PID"
+    else
+      started=0
     fi
-    stop_pid "$PROXY_PID"
-    measure_idle "$variant" || true
   fi
+  # A proxy that did not start with this config would not start for the idle rounds either.
+  if [ $started = 1 ] && want idle; then measure_idle "$variant" || true; fi
   set_status "$variant" "failed" "${all[@]}"
-  run_http_case "$variant"
 }
 
 # The http case: skipped for Switchyard until its http listener exists (check fails, the
@@ -489,9 +572,42 @@ run_http_case() {
   set_status "$variant" "failed" "${HTTP_METRICS[@]}"
 }
 
+# The tls_term case: the proxy terminates TLS (switchyard-tls-term.yaml, HAProxy tls_term_in)
+# and forwards plain HTTP to nginx. Before measuring, one request through it must come back
+# with X-Forwarded-For and X-Forwarded-Proto set, so both proxies do the same work.
+run_tls_term_case() {
+  local variant=$1 base xff xfp
+  if [ "$variant" != haproxy ] && ! check_router "$variant" tls_term; then
+    note "$variant tls_term: config fails check: $CHECK_ERROR"
+    set_status "$variant" "not run" "${TLS_TERM_METRICS[@]}"
+    return 0
+  fi
+  if ! start_proxy "$variant" tls_term; then
+    set_status "$variant" "failed" "${TLS_TERM_METRICS[@]}"
+    return 0
+  fi
+  base="https://$SNI:$TLS_TERM_PORT"
+  # -k: self-signed; --resolve: the proxy listens on 127.0.0.1 only, not on ::1.
+  xff=$(curl -sSk --max-time 5 --resolve "$SNI:$TLS_TERM_PORT:127.0.0.1" "$base/xff" 2>&1 || true)
+  xfp=$(curl -sSk --max-time 5 --resolve "$SNI:$TLS_TERM_PORT:127.0.0.1" "$base/xfp" 2>&1 || true)
+  if [ "$xff" != "127.0.0.1" ] || [ "$xfp" != https ]; then
+    note "$variant tls_term: not run: /xff and /xfp through the proxy answered \"$(echo "$xff" | head -c 200)\" and \"$(echo "$xfp" | head -c 200)\""
+    stop_pid "$PROXY_PID"
+    set_status "$variant" "failed" "${TLS_TERM_METRICS[@]}"
+    return 0
+  fi
+  resumption_check "$variant" "$TLS_TERM_PORT"
+  if measure_tls_term "$variant" "$PROXY_PID" "$TLS_TERM_PORT"; then
+    measure_tls_term_ka "$variant" "$PROXY_PID" "$TLS_TERM_PORT" || true
+  fi
+  stop_pid "$PROXY_PID"
+  set_status "$variant" "failed" "${TLS_TERM_METRICS[@]}"
+}
+
 # --- report -----------------------------------------------------------------------------------
 
-# metric|label|decimals|ratios (h: to HAProxy, d: to direct as well)
+# metric|label|decimals|ratios (h: to HAProxy, d: to direct as well). The metric's prefix
+# names its case (row_case); rows of cases not in BENCH_CASES are left out.
 ROWS=(
   "ka_rps|keep-alive req/s (tcp, wrk -c$WRK_CONNS)|0|hd"
   "ka_p99|keep-alive p99 ms (tcp) ↓|2|hd"
@@ -514,7 +630,23 @@ ROWS=(
   "http_rps|keep-alive req/s (http, Host routing + XFF)|0|hd"
   "http_p99|keep-alive p99 ms (http) ↓|2|hd"
   "http_cpu|proxy CPU µs / http request ↓|1|h"
+  "tlst_rps|TLS handshakes/s, terminated by the proxy (full, TLS 1.2, Connection: close)|0|h"
+  "tlst_cpu|proxy CPU µs / terminated TLS connection ↓|1|h"
+  "tlst_util|proxy CPU busy %, terminated handshakes|0|"
+  "tlst_cpu0|CPU 0 busy % (wrk + nginx), terminated handshakes|0|"
+  "tlsk_rps|keep-alive req/s over terminated TLS (TLS 1.3)|0|h"
+  "tlsk_p99|keep-alive p99 ms over terminated TLS ↓|2|h"
+  "tlsk_cpu|proxy CPU µs / request over terminated TLS (keep-alive) ↓|1|h"
+  "tlsk_util|proxy CPU busy %, keep-alive over terminated TLS|0|"
+  "tlsk_cpu0|CPU 0 busy %, keep-alive over terminated TLS|0|"
 )
+row_case() {
+  case ${1%%_*} in
+    rss) echo idle ;;
+    tlst | tlsk) echo tls_term ;;
+    *) echo "${1%%_*}" ;;
+  esac
+}
 
 cell_value() { # median of the clean rounds, else of the disturbed ones
   if [ -s "$TMP/rounds/$1.$2" ]; then median_of "$TMP/rounds/$1.$2"; else median_of "$TMP/disturbed/$1.$2"; fi
@@ -543,13 +675,14 @@ machine_info() {
     "deno $(deno --version | awk 'NR == 1 { print $2 }'), bun $(bun --version)," \
     "wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }'), curl $(curl --version | awk 'NR == 1 { print $2 }'), $(openssl version | awk '{ print $1, $2 }')"
   echo "- switchyard: $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$REPO" && [ -n "$(git status --porcelain -- src 2>/dev/null)" ] && echo " + uncommitted changes in src/")"
+  [ "$BENCH_CASES" = "$ALL_CASES" ] || echo "- cases: $BENCH_CASES (BENCH_CASES)"
   echo "- method: proxy on CPU 1, nginx (1 worker) + load tools on CPU 0, loopback; median of $BENCH_ROUNDS rounds of ${BENCH_SECONDS}s (wrk -t1 -c$WRK_CONNS, ${BENCH_WARMUP}s warm-up); CPU from /proc/PID/stat (utime+stime, $CLK_TCK Hz); rounds where other jobs took > $BENCH_NOISE % of a CPU are repeated (up to $BENCH_RETRIES times per case)"
 }
 
 # Which figures were set by a saturated CPU: CPU 0 (wrk + nginx) or the proxy on CPU 1.
 saturation() {
   local c v load proxy out=""
-  for c in ka nc tls http; do
+  for c in ka nc tls http tlst tlsk; do
     for v in direct haproxy deno bun; do
       load=$(cell_value "${c}_cpu0" "$v")
       proxy=$(cell_value "${c}_util" "$v")
@@ -576,6 +709,7 @@ report() {
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for row in "${ROWS[@]}"; do
     IFS='|' read -r m label dec flags <<<"$row"
+    want "$(row_case "$m")" || continue
     line="| $label"
     for v in direct haproxy deno bun; do line+=" | $(cell_text "$m" "$v" "$dec")"; done
     for v in deno bun; do
@@ -587,10 +721,17 @@ report() {
     echo "$line |"
   done
   echo
-  echo "↓: lower is better. Ratios are value / reference. CPU 0 near 100 % means wrk and nginx,"
-  echo "not the proxy, set the req/s and conn/s figures; compare the µs-per-request rows then."
-  echo "Switchyard writes its access log (one JSON line per connection) to a file; HAProxy logs nothing."
-  echo "*: every round of that figure was disturbed by other jobs on the machine (see notes)."
+  # A list, so that `deno fmt` (run on the saved table) keeps these apart.
+  echo "- ↓: lower is better. Ratios are value / reference. CPU 0 near 100 % means wrk and nginx,"
+  echo "  not the proxy, set the req/s and conn/s figures; compare the µs-per-request rows then."
+  echo "- Switchyard writes its access log (one JSON line per connection, and per request on http"
+  echo "  listeners, terminated TLS included) to a file; HAProxy logs nothing."
+  if want tls_term; then
+    echo "- Terminated TLS: both proxies use the same ECDSA P-256 certificate and add X-Forwarded-For and"
+    echo "  X-Forwarded-Proto. Handshakes use TLS 1.2 without tickets so that none is resumed (wrk would"
+    echo "  redeem Switchyard's TLS 1.3 tickets); direct (nginx) terminates nothing for them: —."
+  fi
+  echo "- *: every round of that figure was disturbed by other jobs on the machine (see notes)."
   saturation
   if [ "$RETRIED" -gt 0 ]; then
     note "$RETRIED rounds were repeated because other jobs used the CPUs (threshold $BENCH_NOISE %)"
@@ -606,9 +747,12 @@ report() {
 # --- main -------------------------------------------------------------------------------------
 
 main() {
-  local start=$SECONDS v
+  local start=$SECONDS v table=latest.md
   start_watchdog
   ensure_tools
+  for v in $BENCH_CASES; do
+    [[ " $ALL_CASES " == *" $v "* ]] || { echo "bench: unknown case $v ($ALL_CASES)" >&2; exit 2; }
+  done
   haproxy -v | head -1 | grep -q ' 2\.6\.' || log "warning: HAProxy is not 2.6: $(haproxy -v | head -1)"
   rm -rf "$RAW"
   mkdir -p "$RAW" "$TMP/rounds" "$TMP/disturbed" "$TMP/status"
@@ -628,9 +772,12 @@ main() {
   done
   RUN_SECONDS=$((SECONDS - start))
   mkdir -p "$RESULTS"
-  report | tee "$RESULTS/latest.md"
+  [ "$BENCH_CASES" = "$ALL_CASES" ] || table="latest-$(echo "$BENCH_CASES" | tr -s ' ' '-').md"
+  report | tee "$RESULTS/$table"
+  # Aligned columns, so that `deno fmt --check bench/` passes on the saved table.
+  (cd "$REPO" && deno fmt -q "$RESULTS/$table") || log "deno fmt of $table failed; left as printed"
   cp "$TMP/nginx-error.log" "$RAW/" 2>/dev/null || true
-  log "done in ${RUN_SECONDS}s; table in bench/results/latest.md, raw output in bench/results/raw/"
+  log "done in ${RUN_SECONDS}s; table in bench/results/$table, raw output in bench/results/raw/"
 }
 
 main "$@"
