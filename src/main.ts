@@ -10,23 +10,38 @@ import { parseArgs } from "node:util";
 import { check } from "./cli/check.ts";
 import { demo } from "./cli/demo.ts";
 import { explain } from "./cli/explain.ts";
+import { healthcheck } from "./cli/healthcheck.ts";
 import { run } from "./cli/run.ts";
+import { parseTproxyOptions, tproxySetup } from "./cli/tproxy_setup.ts";
 import { runtime } from "./runtime/mod.ts";
+import { parseWorkersFlag } from "./workers/spawn.ts";
 import { VERSION } from "./version.ts";
 
 const USAGE = `Switchyard ${VERSION}: one port, many services.
 
 Usage:
   switchyard run [-c FILE] [--log-format json|text]   serve (default FILE ./switchyard.yaml)
+                 [--workers auto|N]                   N processes sharing every port
   switchyard demo                                     a router with built-in upstreams to try
   switchyard check -c FILE                            validate FILE (exit 0 valid, 2 invalid)
   switchyard explain -c FILE --listener NAME [--sni N] [--host N] [--alpn P] [--src IP]
                                                       show the route a connection would take
+  switchyard tproxy-setup [--mark 1] [--table 100] [--loopback CIDR] [--firewall iptables|nft]
+                          [--apply]                   print (or run and verify) the kernel
+                                                      set-up transparent proxying needs
+  switchyard healthcheck [-c FILE] [--url URL]        GET /healthz of FILE's admin endpoint:
+                                                      exit 0 on 200, 1 otherwise
   switchyard version                                  version and runtime
   switchyard --help                                   this text
 `;
 
 const OPTIONS = {
+  // tproxy-setup (issue 6)
+  mark: { type: "string" },
+  table: { type: "string" },
+  loopback: { type: "string", multiple: true },
+  firewall: { type: "string" },
+  apply: { type: "boolean" },
   config: { type: "string", short: "c" },
   "log-format": { type: "string" },
   listener: { type: "string" },
@@ -34,6 +49,8 @@ const OPTIONS = {
   host: { type: "string" },
   alpn: { type: "string", multiple: true },
   src: { type: "string" },
+  url: { type: "string" },
+  workers: { type: "string" }, // run --workers (issue 9)
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -63,8 +80,12 @@ async function main(argv: string[]): Promise<number> {
     return usageError(`--log-format must be json or text (got "${format}")`);
   }
   switch (command) {
-    case "run":
-      return await run(file, format);
+    case "run": {
+      // workers (issue 9): --workers overrides the config's `workers:`.
+      const w = values.workers === undefined ? null : parseWorkersFlag(values.workers);
+      if (w !== null && "error" in w) return usageError(w.error);
+      return await run(file, format, w?.workers ?? null);
+    }
     case "demo":
       return await demo(format);
     case "check":
@@ -73,6 +94,12 @@ async function main(argv: string[]): Promise<number> {
     case "explain":
       if (values.config === undefined) return usageError("explain needs -c FILE");
       return explain({ file, ...values });
+    case "tproxy-setup": {
+      const o = parseTproxyOptions(values);
+      return typeof o === "string" ? usageError(o) : tproxySetup(o);
+    }
+    case "healthcheck":
+      return await healthcheck(file, values.url);
     case "version":
       process.stdout.write(`switchyard ${VERSION} (${runtime.version})\n`);
       return 0;

@@ -5,14 +5,19 @@
  * @module
  */
 
-import type { Balancer } from "../proxy/balancer.ts";
 import type { ListenerCounters } from "../proxy/context.ts";
+import type { BackendView } from "./view.ts";
 
-/** What /metrics reads. */
+/** What /metrics reads (an `InstanceView` fits, with `counters` as `listeners`). */
 export interface MetricsSource {
-  readonly listeners: ReadonlyMap<string, ListenerCounters>;
-  readonly backends: ReadonlyMap<string, Balancer>;
-  readonly reloads: { ok: number; failed: number };
+  readonly listeners?: ReadonlyMap<string, ListenerCounters>;
+  /** Same as `listeners` (the name an `InstanceView` uses). */
+  readonly counters?: ReadonlyMap<string, ListenerCounters>;
+  /** A `Balancer` fits. */
+  readonly backends: ReadonlyMap<string, BackendView>;
+  readonly reloads: { readonly ok: number; readonly failed: number };
+  /** Under a supervisor: worker processes running now and restarts since start. */
+  readonly workers?: { readonly running: number; readonly restarts: number };
 }
 
 function label(v: string): string {
@@ -43,7 +48,7 @@ class Families {
 /** Renders every metric of `src`. */
 export function renderMetrics(src: MetricsSource): string {
   const f = new Families();
-  const L = [...src.listeners];
+  const L = [...(src.listeners ?? src.counters ?? new Map<string, ListenerCounters>())];
   f.family(
     "switchyard_connections_total",
     "counter",
@@ -129,5 +134,17 @@ export function renderMetrics(src: MetricsSource): string {
     { result: "ok" },
     src.reloads.ok,
   ], [{ result: "failed" }, src.reloads.failed]]);
+  if (src.workers !== undefined) {
+    f.family("switchyard_workers", "gauge", "Worker processes running now.", [[
+      {},
+      src.workers.running,
+    ]]);
+    f.family(
+      "switchyard_worker_restarts_total",
+      "counter",
+      "Worker processes restarted after dying.",
+      [[{}, src.workers.restarts]],
+    );
+  }
   return f.toString();
 }

@@ -9,6 +9,7 @@ import process from "node:process";
 import { parseIp } from "../net/ip.ts";
 import { Balancer } from "../proxy/balancer.ts";
 import { localAddressTest } from "../proxy/local_addresses.ts";
+import { sourceRoute } from "../proxy/transparent.ts";
 import { compileRouter } from "../route/router.ts";
 import { normalizeName } from "../route/name.ts";
 import { EXIT_INVALID, loadOrReport } from "./config_arg.ts";
@@ -54,7 +55,10 @@ export function explain(a: ExplainArgs): number {
     process.stdout.write(`listener ${l.name}: no route matches and there is no default\n`);
     return 1;
   }
-  const server = new Balancer(config.backends.get(backend)!).pick(src.bytes, null);
+  const b = config.backends.get(backend)!;
+  // transparent (issue 6): with `source:`, a server of the source's family.
+  const family = sourceRoute(b.source, { host: srcText, port: 0, family: src.family })?.family;
+  const server = new Balancer(b).pick(src.bytes, null, family ?? null);
   const how = route === null ? "default" : `route #${route.index}`;
   process.stdout.write(
     `listener ${l.name}: ${how} -> backend ${backend} -> server ${

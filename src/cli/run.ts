@@ -3,12 +3,16 @@
  * FILE (an invalid file is logged and the old config keeps serving); SIGTERM/SIGINT stop
  * accepting, let live connections finish for up to shutdown_timeout, and exit 0.
  *
+ * With `workers:` (or `--workers`) above 1 the same happens across worker processes under a
+ * supervisor: see `src/workers/supervisor.ts`.
+ *
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { adminApp, type AdminState } from "../admin/app.ts";
-import { formatProblem, loadConfigFile } from "../config/load.ts";
+import { formatProblem, loadConfigFile, parseConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { HealthChecker } from "../health/checker.ts";
 import { type LogFormat, Logger } from "../log/logger.ts";
@@ -17,10 +21,11 @@ import { Instance } from "../proxy/instance.ts";
 import { localAddressTest } from "../proxy/local_addresses.ts";
 import { runtime } from "../runtime/mod.ts";
 import type { HttpServer } from "../runtime/types.ts";
+import { supervise } from "../workers/supervisor.ts";
+import { ownArgs, resolveWorkers, workerIdFromEnv } from "../workers/spawn.ts";
+import { runWorker } from "../workers/worker.ts";
 import { EXIT_INVALID, loadOrReport } from "./config_arg.ts";
-
-/** How often a draining process checks whether its last connection has ended. */
-const DRAIN_POLL_MS = 50;
+import { waitForConnections } from "./drain.ts";
 
 /** Options for {@link serve}. */
 export interface ServeOptions {
@@ -32,11 +37,43 @@ export interface ServeOptions {
   readonly reloadFile: string | null;
 }
 
-/** Runs the router from FILE; resolves with the exit code once it has shut down. */
-export async function run(file: string, format: LogFormat): Promise<number> {
+/**
+ * Runs the router from FILE; resolves with the exit code once it has shut down. `workers`
+ * (`--workers`) overrides the config's; above 1 this process supervises that many workers.
+ */
+export async function run(
+  file: string,
+  format: LogFormat,
+  workers: number | "auto" | null = null,
+): Promise<number> {
+  const id = workerIdFromEnv();
+  if (id !== null) return await runWorker(id, format);
   const config = loadOrReport(file);
   if (config === null) return EXIT_INVALID;
-  return await serve(config, new Logger(format), { reloadFile: file });
+  if (resolveWorkers(workers ?? config.workers) <= 1) {
+    return await serve(config, new Logger(format), { reloadFile: file });
+  }
+  // The supervisor sends its workers the very text it validated.
+  let source: string;
+  try {
+    source = readFileSync(file, "utf8");
+  } catch {
+    return loadOrReport(file) === null ? EXIT_INVALID : 1;
+  }
+  const parsed = parseConfig(source, file, { checkFiles: true });
+  if (parsed.config === null) {
+    for (const p of parsed.problems) process.stderr.write(formatProblem(p) + "\n");
+    return EXIT_INVALID;
+  }
+  return await supervise({
+    file,
+    source,
+    config: parsed.config,
+    format,
+    log: new Logger(format),
+    workers,
+    argv: ownArgs(),
+  });
 }
 
 /** Serves `config` until SIGTERM/SIGINT; resolves with the exit code. */
@@ -117,16 +154,14 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
       log.event("info", "draining", { signal, active: instance.active });
       instance.close();
       health.stop();
-      const deadline = Date.now() + instance.generation.config.defaults.shutdownTimeoutMs;
-      const poll = setInterval(async () => {
-        if (instance.active > 0 && Date.now() < deadline) return;
-        clearInterval(poll);
-        log.event("info", "stopped", { left: instance.active });
-        log.flush();
-        // Past the deadline the remaining connections close with the process.
-        await admin?.close();
-        resolve(0);
-      }, DRAIN_POLL_MS);
+      void waitForConnections(instance, instance.generation.config.defaults.shutdownTimeoutMs)
+        .then(async (left) => {
+          log.event("info", "stopped", { left });
+          log.flush();
+          // Past the deadline the remaining connections close with the process.
+          await admin?.close();
+          resolve(0);
+        });
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));

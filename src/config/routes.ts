@@ -19,6 +19,7 @@ const ROUTE_KEYS = [
   "host",
   "alpn",
   "src",
+  "dst",
   "family",
   "local",
   "tls",
@@ -38,6 +39,7 @@ const ROUTE_HINTS = {
   servername: "sni",
   hostname: "host",
   source: "src",
+  destination: "dst",
 };
 
 /** Listener protocols each protocol-specific route key makes sense on. */
@@ -142,6 +144,7 @@ function readRoute(
   if (usable("host")) route.host = readNames(w, m.get("host")!);
   if (usable("alpn")) route.alpn = readAlpn(w, m.get("alpn")!);
   if (m.has("src")) route.src = readCidrs(w, m.get("src")!);
+  if (m.has("dst")) route.dst = readCidrs(w, m.get("dst")!);
   if (m.has("family")) route.family = readEnum(w, m.get("family")!, ["ipv4", "ipv6"]);
   if (m.has("local")) route.local = readBool(w, m.get("local")!);
   if (usable("tls")) route.tls = readBool(w, m.get("tls")!);

@@ -43,6 +43,11 @@ export interface RouteConfig {
   readonly host?: readonly string[];
   readonly alpn?: readonly string[];
   readonly src?: readonly Cidr[];
+  /**
+   * The address the client connected to (the accepted socket's local address: with a
+   * `transparent` listener and TPROXY, the original, foreign destination).
+   */
+  readonly dst?: readonly Cidr[];
   readonly family?: "ipv4" | "ipv6";
   /** true: the client is on this host. */
   readonly local?: boolean;

@@ -69,6 +69,8 @@ async function probe(rt: Runtime, b: BackendConfig, s: ServerState): Promise<str
 export class HealthChecker {
   #timers: ReturnType<typeof setInterval>[] = [];
   #inFlight = new Set<ServerState>();
+  /** Told after every up/down change (a supervisor passes it on to its workers). */
+  onChange: ((backend: BackendConfig, s: ServerState) => void) | null = null;
 
   constructor(readonly rt: Runtime, readonly log: Logger) {}
 
@@ -127,5 +129,6 @@ export class HealthChecker {
       server: s.config.name,
       reason,
     });
+    this.onChange?.(b, s);
   }
 }

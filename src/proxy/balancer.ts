@@ -51,14 +51,20 @@ export class Balancer {
     });
   }
 
+  /** The family filter of the pick under way (pick is synchronous). */
+  #family: 4 | 6 | null = null;
+
   /**
    * The next server, or null when every server is down or excluded. `clientBytes` feeds the
-   * `source` algorithm (the client's address bytes).
+   * `source` algorithm (the client's address bytes). `family`: only servers of that address
+   * family (or given by name) are eligible, for transparent sources (`source: usesrc`).
    */
   pick(
     clientBytes: Uint8Array | null,
     exclude: ReadonlySet<ServerState> | null,
+    family: 4 | 6 | null = null,
   ): ServerState | null {
+    this.#family = family;
     switch (this.config.balance) {
       case "roundrobin":
         return this.#roundRobin(exclude);
@@ -72,7 +78,9 @@ export class Balancer {
   }
 
   #eligible(s: ServerState, exclude: ReadonlySet<ServerState> | null): boolean {
-    return s.up && s.config.weight > 0 && (exclude === null || !exclude.has(s));
+    const f = s.config.address.family;
+    return s.up && s.config.weight > 0 && (exclude === null || !exclude.has(s)) &&
+      (this.#family === null || f === 0 || f === this.#family);
   }
 
   #roundRobin(exclude: ReadonlySet<ServerState> | null): ServerState | null {

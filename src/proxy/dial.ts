@@ -9,6 +9,7 @@ import type { Addr, Conn, Runtime } from "../runtime/types.ts";
 import { encodeProxyV1, encodeProxyV2 } from "../sniff/proxy_protocol.ts";
 import { originateTls } from "../tls/originate.ts";
 import type { Balancer, ServerState } from "./balancer.ts";
+import { dialFrom, sourceRoute } from "./transparent.ts";
 
 /** Who the connection is for, for a backend with `proxy_protocol`. */
 export interface OnBehalfOf {
@@ -56,14 +57,20 @@ export async function dial(
   const { retries, connectTimeoutMs } = balancer.config;
   let tried: Set<ServerState> | null = null;
   let last: ServerState | null = null;
-  let reason = `backend "${balancer.config.name}" has no server up`;
+  // transparent (issue 6): `source:` binds the client's address; a server of its family.
+  const route = sourceRoute(balancer.config.source, who?.client);
+  let reason = `backend "${balancer.config.name}" has no ${
+    route === null ? "" : `IPv${route.family} `
+  }server up`;
   for (let attempt = 0; attempt <= retries; attempt++) {
-    const server = balancer.pick(clientBytes, tried);
+    const server = balancer.pick(clientBytes, tried, route?.family ?? null);
     if (server === null) break;
     last = server;
     const { host, port } = server.config.address;
     try {
-      let conn = await rt.connect({ host, port, timeoutMs: connectTimeoutMs });
+      let conn = route === null
+        ? await rt.connect({ host, port, timeoutMs: connectTimeoutMs })
+        : await dialFrom(rt, route, host, port, connectTimeoutMs);
       const pp = balancer.config.proxyProtocol;
       if (pp !== null && who !== undefined) conn.write(proxyHeaderFor(pp, who));
       const tlsCfg = balancer.config.tls;

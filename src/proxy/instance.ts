@@ -28,6 +28,7 @@ import {
 import { guardUntrusted, readProxyHeader } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
 import { StreamSession } from "./stream_session.ts";
+import { checkTransparent, withTransparent } from "./transparent.ts";
 
 /** The PROXY header step waits at most this long, whatever inspect_timeout says. */
 const PROXY_HEADER_TIMEOUT_MS = 3000;
@@ -51,9 +52,25 @@ interface Bound {
  * What identifies a socket across reloads: its address, or for port 0 (a fresh port each time,
  * so several may share "host:0") the listener and the bind's position in its list.
  */
-function bindKey(host: string, port: number, listener: string, index: number): string {
+export function bindKey(host: string, port: number, listener: string, index: number): string {
   return port === 0 ? `${hostPort(host, 0)} ${listener}#${index}` : hostPort(host, port);
 }
+
+// --- workers (issue 9): how a worker process binds -------------------------------------------
+/** How binds are made; the defaults suit a single process. */
+export interface BindOptions {
+  /**
+   * SO_REUSEPORT on every bind, so that several worker processes share each port and the
+   * kernel spreads new connections across them. Transparent (FFI-made) sockets need it too.
+   */
+  readonly reusePort?: boolean;
+  /**
+   * The port for a port-0 bind, by its {@link bindKey}: every worker must bind the port the
+   * first one got. undefined: let the kernel pick.
+   */
+  readonly portFor?: (key: string) => number | undefined;
+}
+// --- end workers --------------------------------------------------------------------------------
 
 /** Every listener of the current config, bound and serving. */
 export class Instance {
@@ -62,7 +79,11 @@ export class Instance {
   #counters = new Map<string, ListenerCounters>();
   #draining = false;
 
-  constructor(readonly services: Services, config: Config) {
+  constructor(
+    readonly services: Services,
+    config: Config,
+    readonly bindOptions: BindOptions = {},
+  ) {
     this.#gen = this.#build(config, null);
   }
 
@@ -71,9 +92,13 @@ export class Instance {
     return this.#gen;
   }
 
-  /** Bound sockets, for the listening event and /status. */
-  get sockets(): { listener: string; socket: Listener }[] {
-    return [...this.#bound.values()].map((b) => ({ listener: b.listener, socket: b.socket }));
+  /** Bound sockets, for the listening event and /status; `key`: see {@link bindKey}. */
+  get sockets(): { key: string; listener: string; socket: Listener }[] {
+    return [...this.#bound.values()].map((b) => ({
+      key: b.key,
+      listener: b.listener,
+      socket: b.socket,
+    }));
   }
 
   /** Whether SIGTERM/SIGINT started draining. */
@@ -142,6 +167,8 @@ export class Instance {
 
   /** Binds `config`'s endpoints, reusing sockets from `old`; all or nothing. */
   async #bindAll(config: Config, old: ReadonlyMap<string, Bound>): Promise<Map<string, Bound>> {
+    // transparent (issue 6): no CAP_NET_ADMIN for `source: usesrc` is a start-up error.
+    checkTransparent(config);
     const out = new Map<string, Bound>();
     const opened: Listener[] = [];
     // A kept socket may serve a renamed listener; applied only once everything is bound.
@@ -160,7 +187,13 @@ export class Instance {
           // Deno.listen and Bun.listen throw synchronously: .then makes that a rejection too.
           const socket = await Promise.resolve().then(() =>
             this.services.rt.listen(
-              { host: b.host, port: b.port },
+              // transparent (issue 6): `transparent: true` adopts an IP_TRANSPARENT socket.
+              withTransparent(l, {
+                host: b.host,
+                // workers (issue 9): every worker binds the port the first one got.
+                port: b.port === 0 ? this.bindOptions.portFor?.(key) ?? 0 : b.port,
+                reusePort: this.bindOptions.reusePort,
+              }),
               (conn) => this.#accept(entry, conn),
               (err) =>
                 this.services.log.event("error", "accept failed", {

@@ -170,6 +170,7 @@ export class StreamSession implements ConnHandlers {
       path: found?.path,
       src: ip ?? { family: remote.family, bytes: new Uint8Array(remote.family === 4 ? 4 : 16) },
       local: this.ctx.services.isLocal(remote.host),
+      dst: parseIp(this.client.local.host),
     };
   }
 

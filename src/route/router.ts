@@ -28,6 +28,8 @@ export interface RouteInput {
   /** HTTP request path. */
   readonly path?: string;
   readonly src: IpBytes;
+  /** The address the client connected to (a transparent listener: the original one). */
+  readonly dst?: IpBytes | null;
   /** The client is on this host. */
   readonly local: boolean;
   /** The HTTP request arrived through TLS termination. */
@@ -117,6 +119,10 @@ function compileChecks(route: RouteConfig, indexed: "sni" | "host" | null): Chec
   if (route.src !== undefined) {
     const src = new CidrSet(route.src);
     checks.push((c) => src.has(c.src));
+  }
+  if (route.dst !== undefined) {
+    const dst = new CidrSet(route.dst);
+    checks.push((c) => c.dst != null && dst.has(c.dst));
   }
   if (route.family !== undefined) {
     const family = route.family === "ipv4" ? 4 : 6;

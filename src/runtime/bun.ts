@@ -209,9 +209,10 @@ const connectHandlers = {
 class BunListener implements Listener {
   readonly addr: Addr;
   #l: Bun.TCPSocketListener<BunConn | undefined>;
-  constructor(l: Bun.TCPSocketListener<BunConn | undefined>) {
+  /** `adopted`: the address of a socket made elsewhere (Bun reports none for `fd`). */
+  constructor(l: Bun.TCPSocketListener<BunConn | undefined>, adopted?: Addr) {
     this.#l = l;
-    this.addr = addr(l.hostname, l.port);
+    this.addr = adopted ?? addr(l.hostname, l.port);
   }
   close(): void {
     // false: stop accepting, leave accepted connections running.
@@ -236,7 +237,9 @@ export const bunRuntime: Runtime = {
         allowHalfOpen: true,
         socket,
       });
-    return Promise.resolve(new BunListener(l));
+    return Promise.resolve(
+      new BunListener(l, opts.fd === undefined ? undefined : addr(opts.host, opts.port)),
+    );
   },
 
   connect(opts: ConnectOptions): Promise<Conn> {
