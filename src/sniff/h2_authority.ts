@@ -10,9 +10,8 @@
  * @module
  */
 
-import { formatIp, parseIp } from "../net/ip.ts";
 import { HpackDecoder } from "./hpack.ts";
-import { quote, sniffH2Preface } from "./http_head.ts";
+import { type Authority, parseAuthority, quote, sniffH2Preface } from "./http_head.ts";
 import { invalid, match, NEED_MORE, type SniffResult } from "./result.ts";
 
 /** What the router needs from the first request on an h2c connection. */
@@ -358,40 +357,6 @@ function checkValue(value: string): string | null {
     return "starts or ends with whitespace";
   }
   return null;
-}
-
-interface Authority {
-  host: string;
-  /** The port digits as sent, or "" when there is none. */
-  port: string;
-}
-
-/**
- * Parses `host [":" port]` as `HttpRequestHead.host` is parsed: host names of letters, digits
- * and "-._~" only (one spelling per host, nothing that looks like a pattern), an IPv6 literal in
- * brackets, and an optional port of 1..5 digits up to 65535. `null` when malformed.
- */
-function parseAuthority(text: string): Authority | null {
-  let host: string;
-  let rest: string;
-  if (text.charCodeAt(0) === 0x5b) {
-    const close = text.indexOf("]");
-    if (close < 0) return null;
-    const ip = parseIp(text.slice(1, close));
-    if (ip === null || ip.family !== 6) return null;
-    host = formatIp(ip.bytes);
-    rest = text.slice(close + 1);
-  } else {
-    const colon = text.indexOf(":");
-    const name = colon < 0 ? text : text.slice(0, colon);
-    rest = colon < 0 ? "" : text.slice(colon);
-    if (!/^[A-Za-z0-9._~-]+$/.test(name)) return null;
-    host = (name.endsWith(".") ? name.slice(0, -1) : name).toLowerCase();
-    if (host === "") return null;
-  }
-  if (rest === "") return { host, port: "" };
-  if (!/^:[0-9]{1,5}$/.test(rest) || Number(rest.slice(1)) > 65535) return null;
-  return { host, port: rest.slice(1) };
 }
 
 function u32(bytes: Uint8Array, at: number): number {

@@ -344,7 +344,7 @@ function parseTarget(line: RequestLine): TargetForm | string {
   const { method, target } = line;
   if (method === "CONNECT") {
     const parsed = parseAuthority(target);
-    if (parsed === null || !parsed.hasPort) {
+    if (parsed === null || parsed.port === "") {
       return `400: CONNECT needs host:port as its target, not ${quote(target)}`;
     }
     return { path: "", authority: target, host: parsed.host };
@@ -377,13 +377,21 @@ function parseTarget(line: RequestLine): TargetForm | string {
   return { path: path === "" ? "/" : path, authority, host: parsed.host };
 }
 
+/** A parsed `host [":" port]`. */
+export interface Authority {
+  /** Lower-cased, one trailing dot stripped; IPv6 in RFC 5952 form without brackets. */
+  host: string;
+  /** The port digits as sent, or "" when there is none. */
+  port: string;
+}
+
 /**
  * Parses `host [":" port]` into the routing host, or `null` when malformed. Host names are
  * limited to letters, digits and "-._~": sub-delims and %-escapes are legal in a URI reg-name
  * but no DNS name uses them, and they would let one host have several spellings (or look like a
  * wildcard pattern) to the router. The port, when present, must be 1..5 digits up to 65535.
  */
-function parseAuthority(text: string): { host: string; hasPort: boolean } | null {
+export function parseAuthority(text: string): Authority | null {
   let host: string;
   let rest: string;
   if (text.charCodeAt(0) === 0x5b) {
@@ -401,9 +409,9 @@ function parseAuthority(text: string): { host: string; hasPort: boolean } | null
     host = (name.endsWith(".") ? name.slice(0, -1) : name).toLowerCase();
     if (host === "") return null;
   }
-  if (rest === "") return { host, hasPort: false };
+  if (rest === "") return { host, port: "" };
   if (!/^:[0-9]{1,5}$/.test(rest) || Number(rest.slice(1)) > 65535) return null;
-  return { host, hasPort: true };
+  return { host, port: rest.slice(1) };
 }
 
 export function isToken(text: string): boolean {
