@@ -163,3 +163,42 @@ median_of() {
 }
 
 calc() { awk "BEGIN { print ($*) }"; } # parenthesised: a bare ">" would redirect
+
+# --- process trees (workers case) -------------------------------------------------------------
+
+PROXY_TREE=0     # 1: the proxy's CPU time is that of its whole process tree
+PROXY_UNPINNED=0 # 1: the proxy runs on every CPU (workers case)
+
+# PID $1 and all its descendants (from the ppid field of /proc/*/stat).
+tree_pids() {
+  local want=" $1 " grew=1 pid list
+  echo "$1"
+  while [ $grew = 1 ]; do
+    grew=0
+    list=${want# }
+    list=${list% }
+    list=${list// /,}
+    for pid in $(pgrep -P "$list" 2>/dev/null || true); do
+      case "$want" in *" $pid "*) continue ;; esac
+      want+="$pid "
+      echo "$pid"
+      grew=1
+    done
+  done
+}
+
+# utime+stime of the proxy: PID $1 alone, or its whole tree with PROXY_TREE=1.
+proxy_ticks() {
+  local total=0 pid
+  if [ "$PROXY_TREE" != 1 ] || [ -z "${1:-}" ]; then cpu_ticks "${1:-}"; return; fi
+  for pid in $(tree_pids "$1"); do total=$((total + $(cpu_ticks "$pid"))); done
+  echo "$total"
+}
+
+# Sockets listening on 127.0.0.1:$1 (one per worker with SO_REUSEPORT).
+listen_count() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  grep -Ec "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:0000 0A " /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    awk -F: '{ s += $NF } END { print s + 0 }'
+}

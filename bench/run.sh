@@ -19,7 +19,7 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-3}            # rounds per figure; the median is re
 BENCH_WARMUP=${BENCH_WARMUP:-1}            # unmeasured wrk seconds before each case (JIT, caches)
 BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-2000} # idle connections for the RSS figure
 BENCH_VARIANTS=${BENCH_VARIANTS:-"direct haproxy deno bun"}
-ALL_CASES="ka nc bulk idle tls http tls_term"
+ALL_CASES="ka nc bulk idle tls http tls_term workers"
 BENCH_CASES=${BENCH_CASES:-$ALL_CASES}     # which measurements to run (and report)
 BENCH_MAX_SECONDS=${BENCH_MAX_SECONDS:-1800} # hard limit for the whole run
 BENCH_START_WAIT=${BENCH_START_WAIT:-30}   # seconds a proxy may take to bind its ports
@@ -97,6 +97,11 @@ TLS_METRICS=(tls_rps tls_cpu tls_util tls_cpu0)
 HTTP_METRICS=(http_rps http_p99 http_cpu http_util http_cpu0)
 # tls_term: handshakes (tlst_*) and keep-alive requests (tlsk_*) with TLS terminated by the proxy.
 TLS_TERM_METRICS=(tlst_rps tlst_cpu tlst_util tlst_cpu0 tlsk_rps tlsk_p99 tlsk_cpu tlsk_util tlsk_cpu0)
+# workers: N = 1 and N = nproc processes (Switchyard) / threads (HAProxy), proxy unpinned.
+WK_N2=$(nproc)
+WK_METRICS=()
+for _c in ka1 ka2 nc1 nc2; do WK_METRICS+=("wk_${_c}_rps" "wk_${_c}_cpu" "wk_${_c}_util" "wk_${_c}_cpu0" "wk_${_c}_cpu1" "wk_${_c}_load"); done
+WK_METRICS+=(wk_kascale wk_ncscale)
 
 want() { # want CASE...: true when BENCH_CASES names one of them
   local c
@@ -110,7 +115,7 @@ render() { # render TEMPLATE OUT: fill the @NAME@ tokens of a bench/conf templat
   sed -e "s|@TMP@|$TMP|g" -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_TLS@|$NGINX_TLS|g" \
     -e "s|@TCP_PORT@|${TCP_PORT:-0}|g" -e "s|@TLS_PORT@|${TLS_PORT:-0}|g" \
     -e "s|@HTTP_PORT@|${HTTP_PORT:-0}|g" -e "s|@TLS_TERM_PORT@|${TLS_TERM_PORT:-0}|g" \
-    -e "s|@SNI@|$SNI|g" -e "s|@HTTP_HOST@|$HTTP_HOST|g" \
+    -e "s|@WORKERS@|${WORKERS:-1}|g" -e "s|@SNI@|$SNI|g" -e "s|@HTTP_HOST@|$HTTP_HOST|g" \
     "$1" >"$2"
 }
 
@@ -155,7 +160,7 @@ runtime_cmd() { # the command line that runs Switchyard's CLI on runtime $1
 # check_router VARIANT KIND: `check` of the Switchyard config for KIND (main | http | tls_term).
 check_router() {
   local cfg="$TMP/check-$1-$2.yaml" out
-  TCP_PORT=65001 TLS_PORT=65002 HTTP_PORT=65003 TLS_TERM_PORT=65004 \
+  TCP_PORT=65001 TLS_PORT=65002 HTTP_PORT=65003 TLS_TERM_PORT=65004 WORKERS=${WORKERS:-$WK_N2} \
     render "$HERE/conf/$(router_template "$2")" "$cfg"
   # shellcheck disable=SC2046
   if out=$(cd "$REPO" && timeout 60 $(runtime_cmd "$1") check -c "$cfg" 2>&1); then return 0; fi
@@ -166,6 +171,7 @@ router_template() {
   case $1 in
     http) echo switchyard-http.yaml ;;
     tls_term) echo switchyard-tls-term.yaml ;;
+    workers) echo switchyard-workers.yaml ;;
     *) echo switchyard.yaml ;;
   esac
 }
@@ -175,7 +181,9 @@ router_template() {
 # *_PORT variables; returns 1 (with a note) when it does not come up.
 PROXY_STARTS=0
 start_proxy() {
-  local variant=$1 kind=$2 name cfg ports p
+  local variant=$1 kind=$2 name cfg ports p cpus=1 hcfg=haproxy.cfg
+  # workers: N processes / threads need every core, so the proxy runs unpinned there.
+  if [ "$kind" = workers ]; then cpus="0-$(($(nproc) - 1))"; hcfg=haproxy-workers.cfg; fi
   PROXY_STARTS=$((PROXY_STARTS + 1))
   name="$variant-$kind-$PROXY_STARTS"
   TCP_PORT=$(pick_port)
@@ -185,20 +193,21 @@ start_proxy() {
   case $variant in
     haproxy)
       cfg="$TMP/$name.cfg"
-      render "$HERE/conf/haproxy.cfg" "$cfg"
-      start_bg "$name" 1 "$TMP" haproxy -f "$cfg" -db
+      render "$HERE/conf/$hcfg" "$cfg"
+      start_bg "$name" "$cpus" "$TMP" haproxy -f "$cfg" -db
       ;;
     deno | bun)
       cfg="$TMP/$name.yaml"
       render "$HERE/conf/$(router_template "$kind")" "$cfg"
       # shellcheck disable=SC2046
-      start_bg "$name" 1 "$REPO" $(runtime_cmd "$variant") run -c "$cfg"
+      start_bg "$name" "$cpus" "$REPO" $(runtime_cmd "$variant") run -c "$cfg"
       ;;
   esac
   PROXY_PID=$BG_PID
   case $kind in
     http) ports="$HTTP_PORT" ;;
     tls_term) ports="$TLS_TERM_PORT" ;;
+    workers) ports="$TCP_PORT" ;;
     *) ports="$TCP_PORT $TLS_PORT" ;;
   esac
   for p in $ports; do
@@ -209,6 +218,13 @@ start_proxy() {
       return 1
     fi
   done
+  # Switchyard's workers each bind the port (SO_REUSEPORT): wait for all N listening sockets.
+  if [ "$kind" = workers ] && [ "$variant" != haproxy ]; then
+    local deadline=$((SECONDS + BENCH_START_WAIT))
+    while [ "$(listen_count "$TCP_PORT")" -lt "$WORKERS" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    [ "$(listen_count "$TCP_PORT")" -ge "$WORKERS" ] ||
+      note "$variant workers=$WORKERS: only $(listen_count "$TCP_PORT") sockets listen on the port"
+  fi
   # Let the runtime finish start-up work before CPU time is sampled.
   sleep 0.5
   return 0
@@ -288,7 +304,7 @@ children_cpu() { # CHILD_S: user+sys seconds of this shell's reaped children (ba
 }
 
 sample_begin() { # sample_begin PROXY_PID (empty for direct)
-  S_T0=$(cpu_ticks "$1")
+  S_T0=$(proxy_ticks "$1")
   S_N0=$(cpu_ticks "$NGINX_WORKER")
   children_cpu
   S_C0=$CHILD_S
@@ -306,13 +322,20 @@ sample_end() {
   k1=$(cpu_jiffies 1)
   children_cpu
   n1=$(cpu_ticks "$NGINX_WORKER")
-  t1=$(cpu_ticks "$1")
+  t1=$(proxy_ticks "$1")
   WALL=$(calc "$w1 - $S_W0")
   PROXY_S=$(calc "($t1 - $S_T0) / $CLK_TCK")
   BUSY0=$(busy_pct "$S_J0" "$j1")
   ours0=$(calc "(($n1 - $S_N0) / $CLK_TCK + $CHILD_S - $S_C0) * 100 / $WALL")
+  BUSY1=$(busy_pct "$S_K0" "$k1")
+  LOAD0=$ours0
   OTHER0=$(calc "$BUSY0 - $ours0")
-  OTHER1=$(calc "$(busy_pct "$S_K0" "$k1") - $PROXY_S * 100 / $WALL")
+  OTHER1=$(calc "$BUSY1 - $PROXY_S * 100 / $WALL")
+  if [ "$PROXY_UNPINNED" = 1 ]; then
+    # The proxy runs on both CPUs: only the sum tells what is not ours; it is charged to CPU 0.
+    OTHER0=$(calc "$BUSY0 + $BUSY1 - $ours0 - $PROXY_S * 100 / $WALL")
+    OTHER1=0
+  fi
   # Direct runs use CPU 0 only, so only CPU 0 can be disturbed then.
   if [ -z "$1" ]; then
     DISTURBED=$(calc "$OTHER0 > $BENCH_NOISE")
@@ -372,6 +395,10 @@ measure_wrk() {
     record "${case}_rps" "$variant" "$(wrk_rps "$out")"
     record "${case}_p99" "$variant" "$(wrk_p99_ms "$out")"
     record "${case}_cpu0" "$variant" "$BUSY0"
+    if [ "$PROXY_UNPINNED" = 1 ]; then
+      record "${case}_cpu1" "$variant" "$BUSY1"
+      record "${case}_load" "$variant" "$LOAD0"
+    fi
     if [ -n "$pid" ]; then
       record "${case}_cpu" "$variant" "$(calc "$PROXY_S * 1000000 / $reqs")"
       record "${case}_util" "$variant" "$(calc "$PROXY_S * 100 / $WALL")"
@@ -496,6 +523,49 @@ measure_idle() {
   done
 }
 
+# 8. workers: keep-alive and new connections through the tcp listener with N = 1 and N = nproc
+# Switchyard processes (`workers: N`) / HAProxy threads (`nbthread N`), the proxy unpinned;
+# its CPU time is that of its whole process tree (supervisor + workers).
+run_workers_case() {
+  local variant=$1 n i
+  if [ "$variant" != haproxy ] && ! check_router "$variant" workers; then
+    note "$variant workers: config fails check: $CHECK_ERROR"
+    set_status "$variant" "not run" "${WK_METRICS[@]}"
+    return 0
+  fi
+  PROXY_UNPINNED=1
+  PROXY_TREE=1
+  for n in 1 "$WK_N2"; do
+    i=2
+    [ "$n" = 1 ] && i=1
+    WORKERS=$n
+    if start_proxy "$variant" workers; then
+      if measure_wrk "wk_ka$i" "$variant" "$PROXY_PID" "http://127.0.0.1:$TCP_PORT/"; then
+        measure_wrk "wk_nc$i" "$variant" "$PROXY_PID" "http://127.0.0.1:$TCP_PORT/" -H "Connection: close" || true
+      fi
+      stop_pid "$PROXY_PID"
+    fi
+  done
+  WORKERS=
+  PROXY_UNPINNED=0
+  PROXY_TREE=0
+  set_status "$variant" "failed" "${WK_METRICS[@]}"
+}
+
+# Scaling factors N=nproc / N=1, from the medians.
+workers_scaling() {
+  local v c a b
+  for v in haproxy deno bun; do
+    for c in ka nc; do
+      a=$(cell_value "wk_${c}2_rps" "$v")
+      b=$(cell_value "wk_${c}1_rps" "$v")
+      if [ -n "$a" ] && [ -n "$b" ] && [ "$(calc "$b != 0")" = 1 ]; then
+        calc "$a / $b" >"$TMP/rounds/wk_${c}scale.$v"
+      fi
+    done
+  done
+}
+
 # --- variants ---------------------------------------------------------------------------------
 
 run_direct() {
@@ -505,13 +575,14 @@ run_direct() {
   want tls && measure_tls direct "" "$NGINX_TLS"
   want http && measure_http direct "" "$NGINX_HTTP"
   # Nothing to compare with: nginx terminating its own TLS is not a proxy's termination.
-  set_status direct "—" "${IDLE_METRICS[@]}" "${TLS_TERM_METRICS[@]}"
+  set_status direct "—" "${IDLE_METRICS[@]}" "${TLS_TERM_METRICS[@]}" "${WK_METRICS[@]}"
 }
 
 run_proxy() {
   want ka nc bulk tls idle && run_main_cases "$1"
   want http && run_http_case "$1"
   want tls_term && run_tls_term_case "$1"
+  want workers && run_workers_case "$1"
   return 0
 }
 
@@ -639,11 +710,38 @@ ROWS=(
   "tlsk_cpu|proxy CPU µs / request over terminated TLS (keep-alive) ↓|1|h"
   "tlsk_util|proxy CPU busy %, keep-alive over terminated TLS|0|"
   "tlsk_cpu0|CPU 0 busy %, keep-alive over terminated TLS|0|"
+  "wk_ka1_rps|workers N=1: keep-alive req/s (tcp, proxy unpinned)|0|h"
+  "wk_ka2_rps|workers N=$WK_N2: keep-alive req/s (tcp, proxy unpinned)|0|h"
+  "wk_kascale|workers: keep-alive scaling N=$WK_N2 / N=1|2|"
+  "wk_ka1_cpu|workers N=1: proxy CPU µs / keep-alive request ↓|1|h"
+  "wk_ka2_cpu|workers N=$WK_N2: proxy CPU µs / keep-alive request ↓|1|h"
+  "wk_ka1_util|workers N=1: proxy CPU busy % (all processes), keep-alive|0|"
+  "wk_ka2_util|workers N=$WK_N2: proxy CPU busy % (all processes), keep-alive|0|"
+  "wk_ka1_load|workers N=1: wrk + nginx CPU %, keep-alive|0|"
+  "wk_ka2_load|workers N=$WK_N2: wrk + nginx CPU %, keep-alive|0|"
+  "wk_ka1_cpu0|workers N=1: CPU 0 busy %, keep-alive|0|"
+  "wk_ka1_cpu1|workers N=1: CPU 1 busy %, keep-alive|0|"
+  "wk_ka2_cpu0|workers N=$WK_N2: CPU 0 busy %, keep-alive|0|"
+  "wk_ka2_cpu1|workers N=$WK_N2: CPU 1 busy %, keep-alive|0|"
+  "wk_nc1_rps|workers N=1: new connections/s (tcp, proxy unpinned)|0|h"
+  "wk_nc2_rps|workers N=$WK_N2: new connections/s (tcp, proxy unpinned)|0|h"
+  "wk_ncscale|workers: new connections scaling N=$WK_N2 / N=1|2|"
+  "wk_nc1_cpu|workers N=1: proxy CPU µs / new connection ↓|1|h"
+  "wk_nc2_cpu|workers N=$WK_N2: proxy CPU µs / new connection ↓|1|h"
+  "wk_nc1_util|workers N=1: proxy CPU busy % (all processes), new connections|0|"
+  "wk_nc2_util|workers N=$WK_N2: proxy CPU busy % (all processes), new connections|0|"
+  "wk_nc1_load|workers N=1: wrk + nginx CPU %, new connections|0|"
+  "wk_nc2_load|workers N=$WK_N2: wrk + nginx CPU %, new connections|0|"
+  "wk_nc1_cpu0|workers N=1: CPU 0 busy %, new connections|0|"
+  "wk_nc1_cpu1|workers N=1: CPU 1 busy %, new connections|0|"
+  "wk_nc2_cpu0|workers N=$WK_N2: CPU 0 busy %, new connections|0|"
+  "wk_nc2_cpu1|workers N=$WK_N2: CPU 1 busy %, new connections|0|"
 )
 row_case() {
   case ${1%%_*} in
     rss) echo idle ;;
     tlst | tlsk) echo tls_term ;;
+    wk) echo workers ;;
     *) echo "${1%%_*}" ;;
   esac
 }
@@ -676,7 +774,7 @@ machine_info() {
     "wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }'), curl $(curl --version | awk 'NR == 1 { print $2 }'), $(openssl version | awk '{ print $1, $2 }')"
   echo "- switchyard: $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$REPO" && [ -n "$(git status --porcelain -- src 2>/dev/null)" ] && echo " + uncommitted changes in src/")"
   [ "$BENCH_CASES" = "$ALL_CASES" ] || echo "- cases: $BENCH_CASES (BENCH_CASES)"
-  echo "- method: proxy on CPU 1, nginx (1 worker) + load tools on CPU 0, loopback; median of $BENCH_ROUNDS rounds of ${BENCH_SECONDS}s (wrk -t1 -c$WRK_CONNS, ${BENCH_WARMUP}s warm-up); CPU from /proc/PID/stat (utime+stime, $CLK_TCK Hz); rounds where other jobs took > $BENCH_NOISE % of a CPU are repeated (up to $BENCH_RETRIES times per case)"
+  echo "- method: proxy on CPU 1 (unpinned in the workers case), nginx (1 worker) + load tools on CPU 0, loopback; median of $BENCH_ROUNDS rounds of ${BENCH_SECONDS}s (wrk -t1 -c$WRK_CONNS, ${BENCH_WARMUP}s warm-up); CPU from /proc/PID/stat (utime+stime, $CLK_TCK Hz); rounds where other jobs took > $BENCH_NOISE % of a CPU are repeated (up to $BENCH_RETRIES times per case)"
 }
 
 # Which figures were set by a saturated CPU: CPU 0 (wrk + nginx) or the proxy on CPU 1.
@@ -731,6 +829,11 @@ report() {
     echo "  X-Forwarded-Proto. Handshakes use TLS 1.2 without tickets so that none is resumed (wrk would"
     echo "  redeem Switchyard's TLS 1.3 tickets); direct (nginx) terminates nothing for them: —."
   fi
+  if want workers; then
+    echo "- workers: the proxy runs unpinned (any CPU) with N = 1 and N = $WK_N2; nginx and wrk stay on CPU 0."
+    echo "  Switchyard's CPU is its supervisor plus all workers; \"wrk + nginx CPU %\" is the load"
+    echo "  generator's share of the $(nproc) cores (100 = one core). Ratios at N=$WK_N2 compare like with like."
+  fi
   echo "- *: every round of that figure was disturbed by other jobs on the machine (see notes)."
   saturation
   if [ "$RETRIED" -gt 0 ]; then
@@ -770,6 +873,7 @@ main() {
       *) echo "bench: unknown variant $v (direct haproxy deno bun)" >&2; exit 2 ;;
     esac
   done
+  want workers && workers_scaling
   RUN_SECONDS=$((SECONDS - start))
   mkdir -p "$RESULTS"
   [ "$BENCH_CASES" = "$ALL_CASES" ] || table="latest-$(echo "$BENCH_CASES" | tr -s ' ' '-').md"
