@@ -117,6 +117,8 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
       `${s.listener}=${hostPort(s.socket.addr.host, s.socket.addr.port)}`
     ),
     admin: admin === null ? null : hostPort(admin.addr.host, admin.addr.port),
+    // Infinity (no fd limit known) prints as null.
+    connection_budget: instance.connectionBudget,
   });
   opts.onReady?.(instance, admin);
 

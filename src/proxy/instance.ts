@@ -25,6 +25,7 @@ import {
   newCounters,
   type Services,
 } from "./context.ts";
+import { AcceptBurst, measureBudget } from "./fd_budget.ts";
 import { guardUntrusted, readProxyHeader } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
 import { StreamSession } from "./stream_session.ts";
@@ -78,6 +79,8 @@ export class Instance {
   #bound = new Map<string, Bound>();
   #counters = new Map<string, ListenerCounters>();
   #draining = false;
+  /** Set by start(), once the listening sockets hold their fds. */
+  #burst: AcceptBurst | null = null;
 
   constructor(
     readonly services: Services,
@@ -150,6 +153,15 @@ export class Instance {
   async start(): Promise<void> {
     const fresh = await this.#bindAll(this.#gen.config, new Map());
     this.#bound = fresh;
+    let servers = 0;
+    for (const b of this.#gen.config.backends.values()) servers += b.servers.length;
+    const { limit, budget } = measureBudget(servers);
+    this.#burst = new AcceptBurst(this.services.log, budget, limit);
+  }
+
+  /** How many connections this process's fd limit allows (Infinity: unknown). */
+  get connectionBudget(): number {
+    return this.#burst?.budget ?? Infinity;
   }
 
   /**
@@ -195,11 +207,7 @@ export class Instance {
                 reusePort: this.bindOptions.reusePort,
               }),
               (conn) => this.#accept(entry, conn),
-              (err) =>
-                this.services.log.event("error", "accept failed", {
-                  listener: entry.listener,
-                  error: err.message,
-                }),
+              (err) => this.#burst?.error(entry.listener, err),
             )
           ).catch((err: Error) => {
             throw new Error(`listener "${l.name}": cannot bind ${b.text}: ${err.message}`);
@@ -223,20 +231,20 @@ export class Instance {
       return;
     }
     const l: ListenerConfig = ctx.listener;
-    if (this.#draining || ctx.counters.active >= l.maxConnections) {
+    const refusal = this.#draining
+      ? "the listener is shutting down"
+      : ctx.counters.active >= l.maxConnections
+      ? `max_connections ${l.maxConnections} reached`
+      : this.#burst?.admit(this.active) === false
+      ? `the fd limit allows ${this.#burst.budget} connections`
+      : null;
+    if (refusal !== null) {
       // Closing at once (rather than leaving it in the backlog) tells the client right away.
       ctx.counters.overLimit++;
       // FIN first, so the client sees an orderly close rather than a reset.
       conn.end();
       conn.close();
-      this.#refused(
-        ctx,
-        conn,
-        this.#draining ? "draining" : "over_limit",
-        this.#draining
-          ? "the listener is shutting down"
-          : `max_connections ${l.maxConnections} reached`,
-      );
+      this.#refused(ctx, conn, this.#draining ? "draining" : "over_limit", refusal);
       return;
     }
     if (ctx.proxyFrom === null) {

@@ -120,13 +120,21 @@ export class RouterProcess {
   }
 }
 
-/** Writes `yaml` to a temp file and starts `run -c` on it; resolves once it listens. */
-export async function startRouter(yaml: string, extraArgs: string[] = []): Promise<RouterProcess> {
+/**
+ * Writes `yaml` to a temp file and starts `run -c` on it; resolves once it listens.
+ * `prefix`: a command that runs the router, e.g. `["prlimit", "--nofile=128"]`.
+ */
+export async function startRouter(
+  yaml: string,
+  extraArgs: string[] = [],
+  prefix: string[] = [],
+): Promise<RouterProcess> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-test-"));
   const file = join(dir, "switchyard.yaml");
   writeFileSync(file, yaml);
-  const [cmd, args] = routerCommand(["run", "-c", file, ...extraArgs]);
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const [runtime, args] = routerCommand(["run", "-c", file, ...extraArgs]);
+  const [cmd, ...argv] = [...prefix, runtime, ...args];
+  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const r = new RouterProcess(child, file);
   const ev = await r.waitFor(() => {
     for (const l of r.stderrLines) {

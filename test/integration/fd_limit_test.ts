@@ -1,0 +1,102 @@
+/**
+ * Running out of file descriptors: under `prlimit --nofile=128` a flood of connections meets
+ * the connection budget, which is logged once; live connections keep working, the flood is
+ * closed promptly rather than left hanging, and accepting resumes once fds free up.
+ */
+
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { echoServer, type TestServer } from "../helpers/backends.ts";
+import { RawClient } from "../helpers/clients.ts";
+import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+
+const FLOOD = 300;
+
+/** Sends `msg` and resolves once it came back. */
+async function echoes(c: RawClient, msg: string): Promise<void> {
+  const want = c.text + msg;
+  await c.write(msg);
+  await c.until(() => c.text === want, `the echo of ${msg}`);
+}
+
+describe(`fd limit (router on ${runtimeName})`, () => {
+  let echo: TestServer;
+  let router: RouterProcess;
+
+  before(async () => {
+    echo = await echoServer();
+    router = await startRouter(
+      `
+listeners:
+  t:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    default: "127.0.0.1:${echo.port}"
+`,
+      [],
+      ["prlimit", "--nofile=128"],
+    );
+  });
+
+  after(async () => {
+    await router?.stop();
+    await echo?.close();
+  });
+
+  test("a flood past the fd limit is refused with one log line; accepting resumes", {
+    timeout: 60_000,
+  }, async () => {
+    const port = router.port("t");
+    const pid = router.child.pid!;
+    const listening = router.stderrLines.map((l) => JSON.parse(l)).find((e) =>
+      e.msg === "listening"
+    );
+    const budget = listening.connection_budget as number;
+    assert.ok(budget > 10 && budget < 64, `budget ${budget} fits 128 fds`);
+    const baseline = readdirSync(`/proc/${pid}/fd`).length;
+
+    const early = await RawClient.connect(port);
+    await echoes(early, "before");
+
+    const flood = await Promise.all(
+      Array.from({ length: FLOOD }, () => RawClient.connect(port).catch(() => null)),
+    );
+    const live = flood.filter((c) => c !== null);
+    await Promise.all(live.map((c) => c.write("x").catch(() => {})));
+    // Every flood connection is either served (its byte echoed) or ended: none hangs.
+    await Promise.all(
+      live.map((c) =>
+        c.until(() => c.text === "x" || c.ended || c.closed, "an echo or a close", 20_000)
+      ),
+    );
+    const served = live.filter((c) => c.text === "x" && !c.ended && !c.closed).length;
+    assert.equal(served, budget - 1, "the budget, less the early connection, was served");
+    await echoes(early, "during");
+
+    for (const c of live) c.destroy();
+    // The served ones are logged as they close, which frees their fds.
+    await router.waitFor(
+      () => router.access.filter((r) => r.outcome === "ok").length === served,
+      "the served flood connections to close",
+    );
+    const late = await RawClient.connect(port);
+    await echoes(late, "after");
+    await echoes(early, "still");
+    await router.waitFor(
+      () => router.stderrLines.some((l) => l.includes('"accepting again"')),
+      "the end of the burst",
+    );
+    const events = router.stderrLines.map((l) => JSON.parse(l));
+    const warns = events.filter((e) => e.level === "warn" || e.level === "error");
+    assert.deepEqual(warns.map((e) => e.msg), [
+      "connection budget reached: refusing new connections",
+    ]);
+    const end = events.find((e) => e.msg === "accepting again");
+    assert.equal(end.refused, live.length - served);
+    const refusedLogs = router.access.filter((r) => r.outcome === "over_limit");
+    assert.equal(refusedLogs.length, live.length - served);
+    early.destroy();
+    late.destroy();
+  });
+});
