@@ -4,31 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { RawClient } from "../helpers/clients.ts";
+import { fds, poll, rssKiB } from "../helpers/proc.ts";
 import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
-
-/** Resident memory of a process, in KiB. */
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m![1]);
-}
-
-/** Open file descriptors of a process. */
-function fds(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
-/** Resolves once `cond()` holds, polling every `ms` (for /proc figures, which have no events). */
-async function poll(cond: () => boolean, what: string, timeoutMs: number, ms = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, ms));
-  }
-}
 
 /** A server that writes `total` bytes as fast as the peer lets it, then ends. */
 function firehose(
