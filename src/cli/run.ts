@@ -118,7 +118,7 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
     ),
     admin: admin === null ? null : hostPort(admin.addr.host, admin.addr.port),
     // Infinity (no fd limit known) prints as null.
-    connection_budget: instance.connectionBudget,
+    fd_budget: instance.fdBudget,
   });
   opts.onReady?.(instance, admin);
 

@@ -67,6 +67,9 @@ export async function dial(
     if (server === null) break;
     last = server;
     const { host, port } = server.config.address;
+    // Counted from the attempt on: the socket holds an fd (see fd_budget.ts) and leastconn
+    // should see connections still being made.
+    server.active++;
     try {
       let conn = route === null
         ? await rt.connect({ host, port, timeoutMs: connectTimeoutMs })
@@ -79,15 +82,16 @@ export async function dial(
         try {
           conn = await originateTls(conn, tlsCfg, name, connectTimeoutMs);
         } catch (err) {
+          server.active--;
           // A certificate or handshake failure is not the server being down: no retry.
           return { ok: false, reason: (err as Error).message, server };
         }
       }
       server.failures = 0;
-      server.active++;
       server.total++;
       return { ok: true, conn, server };
     } catch (err) {
+      server.active--;
       server.failures++;
       reason = `connect to ${server.config.name}: ${(err as Error).message}`;
       balancer.onFailure?.(server, reason);

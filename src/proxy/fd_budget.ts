@@ -1,10 +1,13 @@
 /**
  * Staying inside the process's file-descriptor limit. Like HAProxy deriving maxconn from
- * `ulimit -n`, the router works out at start how many connections its fds allow and refuses
- * new ones beyond that, so accept() never hits EMFILE: Bun's accept loop would spin on it
- * without telling us, and a backend dial failing for want of an fd loses a client that was
- * already accepted. A burst of refusals (or of accept errors the runtime does report) is
- * logged once when it starts and once when accepting is healthy again.
+ * `ulimit -n`, the router works out at start how many fds it may spend on connections, counts
+ * those it holds (accepted clients plus backend connections, dialing ones included) and
+ * refuses a new client unless it and its backend connection still fit. So accept() does not
+ * hit EMFILE (Bun's accept loop would spin on it without telling us) and a client admitted
+ * with its backend dialed at once always gets its fd. Clients still being sniffed hold one fd
+ * each, so many of those can be admitted; if they all dial at once the excess dials fail
+ * like any connect error. A burst of refusals (or of accept errors the runtime does report)
+ * is logged once when it starts and once when accepting is healthy again.
  *
  * @module
  */
@@ -22,11 +25,11 @@ export function parseOpenFileLimit(limits: string): number | null {
 }
 
 /**
- * How many proxied connections fit: each holds two fds (client and backend), on top of the
- * `inUse` fds the process already has and {@link RESERVE} plus one per health-checked server.
+ * How many fds connections may hold: the limit less the `inUse` fds the process already has,
+ * {@link RESERVE} and one per server (its health checks).
  */
-export function connectionBudget(limit: number, inUse: number, servers: number): number {
-  return Math.max(1, Math.floor((limit - inUse - RESERVE - servers) / 2));
+export function fdBudget(limit: number, inUse: number, servers: number): number {
+  return Math.max(2, limit - inUse - RESERVE - servers);
 }
 
 /** This process's budget from /proc; Infinity where /proc is not there to tell. */
@@ -35,7 +38,7 @@ export function measureBudget(servers: number): { limit: number | null; budget: 
     const limit = parseOpenFileLimit(readFileSync("/proc/self/limits", "utf8"));
     if (limit === null) return { limit, budget: Infinity };
     const inUse = readdirSync("/proc/self/fd").length;
-    return { limit, budget: connectionBudget(limit, inUse, servers) };
+    return { limit, budget: fdBudget(limit, inUse, servers) };
   } catch {
     return { limit: null, budget: Infinity };
   }
@@ -44,7 +47,7 @@ export function measureBudget(servers: number): { limit: number | null; budget: 
 /**
  * Logs a burst of accept trouble once: the first refusal or error opens the burst with a
  * warning; later ones are only counted; the burst closes (one info line with the count) when
- * a connection is admitted with the load back under three quarters of the budget.
+ * a connection is admitted with the fds held back under three quarters of the budget.
  */
 export class AcceptBurst {
   #open = false;
@@ -54,18 +57,18 @@ export class AcceptBurst {
 
   constructor(readonly log: Logger, readonly budget: number, readonly limit: number | null) {}
 
-  /** Whether one more connection fits, given `active` open ones; logs the burst edges. */
-  admit(active: number): boolean {
-    if (active >= this.budget) {
+  /** Whether a new client and its backend connection fit beside the `held` fds. */
+  admit(held: number): boolean {
+    if (held + 2 > this.budget) {
       this.#refused++;
-      this.#start("connection budget reached: refusing new connections", {
-        active,
-        budget: this.budget,
+      this.#start("file descriptors nearly exhausted: refusing new connections", {
+        fds_held: held,
+        fd_budget: this.budget,
         fd_limit: this.limit,
       });
       return false;
     }
-    if (this.#open && active < this.budget * 0.75) this.#end();
+    if (this.#open && held < this.budget * 0.75) this.#end();
     return true;
   }
 

@@ -159,9 +159,16 @@ export class Instance {
     this.#burst = new AcceptBurst(this.services.log, budget, limit);
   }
 
-  /** How many connections this process's fd limit allows (Infinity: unknown). */
-  get connectionBudget(): number {
+  /** How many fds this process's limit leaves for connections (Infinity: unknown). */
+  get fdBudget(): number {
     return this.#burst?.budget ?? Infinity;
+  }
+
+  /** fds held by connections: accepted clients, and backend connections open or dialing. */
+  #fdsHeld(): number {
+    let n = this.active;
+    for (const b of this.#gen.backends.values()) for (const s of b.servers) n += s.active;
+    return n;
   }
 
   /**
@@ -235,8 +242,8 @@ export class Instance {
       ? "the listener is shutting down"
       : ctx.counters.active >= l.maxConnections
       ? `max_connections ${l.maxConnections} reached`
-      : this.#burst?.admit(this.active) === false
-      ? `the fd limit allows ${this.#burst.budget} connections`
+      : this.#burst?.admit(this.#fdsHeld()) === false
+      ? `${this.#burst.budget} fds for connections (fd limit ${this.#burst.limit}) are in use`
       : null;
     if (refusal !== null) {
       // Closing at once (rather than leaving it in the backlog) tells the client right away.

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { Logger } from "../../src/log/logger.ts";
 import {
   AcceptBurst,
-  connectionBudget,
+  fdBudget,
   measureBudget,
   parseOpenFileLimit,
 } from "../../src/proxy/fd_budget.ts";
@@ -34,28 +34,28 @@ describe("fd budget", () => {
     assert.equal(parseOpenFileLimit(""), null);
   });
 
-  test("two fds per connection, after those in use and the reserve", () => {
-    assert.equal(connectionBudget(1024, 20, 4), Math.floor((1024 - 20 - 32 - 4) / 2));
-    assert.equal(connectionBudget(40, 30, 4), 1, "never below one connection");
+  test("the fds left after those in use, the reserve and one per server", () => {
+    assert.equal(fdBudget(1024, 20, 4), 1024 - 20 - 32 - 4);
+    assert.equal(fdBudget(40, 30, 4), 2, "never below one client and its backend");
   });
 
-  test("this process's budget is finite and below half its limit", () => {
+  test("this process's budget is finite and below its limit", () => {
     const { limit, budget } = measureBudget(0);
     assert.ok(limit !== null && limit > 0);
-    assert.ok(budget < limit / 2);
+    assert.ok(budget < limit);
   });
 
   test("a burst of refusals is logged once, and its end once, with the count", () => {
     const { log, events } = capture();
     const b = new AcceptBurst(log, 100, 256);
-    assert.equal(b.admit(99), true);
-    for (let i = 0; i < 500; i++) assert.equal(b.admit(100 + (i % 3)), false);
+    assert.equal(b.admit(98), true, "a client and its backend still fit");
+    for (let i = 0; i < 500; i++) assert.equal(b.admit(99 + (i % 3)), false);
     assert.equal(b.admit(90), true, "under the budget is admitted");
     assert.equal(events().length, 1, "still one line: 90 is above three quarters");
     assert.equal(b.admit(74), true);
     const ev = events();
     assert.deepEqual(ev.map((e) => e.msg), [
-      "connection budget reached: refusing new connections",
+      "file descriptors nearly exhausted: refusing new connections",
       "accepting again",
     ]);
     assert.equal(ev[0].fd_limit, 256);
