@@ -14,6 +14,7 @@
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
 import { readDocument } from "./document.ts";
+import { findTooDeep, MAX_NESTING } from "./nesting.ts";
 import type { Config, ConfigProblem } from "./types.ts";
 import { Walker } from "./yaml_walk.ts";
 
@@ -35,6 +36,15 @@ export interface ParseOptions {
 
 /** Validates the YAML `text`; `file` names it in problems and anchors relative paths. */
 export function parseConfig(text: string, file: string, opts: ParseOptions = {}): LoadResult {
+  const deep = findTooDeep(text);
+  if (deep !== null) {
+    return oneProblem(
+      file,
+      deep.line,
+      deep.col,
+      `nested deeper than ${MAX_NESTING} levels: a config needs a handful`,
+    );
+  }
   const lineCounter = new LineCounter();
   // Duplicate keys are reported by the walker, which can say where the first one was.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
@@ -64,17 +74,15 @@ export function loadConfigFile(path: string): LoadResult {
     text = readFileSync(path, "utf8");
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    const problem: ConfigProblem = {
-      file: path,
-      line: 1,
-      col: 1,
-      path: "",
-      message: `cannot read the config file: ${reason}`,
-      severity: "error",
-    };
-    return Object.freeze({ config: null, problems: Object.freeze([Object.freeze(problem)]) });
+    return oneProblem(path, 1, 1, `cannot read the config file: ${reason}`);
   }
   return parseConfig(text, path, { checkFiles: true });
+}
+
+/** A result with no config and the one error that stopped loading. */
+function oneProblem(file: string, line: number, col: number, message: string): LoadResult {
+  const problem: ConfigProblem = { file, line, col, path: "", message, severity: "error" };
+  return Object.freeze({ config: null, problems: Object.freeze([Object.freeze(problem)]) });
 }
 
 /** `FILE:LINE:COL: path: message`, with "warning: " before the path for warnings. */

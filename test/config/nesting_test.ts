@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, test } from "node:test";
+import { parseConfig } from "../../src/config/load.ts";
+import { findTooDeep, MAX_NESTING } from "../../src/config/nesting.ts";
+
+const EXAMPLE = readFileSync(
+  new URL("../fixtures/config/contract_example.yaml", import.meta.url),
+  "utf8",
+);
+
+describe("config nesting guard", () => {
+  test("the fuzzer's 5,000-level sequence is one positioned error, not a stack overflow", () => {
+    const text = readFileSync(
+      new URL("../fixtures/config/fuzz_deep_sequence.yaml", import.meta.url),
+      "utf8",
+    );
+    const r = parseConfig(text, "deep.yaml");
+    assert.equal(r.config, null);
+    assert.equal(r.problems.length, 1);
+    const p = r.problems[0];
+    assert.equal(p.line, text.slice(0, text.indexOf("- - - -")).split("\n").length);
+    assert.match(p.message, /nested deeper than 256 levels/);
+  });
+
+  test("deep block sequences, flow collections and indentation are all caught", () => {
+    const dashes = "listeners:\n  " + "- ".repeat(10_000) + "\n";
+    const flow = "a: 1\nlisteners: " + "[".repeat(10_000) + "\n";
+    const maps = "x:\n" +
+      Array.from({ length: 400 }, (_, i) => " ".repeat(i + 1) + "k:").join("\n");
+    // Two spaces are levels 1 and 2; dash k (from 1, at column 1 + 2k) is level k + 2.
+    const k = MAX_NESTING + 1 - 2;
+    assert.deepEqual(findTooDeep(dashes), { line: 2, col: 1 + 2 * k });
+    assert.deepEqual(findTooDeep(flow), { line: 2, col: 12 + MAX_NESTING });
+    // Line n + 1 is indented n columns.
+    assert.equal(findTooDeep(maps)?.line, MAX_NESTING + 2);
+    for (const t of [dashes, flow, maps]) {
+      assert.match(parseConfig(t, "x.yaml").problems[0].message, /nested deeper/);
+    }
+  });
+
+  test("brackets in quotes and comments do not count; real configs pass", () => {
+    const text = `a: "${"[".repeat(1000)}"\nb: '${"{".repeat(1000)}'\n# ${
+      "[".repeat(1000)
+    }\nc: [1]\n`;
+    assert.equal(findTooDeep(text), null);
+    assert.equal(findTooDeep(EXAMPLE), null);
+    assert.equal(findTooDeep("- - - x\n" + "[".repeat(MAX_NESTING - 3)), null);
+  });
+});
