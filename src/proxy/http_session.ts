@@ -178,6 +178,9 @@ export class HttpSession implements ConnHandlers {
     if (
       this.#req === "head" && this.#buf.length === 0 && this.#res !== "head" && this.#res !== "body"
     ) {
+      // A connection that never sent a request is still logged once (HAProxy logs these too,
+      // unless dontlognull); after requests, a close between them is the normal end.
+      if (this.#first) this.#logExchange("client_closed", "closed before sending a request");
       // FIN back, not a bare close (an abort, a reset on Bun).
       this.#closeClient();
     } else if (this.#req === "head" || this.#req === "body") {
@@ -243,8 +246,10 @@ export class HttpSession implements ConnHandlers {
   /** The head did not come in time: a silent first connection or idle keep-alive just ends. */
   #headTimeout(): void {
     this.#headDeadline = 0;
-    if (this.#buf.length === 0 && this.#first) this.#abort("no request", 0, "inspect_timeout");
-    else if (this.#buf.length === 0) this.#closeClient();
+    if (this.#buf.length === 0 && this.#first) {
+      this.#logExchange("inspect_timeout", "no request");
+      this.#abort("no request", 0, "inspect_timeout");
+    } else if (this.#buf.length === 0) this.#closeClient();
     else this.#refuse(408, "request head not complete within inspect_timeout", "inspect_timeout");
   }
 

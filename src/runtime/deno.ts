@@ -7,6 +7,7 @@
  */
 
 import net from "node:net";
+import tls from "node:tls";
 import { normalizeMapped } from "../net/ip.ts";
 import type {
   AcceptErrorHandler,
@@ -217,6 +218,27 @@ class DenoListener implements Listener {
     }
   }
 }
+
+/**
+ * Deno's node:tls `TLSSocket._start` (run from a nextTick) calls `this._handle.start()` and
+ * then reads `this._handle._flushEncOut`. A ClientHello that start() rejects destroys the
+ * socket synchronously, nulling `_handle`, and the second read throws an uncaught TypeError
+ * that kills the process (found by the network fuzzer, Deno 2.9.6). The socket is already
+ * destroyed and its error emitted by then, so that one case is swallowed.
+ */
+function guardTlsStart(): void {
+  type Wrapped = { _handle: unknown; _start(): void };
+  const proto = tls.TLSSocket.prototype as unknown as Wrapped;
+  const start = proto._start;
+  proto._start = function (this: Wrapped) {
+    try {
+      start.call(this);
+    } catch (err) {
+      if (this._handle !== null) throw err;
+    }
+  };
+}
+guardTlsStart();
 
 /** The Deno runtime adapter. */
 export const denoRuntime: Runtime = {
