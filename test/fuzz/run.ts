@@ -4,6 +4,8 @@
  * and that no input costs more than linear time. Long-running; not part of `npm test`.
  *
  * Usage: deno run -A test/fuzz/run.ts [CASES_PER_CODEC] [SEED]   (also runs under bun)
+ * FUZZ_ONLY=<part of a codec name> runs only those; FUZZ_CONFIG_CASES sets the config
+ * loader's count (it costs ~1 ms per case).
  */
 
 import { readFileSync, writeFileSync } from "node:fs";
@@ -112,8 +114,12 @@ const CODECS: Codec[] = [
   },
 ];
 
+/** FUZZ_ONLY=loader (a part of a codec's name) runs just the codecs that match. */
+const only = process.env.FUZZ_ONLY?.toLowerCase();
 let failed = false;
-for (const codec of CODECS) {
+for (
+  const codec of CODECS.filter((c) => only === undefined || c.name.toLowerCase().includes(only))
+) {
   const r = mulberry32(SEED);
   const n = codec.cases ?? CASES;
   const t0 = performance.now();
