@@ -1,6 +1,9 @@
 /**
  * Connecting to a backend: pick a server, connect, and on failure retry on a server not
- * tried yet, up to the backend's `retries`.
+ * tried yet, up to the backend's `retries`. Once every server has been tried, the next retry
+ * waits a turn-around of min(connect_timeout, 1 s) and starts over, as HAProxy retries the
+ * same server: a lone server that is restarting is back by then, and only the connections
+ * it had in flight are lost.
  *
  * @module
  */
@@ -10,6 +13,9 @@ import { encodeProxyV1, encodeProxyV2 } from "../sniff/proxy_protocol.ts";
 import { originateTls } from "../tls/originate.ts";
 import type { Balancer, ServerState } from "./balancer.ts";
 import { dialFrom, sourceRoute } from "./transparent.ts";
+
+/** HAProxy's turn-around before retrying a server that already failed. */
+const TURN_AROUND_MS = 1000;
 
 /** Who the connection is for, for a backend with `proxy_protocol`. */
 export interface OnBehalfOf {
@@ -63,7 +69,13 @@ export async function dial(
     route === null ? "" : `IPv${route.family} `
   }server up`;
   for (let attempt = 0; attempt <= retries; attempt++) {
-    const server = balancer.pick(clientBytes, tried, route?.family ?? null);
+    let server = balancer.pick(clientBytes, tried, route?.family ?? null);
+    if (server === null && tried !== null) {
+      tried = null;
+      await new Promise((r) => setTimeout(r, Math.min(connectTimeoutMs, TURN_AROUND_MS)));
+      // Health checks may have marked servers down meanwhile: pick again.
+      server = balancer.pick(clientBytes, null, route?.family ?? null);
+    }
     if (server === null) break;
     last = server;
     const { host, port } = server.config.address;

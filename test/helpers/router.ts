@@ -14,11 +14,16 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN = join(ROOT, "src/main.ts");
 const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 
+/** The command line that runs a script under this runtime. */
+export function scriptCommand(file: string, args: string[]): [string, string[]] {
+  return isBun
+    ? [process.execPath, [file, ...args]]
+    : [process.execPath, ["run", "-A", file, ...args]];
+}
+
 /** The command line that runs src/main.ts under this runtime. */
 export function routerCommand(args: string[]): [string, string[]] {
-  return isBun
-    ? [process.execPath, [MAIN, ...args]]
-    : [process.execPath, ["run", "-A", MAIN, ...args]];
+  return scriptCommand(MAIN, args);
 }
 
 /** The name of the runtime the router runs under. */
