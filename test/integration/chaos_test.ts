@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
+import { RawClient } from "../helpers/clients.ts";
 import { EchoProcess } from "../helpers/echo_process.ts";
 import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
 
@@ -137,5 +138,60 @@ listeners:
     console.log(
       `${results.length} exchanges, ${lost} lost at ${kills.length} kills, ${whileDown.length} made while down`,
     );
+  });
+});
+
+describe(`a backend that accepts and never answers (router on ${runtimeName})`, () => {
+  let mute: net.Server;
+  let router: RouterProcess;
+
+  before(async () => {
+    // Reads everything, answers nothing, never closes.
+    mute = net.createServer((s) => {
+      s.on("data", () => {});
+      s.on("error", () => {});
+    });
+    const port = await new Promise<number>((resolve) =>
+      mute.listen(0, "127.0.0.1", () => resolve((mute.address() as net.AddressInfo).port))
+    );
+    router = await startRouter(`
+defaults:
+  idle_timeout: 1s
+listeners:
+  t:
+    bind: "127.0.0.1:0"
+    protocol: tcp
+    default: "127.0.0.1:${port}"
+  h:
+    bind: "127.0.0.1:0"
+    protocol: http
+    default: "127.0.0.1:${port}"
+`);
+  });
+
+  after(async () => {
+    await router?.stop();
+    mute?.close();
+  });
+
+  test("tcp: the client is closed at idle_timeout", async () => {
+    const c = await RawClient.connect(router.port("t"));
+    const t0 = Date.now();
+    await c.write("hello?");
+    await c.until(() => c.ended || c.closed, "the close", 5000);
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 900 && waited < 3000, `closed after ${waited} ms`);
+    await router.waitForAccess((a) => a.listener === "t" && a.outcome === "idle_timeout", "log");
+  });
+
+  test("http: 504 at idle_timeout", async () => {
+    const c = await RawClient.connect(router.port("h"));
+    const t0 = Date.now();
+    await c.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    await c.until(() => c.ended || c.closed, "the response", 5000);
+    const waited = Date.now() - t0;
+    assert.match(c.text, /^HTTP\/1\.1 504 /);
+    assert.ok(waited >= 900 && waited < 3000, `answered after ${waited} ms`);
+    await router.waitForAccess((a) => a.listener === "h" && a.status === 504, "log");
   });
 });
