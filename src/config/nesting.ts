@@ -19,9 +19,9 @@ function indicator(text: string, i: number): boolean {
 
 /**
  * Where `text` first nests deeper than {@link MAX_NESTING} levels (1-based line and column),
- * or null. Counts conservatively: each column of indentation and each block indicator
- * opening a line is a level, plus the flow collections (`[`, `{`) open outside quotes and
- * comments. Linear in the text.
+ * or null. Counts conservatively, outside quotes and comments: each column of indentation
+ * and each block indicator on a line (`a: b: c:` nests too) is a level, plus the flow
+ * collections (`[`, `{`) still open. Linear in the text.
  */
 export function findTooDeep(text: string): { line: number; col: number } | null {
   let flow = 0;
@@ -31,9 +31,9 @@ export function findTooDeep(text: string): { line: number; col: number } | null 
   while (i < text.length) {
     const start = i;
     let depth = 0;
-    while (text[i] === " " || indicator(text, i)) {
+    while (text[i] === " ") {
       if (++depth + flow > MAX_NESTING) return { line, col: i - start + 1 };
-      i += text[i] === " " ? 1 : 2;
+      i++;
     }
     for (; i < text.length && text[i] !== "\n"; i++) {
       const c = text[i];
@@ -43,8 +43,10 @@ export function findTooDeep(text: string): { line: number; col: number } | null 
         quote = c;
       } else if (c === "#" && (i === start || text[i - 1] === " " || text[i - 1] === "\t")) {
         while (i + 1 < text.length && text[i + 1] !== "\n") i++;
-      } else if (c === "[" || c === "{") {
-        if (++flow + depth > MAX_NESTING) return { line, col: i - start + 1 };
+      } else if (c === "[" || c === "{" || indicator(text, i)) {
+        if (c === "[" || c === "{") flow++;
+        else depth++;
+        if (depth + flow > MAX_NESTING) return { line, col: i - start + 1 };
       } else if ((c === "]" || c === "}") && flow > 0) {
         flow--;
       }

@@ -23,6 +23,20 @@ describe("config nesting guard", () => {
     assert.match(p.message, /nested deeper than 256 levels/);
   });
 
+  test("the fuzzer's 'cli: cli: cli: ...' line of nested maps is refused too", () => {
+    const text = readFileSync(
+      new URL("../fixtures/config/fuzz_deep_map.yaml", import.meta.url),
+      "utf8",
+    );
+    const r = parseConfig(text, "deep.yaml");
+    assert.equal(r.problems.length, 1);
+    assert.equal(
+      r.problems[0].line,
+      text.slice(0, text.indexOf("cli: cli: cli:")).split("\n").length,
+    );
+    assert.equal(findTooDeep("a: " + "b: ".repeat(MAX_NESTING))?.line, 1);
+  });
+
   test("deep block sequences, flow collections and indentation are all caught", () => {
     const dashes = "listeners:\n  " + "- ".repeat(10_000) + "\n";
     const flow = "a: 1\nlisteners: " + "[".repeat(10_000) + "\n";
@@ -31,9 +45,10 @@ describe("config nesting guard", () => {
     // Two spaces are levels 1 and 2; dash k (from 1, at column 1 + 2k) is level k + 2.
     const k = MAX_NESTING + 1 - 2;
     assert.deepEqual(findTooDeep(dashes), { line: 2, col: 1 + 2 * k });
-    assert.deepEqual(findTooDeep(flow), { line: 2, col: 12 + MAX_NESTING });
-    // Line n + 1 is indented n columns.
-    assert.equal(findTooDeep(maps)?.line, MAX_NESTING + 2);
+    // "listeners: " is one level; bracket k (from 1) sits at column 11 + k.
+    assert.deepEqual(findTooDeep(flow), { line: 2, col: 11 + MAX_NESTING });
+    // Line n + 1 is n columns of indentation and its "k:", n + 1 levels.
+    assert.equal(findTooDeep(maps)?.line, MAX_NESTING + 1);
     for (const t of [dashes, flow, maps]) {
       assert.match(parseConfig(t, "x.yaml").problems[0].message, /nested deeper/);
     }
