@@ -19,13 +19,13 @@ function indicator(text: string, i: number): boolean {
 
 /**
  * Where `text` first nests deeper than {@link MAX_NESTING} levels (1-based line and column),
- * or null. Counts conservatively, outside quotes and comments: each column of indentation
- * and each block indicator on a line (`a: b: c:` nests too) is a level, plus the flow
- * collections (`[`, `{`) still open. Linear in the text.
+ * or null. Counts conservatively: each column of indentation and each block indicator on a
+ * line (`a: b: c:` nests too) is a level, plus the flow collections (`[`, `{`) still open.
+ * Quotes and comments are not skipped: a stray quote (the fuzzer made one) would hide what
+ * follows, and no real config has hundreds of brackets or `: ` in a string. Linear in the text.
  */
 export function findTooDeep(text: string): { line: number; col: number } | null {
   let flow = 0;
-  let quote = "";
   let line = 1;
   let i = 0;
   while (i < text.length) {
@@ -37,19 +37,11 @@ export function findTooDeep(text: string): { line: number; col: number } | null 
     }
     for (; i < text.length && text[i] !== "\n"; i++) {
       const c = text[i];
-      if (quote !== "") {
-        if (c === quote) quote = "";
-      } else if (c === "'" || c === '"') {
-        quote = c;
-      } else if (c === "#" && (i === start || text[i - 1] === " " || text[i - 1] === "\t")) {
-        while (i + 1 < text.length && text[i + 1] !== "\n") i++;
-      } else if (c === "[" || c === "{" || indicator(text, i)) {
-        if (c === "[" || c === "{") flow++;
-        else depth++;
-        if (depth + flow > MAX_NESTING) return { line, col: i - start + 1 };
-      } else if ((c === "]" || c === "}") && flow > 0) {
-        flow--;
-      }
+      if (c === "[" || c === "{") flow++;
+      else if ((c === "]" || c === "}") && flow > 0) flow--;
+      else if (indicator(text, i)) depth++;
+      else continue;
+      if (depth + flow > MAX_NESTING) return { line, col: i - start + 1 };
     }
     i++;
     line++;

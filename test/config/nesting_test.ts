@@ -54,12 +54,23 @@ describe("config nesting guard", () => {
     }
   });
 
-  test("brackets in quotes and comments do not count; real configs pass", () => {
-    const text = `a: "${"[".repeat(1000)}"\nb: '${"{".repeat(1000)}'\n# ${
-      "[".repeat(1000)
-    }\nc: [1]\n`;
-    assert.equal(findTooDeep(text), null);
+  test("a stray quote before the deep part does not hide it (third fuzz find)", () => {
+    const text = readFileSync(
+      new URL("../fixtures/config/fuzz_deep_after_quote.yaml", import.meta.url),
+      "utf8",
+    );
+    const r = parseConfig(text, "deep.yaml");
+    assert.equal(r.problems.length, 1);
+    assert.equal(
+      r.problems[0].line,
+      text.slice(0, text.indexOf("servers: : : :")).split("\n").length,
+    );
+  });
+
+  test("real configs pass; closing brackets give their levels back", () => {
     assert.equal(findTooDeep(EXAMPLE), null);
     assert.equal(findTooDeep("- - - x\n" + "[".repeat(MAX_NESTING - 3)), null);
+    assert.equal(findTooDeep("[1]\n".repeat(10_000)), null);
+    assert.equal(findTooDeep("a: b\n".repeat(10_000)), null);
   });
 });
