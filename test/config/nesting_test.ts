@@ -9,31 +9,26 @@ const EXAMPLE = readFileSync(
   "utf8",
 );
 
+/**
+ * Loads a fuzzer-found config and checks it is refused with one error on the line where
+ * `deepPart` starts.
+ */
+function refusedAt(fixture: string, deepPart: string): void {
+  const text = readFileSync(new URL(`../fixtures/config/${fixture}`, import.meta.url), "utf8");
+  const r = parseConfig(text, fixture);
+  assert.equal(r.config, null);
+  assert.equal(r.problems.length, 1);
+  assert.equal(r.problems[0].line, text.slice(0, text.indexOf(deepPart)).split("\n").length);
+  assert.match(r.problems[0].message, /nested deeper than 256 levels/);
+}
+
 describe("config nesting guard", () => {
   test("the fuzzer's 5,000-level sequence is one positioned error, not a stack overflow", () => {
-    const text = readFileSync(
-      new URL("../fixtures/config/fuzz_deep_sequence.yaml", import.meta.url),
-      "utf8",
-    );
-    const r = parseConfig(text, "deep.yaml");
-    assert.equal(r.config, null);
-    assert.equal(r.problems.length, 1);
-    const p = r.problems[0];
-    assert.equal(p.line, text.slice(0, text.indexOf("- - - -")).split("\n").length);
-    assert.match(p.message, /nested deeper than 256 levels/);
+    refusedAt("fuzz_deep_sequence.yaml", "- - - -");
   });
 
   test("the fuzzer's 'cli: cli: cli: ...' line of nested maps is refused too", () => {
-    const text = readFileSync(
-      new URL("../fixtures/config/fuzz_deep_map.yaml", import.meta.url),
-      "utf8",
-    );
-    const r = parseConfig(text, "deep.yaml");
-    assert.equal(r.problems.length, 1);
-    assert.equal(
-      r.problems[0].line,
-      text.slice(0, text.indexOf("cli: cli: cli:")).split("\n").length,
-    );
+    refusedAt("fuzz_deep_map.yaml", "cli: cli: cli:");
     assert.equal(findTooDeep("a: " + "b: ".repeat(MAX_NESTING))?.line, 1);
   });
 
@@ -55,16 +50,7 @@ describe("config nesting guard", () => {
   });
 
   test("a stray quote before the deep part does not hide it (third fuzz find)", () => {
-    const text = readFileSync(
-      new URL("../fixtures/config/fuzz_deep_after_quote.yaml", import.meta.url),
-      "utf8",
-    );
-    const r = parseConfig(text, "deep.yaml");
-    assert.equal(r.problems.length, 1);
-    assert.equal(
-      r.problems[0].line,
-      text.slice(0, text.indexOf("servers: : : :")).split("\n").length,
-    );
+    refusedAt("fuzz_deep_after_quote.yaml", "servers: : : :");
   });
 
   test("real configs pass; closing brackets give their levels back", () => {
