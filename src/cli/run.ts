@@ -123,8 +123,14 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
   opts.onReady?.(instance, admin);
 
   let reloading = false;
-  const reload = async () => {
-    if (opts.reloadFile === null || reloading || instance.draining) return;
+  /** A SIGHUP came during a reload: the file may have changed after it was read. */
+  let again = false;
+  const reload = async (): Promise<void> => {
+    if (opts.reloadFile === null || instance.draining) return;
+    if (reloading) {
+      again = true;
+      return;
+    }
     reloading = true;
     try {
       const { config: next, problems } = loadConfigFile(opts.reloadFile);
@@ -138,7 +144,11 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
       await instance.reload(next);
       health.watch(instance.generation.backends);
       state.reloads.ok++;
-      log.event("info", "reloaded", { file: opts.reloadFile, listeners: next.listeners.size });
+      log.event("info", "reloaded", {
+        file: opts.reloadFile,
+        listeners: next.listeners.size,
+        ...(problems.length === 0 ? {} : { warnings: problems.map(formatProblem) }),
+      });
     } catch (err) {
       state.reloads.failed++;
       log.event("error", "reload failed: the old config keeps serving", {
@@ -146,6 +156,10 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
       });
     } finally {
       reloading = false;
+      if (again) {
+        again = false;
+        void reload();
+      }
     }
   };
   process.on("SIGHUP", () => void reload());
