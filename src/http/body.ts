@@ -9,7 +9,8 @@
  * @module
  */
 
-import { charName, type HttpRequestHead } from "../sniff/http_head.ts";
+import { charName } from "../sniff/http_fields.ts";
+import type { HttpRequestHead } from "../sniff/http_head.ts";
 import type { HttpResponseHead } from "./response_head.ts";
 
 /** How a request body is delimited; requests are never delimited by closing the connection. */

@@ -8,7 +8,7 @@
  */
 
 import type { ForwardedHeader } from "../config/types.ts";
-import { latin1 } from "../sniff/http_head.ts";
+import { latin1 } from "../sniff/http_fields.ts";
 
 /** What the router knows about the request it forwards. */
 export interface ForwardedFacts {

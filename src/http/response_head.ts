@@ -10,7 +10,7 @@
  * @module
  */
 
-import { charName, isOws, isToken, latin1, quote } from "../sniff/http_head.ts";
+import { charName, isToken, latin1, quote, readFields } from "../sniff/http_fields.ts";
 import { invalid, match, NEED_MORE, NO_MATCH, type SniffResult } from "../sniff/result.ts";
 
 /** A parsed response head; framing facts are derived once here for the body code. */
@@ -149,71 +149,9 @@ function parseStatusLine(text: string): StatusLine | string {
 
 /** Parses the header fields and derives framing facts. */
 function parseHead(text: string, line: StatusLine, headEnd: number): HttpResponseHead | string {
-  const headers: [string, string][] = [];
-  let contentLength: string | null = null;
-  const codings: string[] = [];
-  let sawTransferEncoding = false;
-  const connection: string[] = [];
-  const upgrades: string[] = [];
-
-  const fieldsEnd = headEnd - 2;
-  for (let p = line.length + 2; p < fieldsEnd;) {
-    const e = text.indexOf("\r\n", p);
-    const first = text.charCodeAt(p);
-    if (first === SP || first === 0x09) {
-      return `502: obsolete line folding in ${quote(text.slice(p, e))}`;
-    }
-    const colon = text.indexOf(":", p);
-    if (colon < 0 || colon > e) return `502: header line without colon ${quote(text.slice(p, e))}`;
-    const name = text.slice(p, colon);
-    if (name === "") return `502: empty header name in ${quote(text.slice(p, e))}`;
-    if (isOws(name.charCodeAt(name.length - 1))) {
-      return `502: whitespace between header name and colon in ${quote(name)}`;
-    }
-    if (!isToken(name)) return `502: invalid header name ${quote(name)}`;
-    let vs = colon + 1;
-    let ve = e;
-    while (vs < ve && isOws(text.charCodeAt(vs))) vs++;
-    while (ve > vs && isOws(text.charCodeAt(ve - 1))) ve--;
-    // Field values may hold HTAB, SP, VCHAR and obs-text; any other control byte (NUL, DEL, ...)
-    // is treated differently by different parsers.
-    for (let i = vs; i < ve; i++) {
-      const c = text.charCodeAt(i);
-      if ((c < SP && c !== 0x09) || c === 0x7f) {
-        return `502: invalid character ${charName(c)} in header ${quote(name)} value`;
-      }
-    }
-    const value = text.slice(vs, ve);
-    headers.push([name, value]);
-    p = e + 2;
-
-    switch (name.toLowerCase()) {
-      case "content-length":
-        if (!/^[0-9]+$/.test(value)) return `502: invalid Content-Length ${quote(value)}`;
-        // Past 15 digits the value may not be a safe integer; nobody sends such bodies.
-        if (value.length > 15) return `502: Content-Length ${quote(value)} too large`;
-        // Identical repeats are harmless (RFC 9110 section 8.6); differing ones split responses.
-        if (contentLength !== null && contentLength !== value) {
-          return `502: differing Content-Length values ${quote(contentLength)} and ${quote(value)}`;
-        }
-        contentLength = value;
-        break;
-      case "transfer-encoding":
-        sawTransferEncoding = true;
-        for (const item of value.split(",")) {
-          // Empty list elements are allowed and ignored (RFC 9110 section 5.6.1).
-          const coding = item.trim().toLowerCase();
-          if (coding !== "") codings.push(coding);
-        }
-        break;
-      case "connection":
-        for (const item of value.split(",")) connection.push(item.trim().toLowerCase());
-        break;
-      case "upgrade":
-        upgrades.push(value);
-        break;
-    }
-  }
+  const fields = readFields(text, line.length + 2, headEnd - 2, "502", () => null);
+  if (typeof fields === "string") return fields;
+  const { headers, contentLength, codings, sawTransferEncoding, connection, upgrades } = fields;
 
   // Framing (RFC 9112 section 6). A response whose final coding is not chunked is delimited by
   // the connection closing, so unknown codings are passed through rather than rejected; but

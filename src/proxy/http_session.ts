@@ -23,12 +23,8 @@ import { type ParsedIp, parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { sniffH2Authority } from "../sniff/h2_authority.ts";
-import {
-  type HttpRequestHead,
-  latin1,
-  sniffH2Preface,
-  sniffHttpRequestHead,
-} from "../sniff/http_head.ts";
+import { latin1 } from "../sniff/http_fields.ts";
+import { type HttpRequestHead, sniffH2Preface, sniffHttpRequestHead } from "../sniff/http_head.ts";
 import type { ServerState } from "./balancer.ts";
 import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";

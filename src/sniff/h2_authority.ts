@@ -11,7 +11,8 @@
  */
 
 import { HpackDecoder } from "./hpack.ts";
-import { type Authority, parseAuthority, quote, sniffH2Preface } from "./http_head.ts";
+import { quote } from "./http_fields.ts";
+import { type Authority, parseAuthority, sniffH2Preface } from "./http_head.ts";
 import { invalid, match, NEED_MORE, type SniffResult } from "./result.ts";
 
 /** What the router needs from the first request on an h2c connection. */

@@ -10,6 +10,7 @@
  */
 
 import { formatIp, parseIp } from "../net/ip.ts";
+import { charName, isToken, latin1, quote, readFields, TCHAR } from "./http_fields.ts";
 import { invalid, match, NEED_MORE, NO_MATCH, type SniffResult } from "./result.ts";
 
 /** A parsed request head; framing facts are derived once here for the body code. */
@@ -78,11 +79,6 @@ export function sniffH2Preface(buf: Uint8Array): SniffResult<null> {
 const SP = 0x20;
 const CR = 0x0d;
 const LF = 0x0a;
-
-/** RFC 9110 tchar lookup: 1 for token characters. */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = TCHAR[c | 0x20] = 1;
 
 /** Transfer codings this proxy can pass through (it frames by the final chunked coding). */
 const KNOWN_CODINGS = new Set(["chunked", "gzip", "x-gzip", "deflate", "compress", "x-compress"]);
@@ -192,86 +188,23 @@ function parseRequestLine(text: string): RequestLine | string {
 
 /** Parses the header fields and derives routing and framing facts. */
 function parseHead(text: string, line: RequestLine, headEnd: number): HttpRequestHead | string {
-  const headers: [string, string][] = [];
-  let hostHeader: string | null = null;
-  let contentLength: string | null = null;
-  const codings: string[] = [];
-  let sawTransferEncoding = false;
-  const connection: string[] = [];
-  const upgrades: string[] = [];
+  // Assigned in the callback below, where control-flow narrowing cannot follow.
+  let hostHeader = null as string | null;
   const expectations: string[] = [];
-
-  const fieldsEnd = headEnd - 2;
-  for (let p = line.length + 2; p < fieldsEnd;) {
-    const e = text.indexOf("\r\n", p);
-    const first = text.charCodeAt(p);
-    if (first === SP || first === 0x09) {
-      return `400: obsolete line folding in ${quote(text.slice(p, e))}`;
-    }
-    const colon = text.indexOf(":", p);
-    if (colon < 0 || colon > e) return `400: header line without colon ${quote(text.slice(p, e))}`;
-    const name = text.slice(p, colon);
-    if (name === "") return `400: empty header name in ${quote(text.slice(p, e))}`;
-    const lastOfName = name.charCodeAt(name.length - 1);
-    if (lastOfName === SP || lastOfName === 0x09) {
-      return `400: whitespace between header name and colon in ${quote(name)}`;
-    }
-    for (let i = 0; i < name.length; i++) {
-      if (TCHAR[name.charCodeAt(i)] !== 1) return `400: invalid header name ${quote(name)}`;
-    }
-    let vs = colon + 1;
-    let ve = e;
-    while (vs < ve && isOws(text.charCodeAt(vs))) vs++;
-    while (ve > vs && isOws(text.charCodeAt(ve - 1))) ve--;
-    // Field values may hold HTAB, SP, VCHAR and obs-text; any other control byte (NUL, DEL, ...)
-    // is treated differently by different parsers.
-    for (let i = vs; i < ve; i++) {
-      const c = text.charCodeAt(i);
-      if ((c < SP && c !== 0x09) || c === 0x7f) {
-        return `400: invalid character ${charName(c)} in header ${quote(name)} value`;
+  const fields = readFields(text, line.length + 2, headEnd - 2, "400", (name, value) => {
+    if (name === "host") {
+      if (hostHeader !== null) return "400: several Host headers";
+      hostHeader = value;
+    } else if (name === "expect") {
+      for (const item of value.split(",")) {
+        const expectation = item.trim().toLowerCase();
+        if (expectation !== "") expectations.push(expectation);
       }
     }
-    const value = text.slice(vs, ve);
-    headers.push([name, value]);
-    p = e + 2;
-
-    switch (name.toLowerCase()) {
-      case "host":
-        if (hostHeader !== null) return "400: several Host headers";
-        hostHeader = value;
-        break;
-      case "content-length":
-        if (!/^[0-9]+$/.test(value)) return `400: invalid Content-Length ${quote(value)}`;
-        // Past 15 digits the value may not be a safe integer; nobody sends such bodies.
-        if (value.length > 15) return `400: Content-Length ${quote(value)} too large`;
-        // Identical repeats are harmless (RFC 9110 section 8.6); differing ones are smuggling.
-        if (contentLength !== null && contentLength !== value) {
-          return `400: differing Content-Length values ${quote(contentLength)} and ${quote(value)}`;
-        }
-        contentLength = value;
-        break;
-      case "transfer-encoding":
-        sawTransferEncoding = true;
-        for (const item of value.split(",")) {
-          // Empty list elements are allowed and ignored (RFC 9110 section 5.6.1).
-          const coding = item.trim().toLowerCase();
-          if (coding !== "") codings.push(coding);
-        }
-        break;
-      case "connection":
-        for (const item of value.split(",")) connection.push(item.trim().toLowerCase());
-        break;
-      case "upgrade":
-        upgrades.push(value);
-        break;
-      case "expect":
-        for (const item of value.split(",")) {
-          const expectation = item.trim().toLowerCase();
-          if (expectation !== "") expectations.push(expectation);
-        }
-        break;
-    }
-  }
+    return null;
+  });
+  if (typeof fields === "string") return fields;
+  const { headers, contentLength, codings, sawTransferEncoding, connection, upgrades } = fields;
 
   // Framing (RFC 9112 section 6).
   let chunked = false;
@@ -412,33 +345,4 @@ export function parseAuthority(text: string): Authority | null {
   if (rest === "") return { host, port: "" };
   if (!/^:[0-9]{1,5}$/.test(rest) || Number(rest.slice(1)) > 65535) return null;
   return { host, port: rest.slice(1) };
-}
-
-export function isToken(text: string): boolean {
-  if (text === "") return false;
-  for (let i = 0; i < text.length; i++) if (TCHAR[text.charCodeAt(i)] !== 1) return false;
-  return true;
-}
-
-export function isOws(c: number): boolean {
-  return c === SP || c === 0x09;
-}
-
-/** Decodes bytes one char per byte, so offsets in the string equal offsets in the buffer. */
-export function latin1(buf: Uint8Array, start: number, end: number): string {
-  let text = "";
-  // Chunked: spreading a very large array into one call can overflow the argument stack.
-  for (let i = start; i < end; i += 8192) {
-    text += String.fromCharCode(...buf.subarray(i, Math.min(end, i + 8192)));
-  }
-  return text;
-}
-
-export function charName(c: number): string {
-  return `0x${c.toString(16).padStart(2, "0")}`;
-}
-
-/** Quotes untrusted text for a reason: JSON escapes control bytes, the cap bounds its size. */
-export function quote(text: string): string {
-  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
 }
