@@ -14,7 +14,8 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { httpBackend } from "../helpers/http_backends.ts";
 import { selfSigned } from "../helpers/certs.ts";
-import type { TestServer } from "../helpers/backends.ts";
+import { adminPort, events, scrape, until } from "../helpers/admin.ts";
+import { quietSink } from "../helpers/backends.ts";
 import { fds, poll } from "../helpers/proc.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
 import { type RouterProcess, startRouter } from "../helpers/router.ts";
@@ -61,35 +62,6 @@ export interface NetFuzzReport {
   /** The router's warn/error events by message. */
   readonly events: Record<string, number>;
   readonly seconds: number;
-}
-
-/** A server that reads until the client's FIN, then ends; it never speaks first. */
-function sink(): Promise<TestServer & { server: net.Server }> {
-  let n = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    n++;
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-    s.on("error", () => {});
-    s.on("data", () => {});
-    s.on("end", () => s.end());
-  });
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () =>
-      resolve({
-        server,
-        port: (server.address() as net.AddressInfo).port,
-        get accepted() {
-          return n;
-        },
-        close: () =>
-          new Promise<void>((r) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => r());
-          }),
-      }))
-  );
 }
 
 const PROXY_V1 = te.encode("PROXY TCP4 198.51.100.7 203.0.113.9 40000 443\r\n");
@@ -229,27 +201,6 @@ backends:
     servers: ["127.0.0.1:${httpPort}"]
 `;
 
-/** Sums a metric's samples in Prometheus text. */
-function metricSum(text: string, name: string): number {
-  let n = 0;
-  for (const line of text.split("\n")) {
-    if (line.startsWith(name + "{") || line.startsWith(name + " ")) {
-      n += Number(line.slice(line.lastIndexOf(" ") + 1));
-    }
-  }
-  return n;
-}
-
-/** The router's admin address from its listening event. */
-function adminOf(router: RouterProcess): string {
-  for (const l of router.stderrLines) {
-    if (!l.startsWith("{")) continue;
-    const e = JSON.parse(l);
-    if (e.msg === "listening") return e.admin;
-  }
-  throw new Error("no listening event");
-}
-
 /** What the cases of a run add up to. */
 interface Tally {
   cases: number;
@@ -298,16 +249,13 @@ async function storm(
 }
 
 /** Waits until the router counts no active connection; returns the last count seen. */
-async function idle(admin: string): Promise<number> {
+async function idle(admin: number): Promise<number> {
   let active = -1;
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const text = await (await fetch(`http://${admin}/metrics`)).text();
-    active = metricSum(text, "switchyard_connections_active");
-    if (active === 0) break;
-    // /metrics has no event for "the last session ended": ask again shortly.
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await until(
+    async () => (active = (await scrape(admin)).sum("switchyard_connections_active")) === 0,
+    "no active connections",
+    15_000,
+  ).catch(() => {});
   return active;
 }
 
@@ -315,13 +263,13 @@ async function idle(admin: string): Promise<number> {
 export async function netFuzz(opts: NetFuzzOptions): Promise<NetFuzzReport> {
   const t0 = performance.now();
   const cert = selfSigned(["example.com", "*.example.com", "localhost"]);
-  const sinkServer = await sink();
+  const sinkServer = await quietSink();
   const http = await httpBackend("http");
   const router = await startRouter(
     ROUTER_CONFIG(cert.certFile, cert.keyFile, sinkServer.port, http.port),
   );
   const pid = router.child.pid!;
-  const admin = adminOf(router);
+  const admin = adminPort(router);
   try {
     // A warm-up through every path first: the runtimes open some fds lazily (Bun dups stdout
     // on its first write there); those are not leaks.
@@ -361,11 +309,11 @@ export async function netFuzz(opts: NetFuzzOptions): Promise<NetFuzzReport> {
         }
       });
     }
-    const events: Record<string, number> = {};
-    for (const l of router.stderrLines) {
-      if (!l.startsWith("{")) continue;
-      const e = JSON.parse(l);
-      if (e.level === "warn" || e.level === "error") events[e.msg] = (events[e.msg] ?? 0) + 1;
+    const warnings: Record<string, number> = {};
+    for (const e of events(router)) {
+      if (e.level !== "warn" && e.level !== "error") continue;
+      const msg = String(e.msg);
+      warnings[msg] = (warnings[msg] ?? 0) + 1;
     }
     return {
       cases: t.cases,
@@ -376,7 +324,7 @@ export async function netFuzz(opts: NetFuzzOptions): Promise<NetFuzzReport> {
       fdsBefore,
       fdsAfter,
       perListener: t.perListener,
-      events,
+      events: warnings,
       stderrTail: router.stderrLines.slice(-30),
       seconds: (performance.now() - t0) / 1000,
     };

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import net from "node:net";
 import tls from "node:tls";
+import { RawClient } from "./clients.ts";
 
 /** A running test server. */
 export interface TestServer {
@@ -63,6 +64,18 @@ export async function echoServer(): Promise<TestServer> {
     (f) => net.createServer({ allowHalfOpen: true }, f),
     (s) => {
       s.pipe(s);
+    },
+  );
+  return wrap(server, await listen(server), counter, sockets);
+}
+
+/** Reads until the client's FIN, then ends; it never speaks first. */
+export async function quietSink(): Promise<TestServer> {
+  const { server, counter, sockets } = tracked(
+    (f) => net.createServer({ allowHalfOpen: true }, f),
+    (s) => {
+      s.on("data", () => {});
+      s.on("end", () => s.end());
     },
   );
   return wrap(server, await listen(server), counter, sockets);
@@ -138,4 +151,45 @@ export async function namedTlsServer(
   );
   const port = await listen(server);
   return Object.assign(wrap(server, port, counter, sockets), { seen });
+}
+
+/** A client of a {@link namedSink} through the router, mid-transfer. */
+export class SinkClient {
+  readonly hash = createHash("sha256");
+  sent = 0;
+  private constructor(readonly c: RawClient, readonly name: string) {}
+
+  /** Connects and reads the sink's greeting (its name). */
+  static async open(port: number, localAddress?: string): Promise<SinkClient> {
+    const c = await RawClient.connect(port, localAddress);
+    await c.until(() => c.text.includes("\n") || c.ended || c.closed, "the sink's greeting");
+    const nl = c.text.indexOf("\n");
+    if (nl < 0) {
+      c.destroy();
+      throw new Error(`closed before the greeting (${c.error?.message ?? "no error"})`);
+    }
+    return new SinkClient(c, c.text.slice(0, nl));
+  }
+
+  async send(data: Uint8Array): Promise<void> {
+    this.hash.update(data);
+    this.sent += data.length;
+    await this.c.write(data);
+  }
+
+  /** Sends FIN, waits for the sink's report, checks it is exactly what was sent. */
+  async finish(): Promise<void> {
+    const c = this.c;
+    c.end();
+    await c.until(() => c.ended || c.closed, "the sink's report");
+    c.destroy();
+    const want = `${this.name}\n${this.sent} ${this.hash.digest("hex")}\n`;
+    if (c.text !== want) {
+      throw new Error(
+        `sink ${this.name} reported ${JSON.stringify(c.text)}, want ${JSON.stringify(want)} (${
+          c.error?.message ?? "no socket error"
+        })`,
+      );
+    }
+  }
 }

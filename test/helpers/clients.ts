@@ -118,3 +118,18 @@ export class RawClient {
     this.socket.destroy();
   }
 }
+
+/** Connects to 127.0.0.1:port: "refused", or "accepted" (then closes at once). */
+export function tryConnect(port: number): Promise<"refused" | "accepted"> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve("accepted");
+    });
+    s.once("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "ECONNREFUSED") resolve("refused");
+      else reject(e);
+    });
+  });
+}

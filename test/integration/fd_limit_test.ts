@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { events } from "../helpers/admin.ts";
 import { echoServer, type TestServer } from "../helpers/backends.ts";
 import { RawClient } from "../helpers/clients.ts";
 import { fds, poll } from "../helpers/proc.ts";
@@ -49,9 +50,7 @@ listeners:
   }, async () => {
     const port = router.port("t");
     const pid = router.child.pid!;
-    const listening = router.stderrLines.map((l) => JSON.parse(l)).find((e) =>
-      e.msg === "listening"
-    );
+    const listening = events(router).find((e) => e.msg === "listening")!;
     const budget = listening.fd_budget as number;
     assert.ok(budget > 20 && budget < 128, `budget ${budget} fits 128 fds`);
     // One connection through and logged first: the runtimes open some fds lazily (Bun dups
@@ -94,12 +93,12 @@ listeners:
       () => router.stderrLines.some((l) => l.includes('"accepting again"')),
       "the end of the burst",
     );
-    const events = router.stderrLines.map((l) => JSON.parse(l));
-    const warns = events.filter((e) => e.level === "warn" || e.level === "error");
+    const all = events(router);
+    const warns = all.filter((e) => e.level === "warn" || e.level === "error");
     assert.deepEqual(warns.map((e) => e.msg), [
       "file descriptors nearly exhausted: refusing new connections",
     ]);
-    const end = events.find((e) => e.msg === "accepting again");
+    const end = all.find((e) => e.msg === "accepting again")!;
     assert.equal(end.refused, live.length - served);
     const refusedLogs = router.access.filter((r) => r.outcome === "over_limit");
     assert.equal(refusedLogs.length, live.length - served);

@@ -7,35 +7,20 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { after, before, describe, test } from "node:test";
-import { namedSink, type TestServer } from "../helpers/backends.ts";
-import { exec, RawClient } from "../helpers/clients.ts";
+import { adminPort, events, get, scrape, signal, status, until } from "../helpers/admin.ts";
+import { namedSink, SinkClient, type TestServer } from "../helpers/backends.ts";
+import { exec, RawClient, tryConnect } from "../helpers/clients.ts";
+import { pattern as bytes, sha256 } from "../helpers/http_backends.ts";
 import { routerCommand, type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-function sha256(data: Uint8Array | string): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-/** `n` pseudo-random bytes (deterministic per seed). */
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 /** A port nothing listens on now (bound once, then released). */
 async function freePort(): Promise<number> {
@@ -44,96 +29,6 @@ async function freePort(): Promise<number> {
   const port = (s.address() as net.AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
-}
-
-/** The router's event lines (stderr JSON). */
-function events(r: RouterProcess): Record<string, unknown>[] {
-  return r.stderrLines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-}
-
-/** The admin port from the "listening" event. */
-function adminPort(r: RouterProcess): number {
-  const ev = events(r).find((e) => e.msg === "listening");
-  assert.ok(ev !== undefined && typeof ev.admin === "string", "the listening event names admin");
-  const admin = ev.admin as string;
-  return Number(admin.slice(admin.lastIndexOf(":") + 1));
-}
-
-/** Re-evaluates `f` (e.g. a /metrics scrape) until it returns something truthy. */
-async function until<T>(
-  f: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** GET http://127.0.0.1:port/path with fetch(); the whole body as text. */
-async function get(
-  port: number,
-  path: string,
-): Promise<{ status: number; type: string; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
-  return {
-    status: res.status,
-    type: res.headers.get("content-type") ?? "",
-    body: await res.text(),
-  };
-}
-
-/** One Prometheus sample. */
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Parses Prometheus text; every non-comment line must be a sample. */
-function parseMetrics(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\} (\S+)$/.exec(line);
-    assert.ok(m !== null, `a sample line: ${JSON.stringify(line)}`);
-    const labels: Record<string, string> = {};
-    for (const [, k, v] of m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[k] = v.replace(/\\(.)/g, (_e, c: string) => (c === "n" ? "\n" : c));
-    }
-    out.push({ name: m[1], labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-/** Scrapes /metrics. */
-async function scrape(port: number): Promise<Metrics> {
-  const res = await get(port, "/metrics");
-  assert.equal(res.status, 200);
-  return new Metrics(res.body);
-}
-
-/** A scrape, with lookups by name and exact label set. */
-class Metrics {
-  readonly samples: Sample[];
-  constructor(readonly text: string) {
-    this.samples = parseMetrics(text);
-  }
-  /** The sample with exactly `labels`, or undefined. */
-  get(name: string, labels: Record<string, string>): number | undefined {
-    const want = Object.entries(labels).sort();
-    return this.samples.find((s) =>
-      s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === JSON.stringify(want)
-    )?.value;
-  }
-  /** Like get, 0 when absent (a counter not yet incremented). */
-  n(name: string, labels: Record<string, string>): number {
-    return this.get(name, labels) ?? 0;
-  }
 }
 
 /** What /status answers (the parts these tests read). */
@@ -165,27 +60,12 @@ interface Status {
   }[];
 }
 
-async function status(port: number): Promise<Status> {
-  const res = await get(port, "/status");
-  assert.equal(res.status, 200);
-  assert.match(res.type, /application\/json/);
-  return JSON.parse(res.body) as Status;
-}
-
 function server(s: Status, backend: string, name: string) {
   const b = s.backends.find((x) => x.name === backend);
   assert.ok(b, `backend ${backend} in /status`);
   const srv = b.servers.find((x) => x.name === name);
   assert.ok(srv, `server ${backend}/${name} in /status`);
   return srv;
-}
-
-/**
- * Sends `sig` to the router. process.kill, not child.kill: Deno's ChildProcess.kill signals a
- * child only once (later calls do nothing) and then reports the signal instead of the exit code.
- */
-function signal(r: RouterProcess, sig: "SIGHUP" | "SIGTERM"): void {
-  process.kill(r.child.pid!, sig);
 }
 
 const isReloadEvent = (e: Record<string, unknown>) =>
@@ -200,62 +80,6 @@ async function reload(r: RouterProcess, yaml?: string): Promise<Record<string, u
   if (yaml !== undefined) writeFileSync(r.configFile, yaml);
   signal(r, "SIGHUP");
   return await r.waitFor(() => events(r).filter(isReloadEvent)[before], "a reload event");
-}
-
-/** Connects to 127.0.0.1:port: "refused", or "accepted" (then closes at once). */
-function tryConnect(port: number): Promise<"refused" | "accepted"> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve("accepted");
-    });
-    s.once("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "ECONNREFUSED") resolve("refused");
-      else reject(e);
-    });
-  });
-}
-
-/** A client of a {@link namedSink} through the router, mid-transfer. */
-class SinkClient {
-  readonly hash = createHash("sha256");
-  sent = 0;
-  private constructor(readonly c: RawClient, readonly name: string) {}
-
-  /** Connects and reads the sink's greeting (its name). */
-  static async open(port: number, localAddress?: string): Promise<SinkClient> {
-    const c = await RawClient.connect(port, localAddress);
-    await c.until(() => c.text.includes("\n") || c.ended || c.closed, "the sink's greeting");
-    const nl = c.text.indexOf("\n");
-    if (nl < 0) {
-      c.destroy();
-      throw new Error(`closed before the greeting (${c.error?.message ?? "no error"})`);
-    }
-    return new SinkClient(c, c.text.slice(0, nl));
-  }
-
-  async send(data: Uint8Array): Promise<void> {
-    this.hash.update(data);
-    this.sent += data.length;
-    await this.c.write(data);
-  }
-
-  /** Sends FIN, waits for the sink's report, checks it is exactly what was sent. */
-  async finish(): Promise<void> {
-    const c = this.c;
-    c.end();
-    await c.until(() => c.ended || c.closed, "the sink's report");
-    c.destroy();
-    const want = `${this.name}\n${this.sent} ${this.hash.digest("hex")}\n`;
-    if (c.text !== want) {
-      throw new Error(
-        `sink ${this.name} reported ${JSON.stringify(c.text)}, want ${JSON.stringify(want)} (${
-          c.error?.message ?? "no socket error"
-        })`,
-      );
-    }
-  }
 }
 
 /** One whole exchange with a sink through the router; resolves with the sink's name. */
@@ -393,7 +217,7 @@ backends:
   });
 
   test("/status lists listeners with binds and routes, backends and servers with health and live connections", async () => {
-    const s0 = await status(admin);
+    const s0 = await status<Status>(admin);
     assert.equal(s0.ready, true);
     assert.equal(s0.draining, false);
     assert.equal(s0.config, router.configFile);
@@ -417,7 +241,7 @@ backends:
     // A live connection shows on its listener and on its server while it lasts.
     const c = await SinkClient.open(router.port("plain"));
     const live = await until(async () => {
-      const s = await status(admin);
+      const s = await status<Status>(admin);
       const ok = s.listeners.find((l) => l.name === "plain")!.active === 1 &&
         server(s, "one", "A").active === 1;
       return ok && s;
@@ -426,7 +250,7 @@ backends:
     await c.send(bytes(1000));
     await c.finish();
     await until(async () => {
-      const s = await status(admin);
+      const s = await status<Status>(admin);
       return s.listeners.find((l) => l.name === "plain")!.active === 0 &&
         server(s, "one", "A").active === 0;
     }, "the connection to leave /status");
@@ -588,7 +412,7 @@ backends:
       const m = await scrape(admin);
       return m.get("switchyard_backend_server_up", { backend: "web", server: "bad" }) === 0;
     }, "the 500 server to be down");
-    const s = await status(admin);
+    const s = await status<Status>(admin);
     const b = s.backends.find((x) => x.name === "web")!;
     assert.equal(b.health_check, true);
     assert.equal(server(s, "web", "good").up, true);
@@ -643,7 +467,7 @@ backends:
     const ev = await reload(router, config(false));
     assert.equal(ev.msg, "reloaded", JSON.stringify(ev));
     // Nothing checks it any more, so nothing may keep it down.
-    const s = await status(admin);
+    const s = await status<Status>(admin);
     assert.equal(s.backends.find((b) => b.name === "web")!.health_check, false);
     assert.equal(server(s, "web", "bad").up, true);
     const served = bad.served;
@@ -666,7 +490,7 @@ backends:
       const m = await scrape(admin);
       return m.get("switchyard_backend_server_up", { backend: "pair", server: "B" }) === 0;
     }, "B to be marked down");
-    const s = await status(admin);
+    const s = await status<Status>(admin);
     assert.equal(server(s, "pair", "A").up, true);
     assert.equal(server(s, "pair", "B").up, false);
     assert.ok(server(s, "pair", "B").last_failure, "B's last failure is reported");
@@ -750,7 +574,7 @@ ${
     const ev = await reload(router, config(withRoute, true));
     assert.equal(ev.msg, "reloaded", JSON.stringify(ev));
     // The same sockets: the ports did not change.
-    const s = await status(admin);
+    const s = await status<Status>(admin);
     assert.deepEqual(s.listeners.find((l) => l.name === "main")!.bind, [`127.0.0.1:${mainPort}`]);
     assert.equal(s.listeners.find((l) => l.name === "main")!.routes.length, 1);
 
@@ -802,7 +626,7 @@ ${
     }
     assert.equal(await exchange(mainPort, bytes(500), "127.0.0.2"), "B");
     assert.equal(await exchange(extraPort, bytes(500)), "A");
-    const s = await status(admin);
+    const s = await status<Status>(admin);
     assert.deepEqual(s.listeners.find((l) => l.name === "main")!.bind, [`127.0.0.1:${mainPort}`]);
     const m = await scrape(admin);
     assert.equal(m.get("switchyard_reloads_total", { result: "failed" }), 2);
@@ -814,7 +638,7 @@ ${
     const ev = await reload(router, config(withRoute, false));
     assert.equal(ev.msg, "reloaded", JSON.stringify(ev));
     assert.equal(await tryConnect(extraPort), "refused");
-    const s = await status(admin);
+    const s = await status<Status>(admin);
     assert.deepEqual(s.listeners.map((l) => l.name), ["main"]);
     assert.equal(await exchange(mainPort, bytes(100)), "A");
     await live.send(bytes(3000, 6));
@@ -966,7 +790,7 @@ listeners:
       const ready = await get(admin, "/readyz");
       assert.equal(ready.status, 503);
       assert.equal((await get(admin, "/healthz")).status, 200);
-      const s = await status(admin);
+      const s = await status<Status>(admin);
       assert.equal(s.draining, true);
       assert.equal(s.ready, false);
       assert.equal(await tryConnect(port), "refused");

@@ -9,14 +9,15 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import process from "node:process";
 import { after, before, describe, test } from "node:test";
-import { namedSink, type TestServer } from "../helpers/backends.ts";
-import { RawClient } from "../helpers/clients.ts";
+import { adminPort, events, get, scrape, signal, status, until } from "../helpers/admin.ts";
+import { namedSink, SinkClient, type TestServer } from "../helpers/backends.ts";
+import { tryConnect } from "../helpers/clients.ts";
+import { pattern as bytes } from "../helpers/http_backends.ts";
 import {
   cliIn,
   connectFrom,
@@ -34,64 +35,10 @@ import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** `n` pseudo-random bytes (deterministic per seed). */
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
-
-function events(r: RouterProcess): Record<string, unknown>[] {
-  return r.stderrLines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-}
-
 function listening(r: RouterProcess): Record<string, unknown> {
   const ev = events(r).find((e) => e.msg === "listening");
   assert.ok(ev !== undefined, "a listening event");
   return ev;
-}
-
-function adminPort(r: RouterProcess): number {
-  const admin = String(listening(r).admin);
-  return Number(admin.slice(admin.lastIndexOf(":") + 1));
-}
-
-async function until<T>(
-  f: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
-  return { status: res.status, body: await res.text() };
-}
-
-/** A scrape: the value of the sample with exactly `labels` (0 when absent). */
-async function scrape(port: number): Promise<(name: string, labels?: object) => number> {
-  const res = await get(port, "/metrics");
-  assert.equal(res.status, 200);
-  const samples = new Map<string, number>();
-  for (const line of res.body.split("\n")) {
-    const m = /^([a-z_]+)(\{.*\}) (\S+)$/.exec(line);
-    if (m !== null) samples.set(m[1] + m[2], Number(m[3]));
-  }
-  return (name, labels = {}) => {
-    const l = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(",");
-    return samples.get(`${name}{${l}}`) ?? 0;
-  };
 }
 
 interface WorkerStatus {
@@ -112,16 +59,6 @@ interface Status {
   }[];
 }
 
-async function status(port: number): Promise<Status> {
-  const res = await get(port, "/status");
-  assert.equal(res.status, 200);
-  return JSON.parse(res.body) as Status;
-}
-
-function signal(r: RouterProcess, sig: "SIGHUP" | "SIGTERM"): void {
-  process.kill(r.child.pid!, sig);
-}
-
 const isReloadEvent = (e: Record<string, unknown>) =>
   e.worker === undefined &&
   (e.msg === "reloaded" || String(e.msg).startsWith("reload failed"));
@@ -131,41 +68,6 @@ async function reload(r: RouterProcess, yaml: string): Promise<Record<string, un
   writeFileSync(r.configFile, yaml);
   signal(r, "SIGHUP");
   return await r.waitFor(() => events(r).filter(isReloadEvent)[before], "a reload event");
-}
-
-/** A client of a namedSink through the router, mid-transfer. */
-class SinkClient {
-  readonly hash = createHash("sha256");
-  sent = 0;
-  private constructor(readonly c: RawClient, readonly name: string) {}
-
-  static async open(port: number, localAddress?: string): Promise<SinkClient> {
-    const c = await RawClient.connect(port, localAddress);
-    await c.until(() => c.text.includes("\n") || c.ended || c.closed, "the sink's greeting");
-    const nl = c.text.indexOf("\n");
-    if (nl < 0) {
-      c.destroy();
-      throw new Error(`closed before the greeting (${c.error?.message ?? "no error"})`);
-    }
-    return new SinkClient(c, c.text.slice(0, nl));
-  }
-
-  async send(data: Uint8Array): Promise<void> {
-    this.hash.update(data);
-    this.sent += data.length;
-    await this.c.write(data);
-  }
-
-  async finish(): Promise<void> {
-    const c = this.c;
-    c.end();
-    await c.until(() => c.ended || c.closed, "the sink's report");
-    c.destroy();
-    const want = `${this.name}\n${this.sent} ${this.hash.digest("hex")}\n`;
-    if (c.text !== want) {
-      throw new Error(`sink ${this.name} reported ${JSON.stringify(c.text)}, want ${want}`);
-    }
-  }
 }
 
 /** One whole exchange with a sink; the sink's name and the client's address. */
@@ -228,20 +130,6 @@ async function workersOf(r: RouterProcess, listener: string, batch: Batch): Prom
   return [...new Set([...byClient.values()].map((rec) => rec.worker))].sort();
 }
 
-function tryConnect(port: number): Promise<"refused" | "accepted"> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve("accepted");
-    });
-    s.once("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "ECONNREFUSED") resolve("refused");
-      else reject(e);
-    });
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 
 describe(`workers: 2 (router on ${runtimeName})`, () => {
@@ -297,7 +185,7 @@ backends:
     assert.deepEqual(ready.map((e) => e.worker).sort(), [1, 2]);
     for (const e of ready) assert.deepEqual(e.listeners, [`main=127.0.0.1:${port}`]);
     assert.equal(events(router).filter((e) => e.msg === "listening").length, 1);
-    const s = await status(admin);
+    const s = await status<Status>(admin);
     assert.equal(s.ready, true);
     assert.deepEqual(s.workers.map((w) => [w.worker, w.pid, w.state]), [
       [1, pids[0], "ready"],
@@ -312,32 +200,40 @@ backends:
     assert.deepEqual([...batch.names], [["A", 50]]);
     assert.deepEqual(await workersOf(router, "main", batch), [1, 2]);
 
-    const m = await until(async () => {
-      const m = await scrape(admin);
-      return m("switchyard_connections_active", { listener: "main" }) === 0 && m;
-    }, "every connection to end");
-    assert.equal(m("switchyard_connections_accepted_total", { listener: "main" }), made);
-    assert.equal(m("switchyard_connections_total", { listener: "main", backend: "a" }), made);
+    const m = await until(
+      async () => {
+        const m = await scrape(admin);
+        return m.n("switchyard_connections_active", { listener: "main" }) === 0 && m;
+      },
+      "every connection to end",
+      15_000,
+    );
+    assert.equal(m.n("switchyard_connections_accepted_total", { listener: "main" }), made);
+    assert.equal(m.n("switchyard_connections_total", { listener: "main", backend: "a" }), made);
     assert.equal(
-      m("switchyard_backend_server_connections_total", { backend: "a", server: "A" }),
+      m.n("switchyard_backend_server_connections_total", { backend: "a", server: "A" }),
       made,
     );
     // In: 100 + 7i bytes each.
     let sent = 0;
     for (let i = 0; i < 50; i++) sent += 100 + i * 7;
-    assert.equal(m("switchyard_bytes_total", { listener: "main", direction: "in" }), sent);
-    assert.equal(m("switchyard_workers"), 2);
-    assert.equal(m("switchyard_worker_restarts_total"), 0);
-    const s = await status(admin);
+    assert.equal(m.n("switchyard_bytes_total", { listener: "main", direction: "in" }), sent);
+    assert.equal(m.n("switchyard_workers"), 2);
+    assert.equal(m.n("switchyard_worker_restarts_total"), 0);
+    const s = await status<Status>(admin);
     assert.equal(s.listeners[0].accepted, made);
     assert.equal(s.backends.find((b) => b.name === "a")!.servers[0].total, made);
 
     // A live connection shows once, whichever worker has it.
     const live = await SinkClient.open(port);
-    await until(async () => {
-      const s = await status(admin);
-      return s.listeners[0].active === 1 && s.backends[0].servers[0].active === 1;
-    }, "the live connection in /status");
+    await until(
+      async () => {
+        const s = await status<Status>(admin);
+        return s.listeners[0].active === 1 && s.backends[0].servers[0].active === 1;
+      },
+      "the live connection in /status",
+      15_000,
+    );
     await live.send(bytes(10));
     await live.finish();
     made++;
@@ -364,13 +260,17 @@ backends:
     await early.finish();
     made++;
 
-    const m = await until(async () => {
-      const m = await scrape(admin);
-      return m("switchyard_connections_active", { listener: "main" }) === 0 && m;
-    }, "every connection to end");
-    assert.equal(m("switchyard_reloads_total", { result: "ok" }), 1);
-    assert.equal(m("switchyard_connections_total", { listener: "main", backend: "b" }), 30);
-    assert.equal(m("switchyard_connections_accepted_total", { listener: "main" }), made);
+    const m = await until(
+      async () => {
+        const m = await scrape(admin);
+        return m.n("switchyard_connections_active", { listener: "main" }) === 0 && m;
+      },
+      "every connection to end",
+      15_000,
+    );
+    assert.equal(m.n("switchyard_reloads_total", { result: "ok" }), 1);
+    assert.equal(m.n("switchyard_connections_total", { listener: "main", backend: "b" }), 30);
+    assert.equal(m.n("switchyard_connections_accepted_total", { listener: "main" }), made);
   });
 
   test("an invalid reload is refused once and both workers keep the old config", async () => {
@@ -382,13 +282,13 @@ backends:
     assert.deepEqual([...viaB.names], [["B", 20]]);
     assert.deepEqual(await workersOf(router, "main", viaB), [1, 2]);
     const m = await scrape(admin);
-    assert.equal(m("switchyard_reloads_total", { result: "failed" }), 1);
+    assert.equal(m.n("switchyard_reloads_total", { result: "failed" }), 1);
   });
 
   test("a reload that adds a port-0 listener: one new port, bound by both workers", async () => {
     const ev = await reload(router, config(`{ src: 127.0.0.2/32, to: b }`, true));
     assert.equal(ev.msg, "reloaded", JSON.stringify(ev));
-    const s = await status(admin);
+    const s = await status<Status>(admin);
     const extra = s.listeners.find((l) => l.name === "extra")!;
     assert.equal(extra.bind.length, 1);
     const extraPort = Number(extra.bind[0].slice(extra.bind[0].lastIndexOf(":") + 1));
@@ -398,7 +298,7 @@ backends:
     assert.deepEqual([...batch.names], [["B", 40]]);
     assert.deepEqual(await workersOf(router, "extra", batch), [1, 2]);
     const m = await scrape(admin);
-    assert.equal(m("switchyard_reloads_total", { result: "ok" }), 2);
+    assert.equal(m.n("switchyard_reloads_total", { result: "ok" }), 2);
   });
 
   test("a reload that cannot bind changes nothing in either worker", async () => {
@@ -423,22 +323,26 @@ backends:
     made += 30;
     assert.deepEqual([...batch.names], [["B", 30]]);
     assert.deepEqual(await workersOf(router, "main", batch), [1, 2]);
-    const s = await status(admin);
+    const s = await status<Status>(admin);
     assert.deepEqual(s.listeners.find((l) => l.name === "main")!.bind, [`127.0.0.1:${port}`]);
     const m = await scrape(admin);
-    assert.equal(m("switchyard_reloads_total", { result: "failed" }), 2);
+    assert.equal(m.n("switchyard_reloads_total", { result: "failed" }), 2);
   });
 
   test("a SIGKILLed worker: the port keeps serving, the worker comes back, counters keep counting", async () => {
-    const s0 = await status(admin);
+    const s0 = await status<Status>(admin);
     const victim = s0.workers.find((w) => w.worker === 1)!;
     assert.ok(victim.pid !== null);
     // Counters of the worker about to die must be in the supervisor's last snapshot.
-    await until(async () => {
-      const m = await scrape(admin);
-      return m("switchyard_connections_active", { listener: "main" }) === 0 &&
-        m("switchyard_connections_accepted_total", { listener: "main" }) === made;
-    }, "the counters to settle");
+    await until(
+      async () => {
+        const m = await scrape(admin);
+        return m.n("switchyard_connections_active", { listener: "main" }) === 0 &&
+          m.n("switchyard_connections_accepted_total", { listener: "main" }) === made;
+      },
+      "the counters to settle",
+      15_000,
+    );
 
     process.kill(victim.pid, "SIGKILL");
     const exited = await router.waitFor(
@@ -453,11 +357,15 @@ backends:
     made += 20;
     assert.deepEqual([...during.names], [["A", 20]]);
 
-    const s1 = await until(async () => {
-      const s = await status(admin);
-      const w1 = s.workers.find((w) => w.worker === 1)!;
-      return w1.state === "ready" && w1.pid !== victim.pid && s;
-    }, "worker 1 to come back");
+    const s1 = await until(
+      async () => {
+        const s = await status<Status>(admin);
+        const w1 = s.workers.find((w) => w.worker === 1)!;
+        return w1.state === "ready" && w1.pid !== victim.pid && s;
+      },
+      "worker 1 to come back",
+      15_000,
+    );
     assert.equal(s1.workers.find((w) => w.worker === 1)!.restarts, 1);
     assert.equal(s1.workers.find((w) => w.worker === 2)!.pid, s0.workers[1].pid);
     assert.equal(s1.ready, true);
@@ -473,14 +381,18 @@ backends:
     const onExtra = await exchanges(router, Number(extra.slice(extra.lastIndexOf(":") + 1)), 40);
     assert.deepEqual(await workersOf(router, "extra", onExtra), [1, 2]);
 
-    const m = await until(async () => {
-      const m = await scrape(admin);
-      return m("switchyard_connections_active", { listener: "main" }) === 0 && m;
-    }, "every connection to end");
+    const m = await until(
+      async () => {
+        const m = await scrape(admin);
+        return m.n("switchyard_connections_active", { listener: "main" }) === 0 && m;
+      },
+      "every connection to end",
+      15_000,
+    );
     // What the dead worker had counted is still in the sum.
-    assert.equal(m("switchyard_connections_accepted_total", { listener: "main" }), made);
-    assert.equal(m("switchyard_worker_restarts_total"), 1);
-    assert.equal(m("switchyard_workers"), 2);
+    assert.equal(m.n("switchyard_connections_accepted_total", { listener: "main" }), made);
+    assert.equal(m.n("switchyard_worker_restarts_total"), 1);
+    assert.equal(m.n("switchyard_workers"), 2);
   });
 });
 
@@ -557,10 +469,14 @@ backends:
     assert.ok(probes >= 4 && probes <= 14, `${probes} probes of good in 2 s at 200 ms`);
 
     health.bad = 500;
-    await until(async () => {
-      const m = await scrape(admin);
-      return m("switchyard_backend_server_up", { backend: "pool", server: "bad" }) === 0;
-    }, "bad to be down");
+    await until(
+      async () => {
+        const m = await scrape(admin);
+        return m.n("switchyard_backend_server_up", { backend: "pool", server: "bad" }) === 0;
+      },
+      "bad to be down",
+      15_000,
+    );
     await router.waitFor(
       () => events(router).find((e) => e.msg === "server down"),
       "the server down event",
@@ -582,10 +498,14 @@ backends:
     assert.equal(down[0].worker, undefined, "the supervisor's checker, not a worker's");
 
     health.bad = 200;
-    await until(async () => {
-      const m = await scrape(admin);
-      return m("switchyard_backend_server_up", { backend: "pool", server: "bad" }) === 1;
-    }, "bad to be up again");
+    await until(
+      async () => {
+        const m = await scrape(admin);
+        return m.n("switchyard_backend_server_up", { backend: "pool", server: "bad" }) === 1;
+      },
+      "bad to be up again",
+      15_000,
+    );
     const again = await Promise.all(Array.from({ length: 40 }, () => httpGet(port)));
     assert.deepEqual([...new Set(again)].sort(), ["bad\n", "good\n"]);
   });
@@ -617,10 +537,14 @@ listeners:
     const port = router.port("main");
     const ev = await reload(router, config(3));
     assert.equal(ev.msg, "reloaded", JSON.stringify(ev));
-    const s3 = await until(async () => {
-      const s = await status(admin);
-      return s.workers.length === 3 && s.workers.every((w) => w.state === "ready") && s;
-    }, "three ready workers");
+    const s3 = await until(
+      async () => {
+        const s = await status<Status>(admin);
+        return s.workers.length === 3 && s.workers.every((w) => w.state === "ready") && s;
+      },
+      "three ready workers",
+      15_000,
+    );
     assert.deepEqual(s3.workers.map((w) => w.worker), [1, 2, 3]);
     assert.equal((await get(admin, "/readyz")).status, 200);
     const batch = await exchanges(router, port, 60);
@@ -632,10 +556,14 @@ listeners:
     assert.equal(ev1.msg, "reloaded", JSON.stringify(ev1));
     for (const c of live) await c.send(bytes(500));
     for (const c of live) await c.finish();
-    const s1 = await until(async () => {
-      const s = await status(admin);
-      return s.workers.length === 1 && s.workers[0].state === "ready" && s;
-    }, "one worker left");
+    const s1 = await until(
+      async () => {
+        const s = await status<Status>(admin);
+        return s.workers.length === 1 && s.workers[0].state === "ready" && s;
+      },
+      "one worker left",
+      15_000,
+    );
     assert.equal(s1.workers[0].worker, 1);
     const retired = await router.waitFor(() => {
       const r = events(router).filter((e) => e.msg === "worker retired");
@@ -645,9 +573,9 @@ listeners:
     const after = await exchanges(router, port, 20);
     assert.deepEqual(await workersOf(router, "main", after), [1]);
     const m = await scrape(admin);
-    assert.equal(m("switchyard_workers"), 1);
-    assert.equal(m("switchyard_worker_restarts_total"), 0);
-    assert.equal(m("switchyard_connections_accepted_total", { listener: "main" }), 86);
+    assert.equal(m.n("switchyard_workers"), 1);
+    assert.equal(m.n("switchyard_worker_restarts_total"), 0);
+    assert.equal(m.n("switchyard_connections_accepted_total", { listener: "main" }), 86);
   });
 });
 
@@ -679,7 +607,11 @@ listeners:
       const c = await SinkClient.open(port);
       const chunk = bytes(64 << 10, 9);
       for (let i = 0; i < 4; i++) await c.send(chunk);
-      await until(async () => (await status(admin)).listeners[0].active === 1, "the live one");
+      await until(
+        async () => (await status<Status>(admin)).listeners[0].active === 1,
+        "the live one",
+        15_000,
+      );
 
       signal(router, "SIGTERM");
       const ev = await router.waitFor(
@@ -694,7 +626,7 @@ listeners:
         () => events(router).filter((e) => e.msg === "worker draining").length === 2,
         "both workers draining",
       );
-      const s = await status(admin);
+      const s = await status<Status>(admin);
       assert.equal(s.draining, true);
       assert.equal(s.ready, false);
       assert.equal(await tryConnect(port), "refused");
