@@ -39,3 +39,36 @@ export function mulberry32(seed: number): Prng {
     pick: (items) => items[int(items.length)],
   };
 }
+
+/**
+ * One to three random edits of `input` (in place where it can): a bit flipped, a byte set to
+ * or inserted from `interesting`, a byte deleted, or the rest cut off.
+ */
+export function editBytes(
+  rand: Prng,
+  input: Uint8Array,
+  interesting: readonly number[],
+): Uint8Array {
+  let buf = input;
+  const edits = rand.range(1, 3);
+  for (let e = 0; e < edits; e++) {
+    const at = rand.int(buf.length + 1);
+    switch (rand.int(5)) {
+      case 0:
+        if (at < buf.length) buf[at] ^= 1 << rand.int(8);
+        break;
+      case 1:
+        if (at < buf.length) buf[at] = rand.pick(interesting);
+        break;
+      case 2:
+        buf = new Uint8Array([...buf.subarray(0, at), rand.pick(interesting), ...buf.subarray(at)]);
+        break;
+      case 3:
+        buf = new Uint8Array([...buf.subarray(0, at), ...buf.subarray(at + 1)]);
+        break;
+      default:
+        buf = buf.subarray(0, at);
+    }
+  }
+  return buf;
+}

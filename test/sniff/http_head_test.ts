@@ -9,7 +9,7 @@ import {
 } from "../../src/sniff/http_head.ts";
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { parseIp } from "../../src/net/ip.ts";
-import { mulberry32, type Prng } from "../helpers/prng.ts";
+import { editBytes, mulberry32, type Prng } from "../helpers/prng.ts";
 
 const LIMITS: HttpHeadLimits = { maxLine: 8192, maxHead: 65536 };
 
@@ -644,31 +644,6 @@ function randomHead(rand: Prng): Uint8Array {
   return req(...lines);
 }
 
-function mutate(rand: Prng, input: Uint8Array): Uint8Array {
-  let buf = input;
-  const edits = rand.range(1, 3);
-  for (let e = 0; e < edits; e++) {
-    const at = rand.int(buf.length + 1);
-    switch (rand.int(5)) {
-      case 0:
-        if (at < buf.length) buf[at] ^= 1 << rand.int(8);
-        break;
-      case 1:
-        if (at < buf.length) buf[at] = rand.pick(INTERESTING);
-        break;
-      case 2:
-        buf = new Uint8Array([...buf.subarray(0, at), rand.pick(INTERESTING), ...buf.subarray(at)]);
-        break;
-      case 3:
-        buf = new Uint8Array([...buf.subarray(0, at), ...buf.subarray(at + 1)]);
-        break;
-      default:
-        buf = buf.subarray(0, at);
-    }
-  }
-  return buf;
-}
-
 describe("randomized", () => {
   const CASES = 100_000;
   test(`${CASES} mutated and truncated heads: no throw, well-formed results`, () => {
@@ -676,7 +651,7 @@ describe("randomized", () => {
     const rand = mulberry32(seed);
     const seen = { more: 0, no: 0, invalid: 0, match: 0 };
     for (let n = 0; n < CASES; n++) {
-      const buf = mutate(rand, randomHead(rand));
+      const buf = editBytes(rand, randomHead(rand), INTERESTING);
       // Mostly generous limits; sometimes tight ones so 414 and 431 are reached.
       const limits = rand.int(8) === 0
         ? { maxLine: rand.range(8, 60), maxHead: rand.range(16, 200) }
