@@ -10,7 +10,15 @@
  * @module
  */
 
-import { charName, isToken, latin1, quote, readFields } from "../sniff/http_fields.ts";
+import {
+  charName,
+  type HeadKind,
+  isToken,
+  latin1,
+  quote,
+  readFields,
+  scanHead,
+} from "../sniff/http_fields.ts";
 import { invalid, match, NEED_MORE, NO_MATCH, type SniffResult } from "../sniff/result.ts";
 
 /** A parsed response head; framing facts are derived once here for the body code. */
@@ -58,8 +66,6 @@ export interface HttpResponseHeadLimits {
 }
 
 const SP = 0x20;
-const CR = 0x0d;
-const LF = 0x0a;
 
 /** "HTTP/": every status line starts with it. */
 const HTTP_NAME = [0x48, 0x54, 0x54, 0x50, 0x2f];
@@ -87,36 +93,22 @@ export function sniffHttpResponseHead(
   const prefix = Math.min(n, HTTP_NAME.length);
   for (let i = 0; i < prefix; i++) if (buf[i] !== HTTP_NAME[i]) return NO_MATCH;
 
-  // One pass over the bytes, as on the request side: CRLF is the only line end, the status line
-  // is validated once complete, and the head ends at the first empty line.
-  const seen = Math.min(n, maxHead);
-  let line: StatusLine | null = null;
-  let lineStart = 0;
-  let headEnd = -1;
-  for (let i = prefix; i < seen; i++) {
-    const b = buf[i];
-    if (b === LF) return invalid(`502: bare LF at offset ${i}`);
-    if (b !== CR) continue;
-    if (i + 1 === n) break;
-    if (buf[i + 1] !== LF) return invalid(`502: bare CR at offset ${i}`);
-    if (line === null) {
-      const parsed = parseStatusLine(latin1(buf, 0, i));
-      if (typeof parsed === "string") return invalid(parsed);
-      line = parsed;
-    } else if (i === lineStart) {
-      headEnd = i + 2;
-      break;
-    }
-    lineStart = i + 2;
-    i++;
-  }
-  if (headEnd < 0 ? n >= maxHead : headEnd > maxHead) {
-    return invalid(`502: response head longer than ${maxHead} bytes`);
-  }
-  if (headEnd < 0 || line === null) return NEED_MORE;
+  const scan = scanHead(buf, prefix, Infinity, maxHead, RESPONSE);
+  if (scan === null) return NEED_MORE;
+  if (typeof scan === "string") return invalid(scan);
+  const { line, headEnd } = scan;
   const head = parseHead(latin1(buf, 0, headEnd), line, headEnd);
   return typeof head === "string" ? invalid(head) : match(head, headEnd);
 }
+
+/** How scanHead reads a response head: the status line is bounded by maxHead alone. */
+const RESPONSE: HeadKind<StatusLine> = {
+  what: "response",
+  status: "502",
+  lineStatus: "502",
+  headStatus: "502",
+  firstLine: parseStatusLine,
+};
 
 interface StatusLine {
   version: "1.0" | "1.1";

@@ -8,6 +8,8 @@
 
 const SP = 0x20;
 const HTAB = 0x09;
+const CR = 0x0d;
+const LF = 0x0a;
 
 /** RFC 9110 tchar lookup: 1 for token characters. */
 export const TCHAR: Uint8Array = new Uint8Array(256);
@@ -151,4 +153,66 @@ export function readFields(
     }
   }
   return f;
+}
+
+/** What kind of head {@link scanHead} reads; one constant per sniffer, so nothing is built per call. */
+export interface HeadKind<L> {
+  /** "request" or "response": names the line and the head in reasons. */
+  readonly what: string;
+  /** Reason prefix for a bare CR or LF. */
+  readonly status: string;
+  /** Reason prefix for a first line over its limit. */
+  readonly lineStatus: string;
+  /** Reason prefix for a head over its limit. */
+  readonly headStatus: string;
+  /** Validates the first line (without its CRLF): its parts, or a reason. */
+  readonly firstLine: (text: string) => L | string;
+}
+
+/**
+ * Finds a head's end in one pass over `buf` from `from` (the first line's start was already
+ * checked up to there): CRLF is the only line end, the first line is validated as soon as it
+ * is complete (and may be at most `maxLine` bytes), and the head ends at the first empty line,
+ * within `maxHead` bytes. Returns the parsed first line and the head's length (with its
+ * CRLFCRLF), null while more bytes are needed, or a reason.
+ */
+export function scanHead<L>(
+  buf: Uint8Array,
+  from: number,
+  maxLine: number,
+  maxHead: number,
+  kind: HeadKind<L>,
+): { line: L; headEnd: number } | null | string {
+  const n = buf.length;
+  const seen = Math.min(n, maxHead);
+  let line: L | null = null;
+  let lineStart = 0;
+  let headEnd = -1;
+  for (let i = from; i < seen; i++) {
+    const b = buf[i];
+    if (b === LF) return `${kind.status}: bare LF at offset ${i}`;
+    if (b !== CR) {
+      if (line === null && i >= maxLine) {
+        return `${kind.lineStatus}: ${kind.what} line longer than ${maxLine} bytes`;
+      }
+      continue;
+    }
+    if (i + 1 === n) break;
+    if (buf[i + 1] !== LF) return `${kind.status}: bare CR at offset ${i}`;
+    if (line === null) {
+      const parsed = kind.firstLine(latin1(buf, 0, i));
+      if (typeof parsed === "string") return parsed;
+      line = parsed;
+    } else if (i === lineStart) {
+      headEnd = i + 2;
+      break;
+    }
+    lineStart = i + 2;
+    i++;
+  }
+  if (headEnd < 0 ? n >= maxHead : headEnd > maxHead) {
+    return `${kind.headStatus}: ${kind.what} head longer than ${maxHead} bytes`;
+  }
+  if (headEnd < 0 || line === null) return null;
+  return { line, headEnd };
 }

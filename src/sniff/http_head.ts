@@ -10,7 +10,16 @@
  */
 
 import { formatIp, parseIp } from "../net/ip.ts";
-import { charName, isToken, latin1, quote, readFields, TCHAR } from "./http_fields.ts";
+import {
+  charName,
+  type HeadKind,
+  isToken,
+  latin1,
+  quote,
+  readFields,
+  scanHead,
+  TCHAR,
+} from "./http_fields.ts";
 import { invalid, match, NEED_MORE, NO_MATCH, type SniffResult } from "./result.ts";
 
 /** A parsed request head; framing facts are derived once here for the body code. */
@@ -77,8 +86,6 @@ export function sniffH2Preface(buf: Uint8Array): SniffResult<null> {
 }
 
 const SP = 0x20;
-const CR = 0x0d;
-const LF = 0x0a;
 
 /** Transfer codings this proxy can pass through (it frames by the final chunked coding). */
 const KNOWN_CODINGS = new Set(["chunked", "gzip", "x-gzip", "deflate", "compress", "x-compress"]);
@@ -112,41 +119,22 @@ export function sniffHttpRequestHead(
   // "PRI" is reserved for the HTTP/2 preface (RFC 9113 section 11.1).
   if (methodEnd === 3 && buf[0] === 0x50 && buf[1] === 0x52 && buf[2] === 0x49) return NO_MATCH;
 
-  // One pass over the bytes: CRLF is the only line end, the request line is validated once
-  // complete, and the head ends at the first empty line.
-  const seen = Math.min(n, maxHead);
-  let line: RequestLine | null = null;
-  let lineStart = 0;
-  let headEnd = -1;
-  for (let i = methodEnd; i < seen; i++) {
-    const b = buf[i];
-    if (b === LF) return invalid(`400: bare LF at offset ${i}`);
-    if (b !== CR) {
-      if (line === null && i >= maxLine) {
-        return invalid(`414: request line longer than ${maxLine} bytes`);
-      }
-      continue;
-    }
-    if (i + 1 === n) break;
-    if (buf[i + 1] !== LF) return invalid(`400: bare CR at offset ${i}`);
-    if (line === null) {
-      const parsed = parseRequestLine(latin1(buf, 0, i));
-      if (typeof parsed === "string") return invalid(parsed);
-      line = parsed;
-    } else if (i === lineStart) {
-      headEnd = i + 2;
-      break;
-    }
-    lineStart = i + 2;
-    i++;
-  }
-  if (headEnd < 0 ? n >= maxHead : headEnd > maxHead) {
-    return invalid(`431: request head longer than ${maxHead} bytes`);
-  }
-  if (headEnd < 0 || line === null) return NEED_MORE;
+  const scan = scanHead(buf, methodEnd, maxLine, maxHead, REQUEST);
+  if (scan === null) return NEED_MORE;
+  if (typeof scan === "string") return invalid(scan);
+  const { line, headEnd } = scan;
   const head = parseHead(latin1(buf, 0, headEnd), line, headEnd);
   return typeof head === "string" ? invalid(head) : match(head, headEnd);
 }
+
+/** How scanHead reads a request head. */
+const REQUEST: HeadKind<RequestLine> = {
+  what: "request",
+  status: "400",
+  lineStatus: "414",
+  headStatus: "431",
+  firstLine: parseRequestLine,
+};
 
 interface RequestLine {
   method: string;
