@@ -269,16 +269,7 @@ export async function startRouterIn(ns: string, yaml: string): Promise<RouterPro
   const cwd = fileURLToPath(new URL("../../", import.meta.url));
   const child = spawn(argv[0], argv.slice(1), { cwd, stdio: ["ignore", "pipe", "pipe"] });
   const r = new RouterProcess(child, file);
-  await r.waitFor(
-    () => {
-      for (const l of r.stderrLines) {
-        if (!l.startsWith("{")) continue;
-        if (JSON.parse(l).msg === "listening") return true;
-      }
-    },
-    "the listening event",
-    20_000,
-  );
+  await r.listening(20_000);
   return r;
 }
 

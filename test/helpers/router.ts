@@ -116,6 +116,26 @@ export class RouterProcess {
     return p[0];
   }
 
+  /** Waits for the "listening" event and records each listener's bound ports from it. */
+  async listening(timeoutMs = 10_000): Promise<void> {
+    const ev = await this.waitFor(
+      () => {
+        for (const l of this.stderrLines) {
+          if (!l.startsWith("{")) continue;
+          const e = JSON.parse(l);
+          if (e.msg === "listening") return e as { listeners: string[] };
+        }
+      },
+      "the listening event",
+      timeoutMs,
+    );
+    for (const entry of ev.listeners) {
+      const [name, addr] = entry.split("=");
+      const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
+      this.ports.set(name, [...(this.ports.get(name) ?? []), port]);
+    }
+  }
+
   /** SIGTERM, then wait for exit. */
   async stop(): Promise<number | null> {
     // process.kill, not child.kill: Deno's child_process then reports the signal instead of
@@ -141,17 +161,6 @@ export async function startRouter(
   const [cmd, ...argv] = [...prefix, runtime, ...args];
   const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const r = new RouterProcess(child, file);
-  const ev = await r.waitFor(() => {
-    for (const l of r.stderrLines) {
-      if (!l.startsWith("{")) continue;
-      const e = JSON.parse(l);
-      if (e.msg === "listening") return e as { listeners: string[] };
-    }
-  }, "the listening event");
-  for (const entry of ev.listeners) {
-    const [name, addr] = entry.split("=");
-    const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
-    r.ports.set(name, [...(r.ports.get(name) ?? []), port]);
-  }
+  await r.listening();
   return r;
 }

@@ -159,20 +159,7 @@ describe("the single executable (bun build --compile) and its scratch image", ()
     const [cmd, args] = containerCommand(rootfs, spec, [...spec.entrypoint, ...spec.cmd]);
     const child = spawn(cmd, args, { env: containerEnv(spec), stdio: ["ignore", "pipe", "pipe"] });
     const r = new RouterProcess(child, configInRoot);
-    const ev = await r.waitFor(() => {
-      for (const l of r.stderrLines) {
-        if (!l.startsWith("{")) continue;
-        const e = JSON.parse(l);
-        if (e.msg === "listening") return e as { listeners: string[] };
-      }
-    }, "the listening event");
-    for (const entry of ev.listeners) {
-      const [name, addr] = entry.split("=");
-      r.ports.set(name, [
-        ...(r.ports.get(name) ?? []),
-        Number(addr.slice(addr.lastIndexOf(":") + 1)),
-      ]);
-    }
+    await r.listening();
     return r;
   }
 
@@ -446,10 +433,7 @@ listeners:
           stdio: ["ignore", "pipe", "pipe"],
         });
         const router = new RouterProcess(child, configInRoot);
-        const listened = router.waitFor(
-          () => router.stderrLines.some((l) => l.includes('"msg":"listening"')),
-          "the listening event",
-        ).then(() => performance.now() - t0);
+        const listened = router.listening().then(() => performance.now() - t0);
         try {
           for (;;) {
             if (child.exitCode !== null) {
