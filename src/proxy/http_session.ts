@@ -174,10 +174,11 @@ export class HttpSession implements ConnHandlers {
     if (
       this.#req === "head" && this.#buf.length === 0 && this.#res !== "head" && this.#res !== "body"
     ) {
-      // After requests, a close between them is the normal end; before any, #abort logs it.
-      // Either way FIN back, not a bare close (an abort, a reset on Bun).
-      if (this.#first) this.#abort("closed before sending a request", 0, "client_closed");
-      else this.#closeClient();
+      // A connection that never sent a request is still logged once (HAProxy logs these too,
+      // unless dontlognull); after requests, a close between them is the normal end.
+      if (this.#first) this.#logExchange("client_closed", "closed before sending a request");
+      // FIN back, not a bare close (an abort, a reset on Bun).
+      this.#closeClient();
     } else if (this.#req === "head" || this.#req === "body") {
       // The client gave up inside a request: nothing sensible can follow.
       this.#abort("client closed inside a request", 400, "client_closed");
@@ -241,8 +242,10 @@ export class HttpSession implements ConnHandlers {
   /** The head did not come in time: a silent first connection or idle keep-alive just ends. */
   #headTimeout(): void {
     this.#headDeadline = 0;
-    if (this.#buf.length === 0 && this.#first) this.#abort("no request", 0, "inspect_timeout");
-    else if (this.#buf.length === 0) this.#closeClient();
+    if (this.#buf.length === 0 && this.#first) {
+      this.#logExchange("inspect_timeout", "no request");
+      this.#abort("no request", 0, "inspect_timeout");
+    } else if (this.#buf.length === 0) this.#closeClient();
     else this.#refuse(408, "request head not complete within inspect_timeout", "inspect_timeout");
   }
 
@@ -751,11 +754,7 @@ export class HttpSession implements ConnHandlers {
       if (ex !== null) ex.status = status;
       this.#write(errorResponse(status, reason));
     }
-    // A connection that never got as far as a request is still logged once (HAProxy logs
-    // these too, unless dontlognull).
-    if (ex !== null || status !== 0 || this.#first) {
-      this.#logExchange(outcome, reason, undefined, status);
-    }
+    if (ex !== null || status !== 0) this.#logExchange(outcome, reason, undefined, status);
     this.#ex = null;
     this.#closeClient();
   }
