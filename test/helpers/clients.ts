@@ -49,10 +49,13 @@ export class RawClient {
   ended = false;
   closed = false;
   error: Error | null = null;
+  /** The local port (kept: a closed socket no longer reports it). */
+  readonly port: number;
   #waiters: (() => void)[] = [];
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
+    this.port = socket.localPort!;
     socket.on("data", (c: Uint8Array) => {
       this.received.push(c);
       this.#wake();
@@ -73,8 +76,13 @@ export class RawClient {
 
   /** Connects to 127.0.0.1:port (optionally from a given local address). */
   static connect(port: number, localAddress?: string): Promise<RawClient> {
+    return RawClient.connectTo("127.0.0.1", port, localAddress);
+  }
+
+  /** Connects to `host:port`, from `localAddress` when given. */
+  static connectTo(host: string, port: number, localAddress?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ host: "127.0.0.1", port, localAddress, allowHalfOpen: true });
+      const s = net.connect({ host, port, localAddress, allowHalfOpen: true });
       s.once("connect", () => resolve(new RawClient(s)));
       s.once("error", reject);
     });
@@ -100,8 +108,17 @@ export class RawClient {
     });
   }
 
+  get bytes(): Buffer {
+    return Buffer.concat(this.received);
+  }
+
   get text(): string {
-    return Buffer.concat(this.received).toString("latin1");
+    return this.bytes.toString("latin1");
+  }
+
+  /** Waits until the other side closed (FIN, or a reset). */
+  closedByPeer(what: string, timeoutMs?: number): Promise<void> {
+    return this.until(() => this.ended || this.closed || this.error !== null, what, timeoutMs);
   }
 
   write(b: Uint8Array | string): Promise<void> {

@@ -75,10 +75,9 @@ listeners:
       new URL("../fixtures/regress/tls_start_crash.bin", import.meta.url),
     );
     const c = await RawClient.connect(router.port("term"));
-    const port = c.socket.localPort!;
     await c.write(hello);
     await c.until(() => c.ended || c.closed, "the router to close");
-    const rec = await recordOf(port);
+    const rec = await recordOf(c.port);
     assert.equal(rec.outcome, "tls_failed");
     await stillServes();
     assert.equal(router.child.exitCode, null);
@@ -86,20 +85,18 @@ listeners:
 
   test("an HTTP connection closed before any request is logged once", async () => {
     const c = await RawClient.connect(router.port("web"));
-    const port = c.socket.localPort!;
     c.end();
     await c.until(() => c.ended, "the router's FIN");
-    const rec = await recordOf(port);
+    const rec = await recordOf(c.port);
     assert.equal(rec.outcome, "client_closed");
     assert.equal(rec.reason, "closed before sending a request");
-    assert.equal(router.access.filter((a) => a.client === `127.0.0.1:${port}`).length, 1);
+    assert.equal(router.access.filter((a) => a.client === `127.0.0.1:${c.port}`).length, 1);
   });
 
   test("a silent HTTP connection is logged at inspect_timeout", async () => {
     const c = await RawClient.connect(router.port("web"));
-    const port = c.socket.localPort!;
     await c.until(() => c.ended || c.closed, "the router to close", 5000);
-    const rec = await recordOf(port);
+    const rec = await recordOf(c.port);
     assert.equal(rec.outcome, "inspect_timeout");
     assert.equal(rec.reason, "no request");
   });

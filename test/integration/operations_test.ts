@@ -16,20 +16,12 @@ import { after, before, describe, test } from "node:test";
 import { adminPort, events, get, scrape, signal, status, until } from "../helpers/admin.ts";
 import { namedSink, SinkClient, type TestServer } from "../helpers/backends.ts";
 import { exec, RawClient, tryConnect } from "../helpers/clients.ts";
+import { freePort } from "../helpers/haproxy.ts";
 import { pattern as bytes, sha256 } from "../helpers/http_backends.ts";
 import { routerCommand, type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** A port nothing listens on now (bound once, then released). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** What /status answers (the parts these tests read). */
 interface Status {

@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
+import { RawClient } from "../helpers/clients.ts";
 import { freePort, type HaproxyProcess, startHaproxy } from "../helpers/haproxy.ts";
 import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
 
@@ -67,84 +68,6 @@ const V2_UNSPEC = Buffer.concat([V2_SIG, Buffer.from([0x21, 0x00, 0x00, 0x00])])
 
 // ---------------------------------------------------------------------------------------------
 // Test peers
-
-/** A client socket from a chosen local address, recording what it receives. */
-class Peer {
-  readonly received: Uint8Array[] = [];
-  ended = false;
-  closed = false;
-  error: Error | null = null;
-  /** The local port (kept: a closed socket no longer reports it). */
-  readonly port: number;
-  #waiters: (() => void)[] = [];
-
-  private constructor(readonly socket: net.Socket) {
-    this.port = socket.localPort!;
-    socket.on("data", (c: Uint8Array) => {
-      this.received.push(c);
-      this.#wake();
-    });
-    socket.on("end", () => {
-      this.ended = true;
-      this.#wake();
-    });
-    socket.on("close", () => {
-      this.closed = true;
-      this.#wake();
-    });
-    socket.on("error", (e) => {
-      this.error = e;
-      this.#wake();
-    });
-  }
-
-  /** Connects to `host:port`, from `localAddress` when given. */
-  static connect(host: string, port: number, localAddress?: string): Promise<Peer> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ host, port, localAddress, allowHalfOpen: true });
-      s.once("connect", () => resolve(new Peer(s)));
-      s.once("error", reject);
-    });
-  }
-
-  #wake(): void {
-    const w = this.#waiters;
-    this.#waiters = [];
-    for (const f of w) f();
-  }
-
-  until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
-      const check = () => {
-        if (cond()) {
-          clearTimeout(timer);
-          resolve();
-        } else this.#waiters.push(check);
-      };
-      check();
-    });
-  }
-
-  get bytes(): Buffer {
-    return Buffer.concat(this.received);
-  }
-
-  get text(): string {
-    return this.bytes.toString("latin1");
-  }
-
-  write(b: Uint8Array | string): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.socket.write(b, (e) => (e ? reject(e) : resolve()))
-    );
-  }
-
-  /** Waits until the other side closed (FIN, or a reset). */
-  closedByPeer(what: string, timeoutMs?: number): Promise<void> {
-    return this.until(() => this.ended || this.closed || this.error !== null, what, timeoutMs);
-  }
-}
 
 /** One connection a {@link Recorder} accepted. */
 interface Recording {
@@ -274,7 +197,7 @@ function get(path: string): string {
 }
 
 /** Sends a GET through `peer` and returns the JSON body of the response once it closes. */
-async function askXff(peer: Peer, path: string): Promise<{ xff: string | null; url: string }> {
+async function askXff(peer: RawClient, path: string): Promise<{ xff: string | null; url: string }> {
   await peer.write(get(path));
   await peer.closedByPeer("the response and close");
   // The response's FIN reached us; ours ends the (half-open) connection at every hop.
@@ -479,7 +402,7 @@ backend be_sw_tcp_v2
   describe("HAProxy accept-proxy behind Switchyard reports the original client", () => {
     for (const v of ["v1", "v2"] as const) {
       test(`${v}: HAProxy's X-Forwarded-For is the client 127.0.0.2`, async () => {
-        const c = await Peer.connect("127.0.0.1", router.port(`to_hap_${v}`), "127.0.0.2");
+        const c = await RawClient.connectTo("127.0.0.1", router.port(`to_hap_${v}`), "127.0.0.2");
         const body = await askXff(c, `/via-${v}`);
         assert.deepEqual(body, { xff: "127.0.0.2", url: `/via-${v}` });
         const log = await router.waitForAccess(
@@ -493,7 +416,7 @@ backend be_sw_tcp_v2
     }
 
     test("tls passthrough v2: HAProxy reads the AUTHORITY TLV (SNI) and the client", async () => {
-      const c = await Peer.connect("127.0.0.1", router.port("tls_to_hap"), "127.0.0.2");
+      const c = await RawClient.connectTo("127.0.0.1", router.port("tls_to_hap"), "127.0.0.2");
       await c.write(hello);
       c.socket.end();
       // HAProxy re-sends what it parsed from our header (send-proxy-v2, authority option).
@@ -523,7 +446,7 @@ backend be_sw_tcp_v2
   describe("HAProxy send-proxy in front of Switchyard: the original client 127.0.0.3", () => {
     for (const [v, port] of [["v1", () => hp.send1], ["v2", () => hp.send2]] as const) {
       test(`send-proxy${v === "v2" ? "-v2" : ""}: http listener logs and forwards 127.0.0.3`, async () => {
-        const c = await Peer.connect("127.0.0.3", port(), "127.0.0.3");
+        const c = await RawClient.connectTo("127.0.0.3", port(), "127.0.0.3");
         const body = await askXff(c, `/from-hap-${v}`);
         assert.deepEqual(body, { xff: "127.0.0.3", url: `/from-hap-${v}` });
         const log = await router.waitForAccess(
@@ -537,7 +460,7 @@ backend be_sw_tcp_v2
     }
 
     test("send-proxy-v2 into a tcp listener: the header Switchyard sends on names 127.0.0.3", async () => {
-      const c = await Peer.connect("127.0.0.3", hp.send2tcp, "127.0.0.3");
+      const c = await RawClient.connectTo("127.0.0.3", hp.send2tcp, "127.0.0.3");
       const payload = pattern(100_000, 7);
       await c.write(payload);
       c.socket.end();
@@ -567,7 +490,7 @@ backend be_sw_tcp_v2
      * from the trusted 127.0.0.3 without a header is refused at once, and logged after them.
      */
     async function barrier(listener: string): Promise<void> {
-      const c = await Peer.connect("127.0.0.1", router.port(listener), "127.0.0.3");
+      const c = await RawClient.connectTo("127.0.0.1", router.port(listener), "127.0.0.3");
       c.socket.write("x\r\n");
       await c.closedByPeer("the barrier's close");
       await router.waitForAccess(
@@ -584,7 +507,7 @@ backend be_sw_tcp_v2
       wire: Uint8Array | string,
       outcome: string,
     ) {
-      const c = await Peer.connect("127.0.0.1", router.port(listener), from);
+      const c = await RawClient.connectTo("127.0.0.1", router.port(listener), from);
       // Not awaited: the router may close before it has read everything (EPIPE/ECONNRESET).
       c.socket.write(wire);
       await c.closedByPeer("the router to close");
@@ -655,7 +578,7 @@ backend be_sw_tcp_v2
     });
 
     test("an untrusted source without a header is served as usual", async () => {
-      const c = await Peer.connect("127.0.0.1", router.port("guarded_tcp"), "127.0.0.2");
+      const c = await RawClient.connectTo("127.0.0.1", router.port("guarded_tcp"), "127.0.0.2");
       const payload = te.encode("PROXZ not a header, just bytes\r\n");
       await c.write(payload);
       c.socket.end();
@@ -717,10 +640,10 @@ backend be_sw_tcp_v2
       listener: string,
       from: string,
       payload: Uint8Array,
-      expected: (c: Peer) => Buffer,
+      expected: (c: RawClient) => Buffer,
       host = "127.0.0.1",
     ): Promise<void> {
-      const c = await Peer.connect(host, router.port(listener), from);
+      const c = await RawClient.connectTo(host, router.port(listener), from);
       const want = Buffer.concat([expected(c), payload]);
       await c.write(payload);
       c.socket.end();
@@ -773,7 +696,7 @@ backend be_sw_tcp_v2
     });
 
     test("v1 from an http listener: the header, then the request", async () => {
-      const c = await Peer.connect("127.0.0.1", router.port("http_pp"), "127.0.0.2");
+      const c = await RawClient.connectTo("127.0.0.1", router.port("http_pp"), "127.0.0.2");
       await c.write(get("/http-pp"));
       const got = await rec.until(
         () => rec.recordings.find((r) => r.bytes.includes("/http-pp"))?.bytes,
@@ -825,7 +748,7 @@ backend be_sw_tcp_v2
       client: string,
       split = false,
     ): Promise<Record<string, unknown>> {
-      const c = await Peer.connect("127.0.0.1", router.port(listener), "127.0.0.1");
+      const c = await RawClient.connectTo("127.0.0.1", router.port(listener), "127.0.0.1");
       const wire = Buffer.concat([header, payload]);
       if (split) {
         // The header in two pieces, the second with the payload.
@@ -912,7 +835,7 @@ backend be_sw_tcp_v2
     });
 
     test("PROXY UNKNOWN in: the real peer is the client, and is announced", async () => {
-      const c = await Peer.connect("127.0.0.1", router.port("trusted_v1"), "127.0.0.1");
+      const c = await RawClient.connectTo("127.0.0.1", router.port("trusted_v1"), "127.0.0.1");
       await c.write(Buffer.concat([te.encode("PROXY UNKNOWN\r\n"), payload]));
       c.socket.end();
       const line = `PROXY TCP4 127.0.0.1 127.0.0.1 ${c.port} ${router.port("trusted_v1")}\r\n`;
