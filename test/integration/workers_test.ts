@@ -485,12 +485,16 @@ backends:
     // Every request, on either worker, now goes to good.
     const port = router.port("web");
     const before = served.bad;
+    const logged = router.access.filter((r) => r.listener === "web").length;
     const bodies = await Promise.all(Array.from({ length: 40 }, () => httpGet(port)));
     assert.deepEqual([...new Set(bodies)], ["good\n"]);
     assert.equal(served.bad, before);
-    const workers = new Set(
-      router.access.filter((r) => r.listener === "web").slice(-40).map((r) => r.worker),
-    );
+    // Each worker writes its own records, a moment after its responses: wait for all 40.
+    const records = await router.waitFor(() => {
+      const web = router.access.filter((r) => r.listener === "web");
+      return web.length >= logged + 40 && web.slice(logged);
+    }, "the 40 access records");
+    const workers = new Set(records.map((r) => r.worker));
     assert.deepEqual([...workers].sort(), [1, 2]);
     // One checker logged it, once.
     const down = events(router).filter((e) => e.msg === "server down");
