@@ -101,12 +101,21 @@ export class RouterProcess {
     return this.stdoutLines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
   }
 
-  /** Waits for an access record matching `pred`. */
+  /**
+   * Waits for an access record matching `pred`, among those from index `since` on. A client
+   * address alone does not single out a connection: the kernel reuses an ephemeral port for
+   * another destination (another listener) at once, so a test that matches on the client
+   * passes `since` = `access.length` taken before it connected.
+   */
   waitForAccess(
     pred: (r: Record<string, unknown>) => boolean,
     what: string,
+    since = 0,
   ): Promise<Record<string, unknown>> {
-    return this.waitFor(() => this.access.find(pred), what);
+    return this.waitFor(() => this.access.slice(since).find(pred), what).catch((e: Error) => {
+      const last = this.access.slice(since).slice(-5).map((r) => JSON.stringify(r));
+      throw new Error(`${e.message}\nthe last access records:\n${last.join("\n")}`);
+    });
   }
 
   /** The first bound port of `listener`. */

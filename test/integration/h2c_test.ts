@@ -193,13 +193,14 @@ backends:
 
   test("a connection that is not HTTP/2 after the preface is closed, not forwarded", async () => {
     const before = h2a.accepted + h2b.accepted + h1.accepted;
+    const since = router.access.length;
     const c = await RawClient.connect(port);
     const client = `127.0.0.1:${c.socket.localPort}`;
     // The preface, then a WINDOW_UPDATE where the client's SETTINGS must come.
     c.socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x08\x00\x00\x00\x00\x00junk");
     await c.until(() => c.ended || c.closed, "the router to close");
     assert.equal(c.text, "");
-    const rec = await router.waitForAccess((x) => x.client === client, "the refusal log");
+    const rec = await router.waitForAccess((x) => x.client === client, "the refusal log", since);
     assert.equal(rec.outcome, "malformed");
     assert.match(rec.reason as string, /first frame after the preface is WINDOW_UPDATE/);
     assert.equal(h2a.accepted + h2b.accepted + h1.accepted, before);

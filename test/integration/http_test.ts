@@ -142,20 +142,6 @@ function get(host: string, path: string, extra = "", method = "GET"): string {
   return `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`;
 }
 
-const clients = new WeakMap<RawClient, string>();
-
-/** Connects to 127.0.0.1:`port`, noting the local port (gone from the socket once closed). */
-async function connect(port: number): Promise<RawClient> {
-  const c = await RawClient.connect(port);
-  clients.set(c, `127.0.0.1:${c.socket.localPort}`);
-  return c;
-}
-
-/** The router's "client" field for a connection made by {@link connect}. */
-function clientOf(c: RawClient): string {
-  return clients.get(c)!;
-}
-
 describe(`http listener (router on ${runtimeName})`, () => {
   let a: HttpTestServer;
   let b: HttpTestServer;
@@ -170,6 +156,31 @@ describe(`http listener (router on ${runtimeName})`, () => {
   let web: number;
   let web6: number | null = null;
   let tmp: string;
+
+  /** Where each connection's access records start in the router's log. */
+  const marks = new WeakMap<RawClient, number>();
+
+  /** Connects to 127.0.0.1:`port`, noting where the router's log stood. */
+  async function connect(port: number): Promise<RawClient> {
+    const since = router.access.length;
+    const c = await RawClient.connect(port);
+    marks.set(c, since);
+    return c;
+  }
+
+  /**
+   * Waits for the access record of `c` (made by {@link connect}) that also matches `pred`:
+   * only records logged since it connected count, as its client port may have served an
+   * earlier connection to another listener.
+   */
+  function logOf(
+    c: RawClient,
+    what: string,
+    pred: (r: Record<string, unknown>) => boolean = () => true,
+  ) {
+    const client = `127.0.0.1:${c.port}`;
+    return router.waitForAccess((x) => x.client === client && pred(x), what, marks.get(c));
+  }
 
   /** curl to the web listener with a Host header; -sS, 10 s cap. */
   const curl = (host: string, path: string, extra: string[] = []) =>
@@ -341,11 +352,10 @@ backends:
     assert.equal(b.seen.length, bBefore + 1);
     c.end();
     await c.until(() => c.ended, "the router's FIN");
-    const client = clientOf(c);
-    const recs = await router.waitFor(() => {
-      const r = router.access.filter((x) => x.client === client);
-      return r.length >= 2 && r;
-    }, "both requests' logs");
+    await logOf(c, "the second request's log", (x) => x.host === "b.test");
+    const recs = router.access.slice(marks.get(c)).filter((x) =>
+      x.client === `127.0.0.1:${c.port}`
+    );
     assert.deepEqual(recs.map((x) => [x.host, x.backend, x.status]), [
       ["a.test", "a", 200],
       ["b.test", "b", 200],
@@ -573,10 +583,7 @@ backends:
     await c.write(wsEncode(0x8, Uint8Array.from([0x03, 0xe8]), Uint8Array.from([9, 9, 9, 9])));
     await c.until(() => c.ended, "the backend's FIN through the tunnel");
     c.end();
-    const rec = await router.waitForAccess(
-      (x) => x.client === clientOf(c) && x.host === "ws.test",
-      "the upgraded log",
-    );
+    const rec = await logOf(c, "the upgraded log", (x) => x.host === "ws.test");
     assert.equal(rec.status, 101);
     assert.equal(rec.outcome, "upgraded");
     c.destroy();
@@ -656,7 +663,7 @@ backends:
     assert.equal(r.status, 502);
     assert.equal(r.headers.connection, "close");
     await c.until(() => c.ended, "the router's FIN");
-    const rec = await router.waitForAccess((x) => x.client === clientOf(c), "the 502 log");
+    const rec = await logOf(c, "the 502 log");
     assert.equal(rec.status, 502);
     assert.equal(rec.outcome, "connect_failed");
     assert.equal(rec.backend, "down");
@@ -684,7 +691,7 @@ backends:
       await c.until(() => c.ended || c.closed, "the router to close");
       const rs = parseResponses(bytesOf(c), ["GET"], true);
       assert.ok(rs !== null, `a complete response, got ${JSON.stringify(c.text.slice(0, 200))}`);
-      const rec = await router.waitForAccess((x) => x.client === clientOf(c), "the refusal log");
+      const rec = await logOf(c, "the refusal log");
       assert.equal(victim.accepted, before, "the backend was never contacted");
       c.destroy();
       return { res: rs[0], rec };

@@ -54,10 +54,16 @@ listeners:
     await web?.close();
   });
 
-  /** The access record of the connection from local `port`. */
-  function recordOf(port: number): Promise<Record<string, unknown>> {
-    const client = `127.0.0.1:${port}`;
-    return router.waitForAccess((a) => a.client === client, `the record of ${client}`);
+  /** Connects to `listener`, noting where the router's log stood. */
+  async function connect(listener: string): Promise<{ c: RawClient; since: number }> {
+    const since = router.access.length;
+    return { c: await RawClient.connect(router.port(listener)), since };
+  }
+
+  /** The access record of `c`, logged since it connected. */
+  function recordOf({ c, since }: { c: RawClient; since: number }) {
+    const client = `127.0.0.1:${c.port}`;
+    return router.waitForAccess((a) => a.client === client, `the record of ${client}`, since);
   }
 
   /** One request through the http listener, proving the router still serves. */
@@ -74,29 +80,33 @@ listeners:
     const hello = readFileSync(
       new URL("../fixtures/regress/tls_start_crash.bin", import.meta.url),
     );
-    const c = await RawClient.connect(router.port("term"));
+    const conn = await connect("term");
+    const { c } = conn;
     await c.write(hello);
     await c.until(() => c.ended || c.closed, "the router to close");
-    const rec = await recordOf(c.port);
+    const rec = await recordOf(conn);
     assert.equal(rec.outcome, "tls_failed");
     await stillServes();
     assert.equal(router.child.exitCode, null);
   });
 
   test("an HTTP connection closed before any request is logged once", async () => {
-    const c = await RawClient.connect(router.port("web"));
+    const conn = await connect("web");
+    const { c } = conn;
     c.end();
     await c.until(() => c.ended, "the router's FIN");
-    const rec = await recordOf(c.port);
+    const rec = await recordOf(conn);
     assert.equal(rec.outcome, "client_closed");
     assert.equal(rec.reason, "closed before sending a request");
-    assert.equal(router.access.filter((a) => a.client === `127.0.0.1:${c.port}`).length, 1);
+    const mine = router.access.slice(conn.since).filter((a) => a.client === rec.client);
+    assert.equal(mine.length, 1);
   });
 
   test("a silent HTTP connection is logged at inspect_timeout", async () => {
-    const c = await RawClient.connect(router.port("web"));
+    const conn = await connect("web");
+    const { c } = conn;
     await c.until(() => c.ended || c.closed, "the router to close", 5000);
-    const rec = await recordOf(c.port);
+    const rec = await recordOf(conn);
     assert.equal(rec.outcome, "inspect_timeout");
     assert.equal(rec.reason, "no request");
   });

@@ -402,12 +402,14 @@ backend be_sw_tcp_v2
   describe("HAProxy accept-proxy behind Switchyard reports the original client", () => {
     for (const v of ["v1", "v2"] as const) {
       test(`${v}: HAProxy's X-Forwarded-For is the client 127.0.0.2`, async () => {
+        const since = router.access.length;
         const c = await RawClient.connectTo("127.0.0.1", router.port(`to_hap_${v}`), "127.0.0.2");
         const body = await askXff(c, `/via-${v}`);
         assert.deepEqual(body, { xff: "127.0.0.2", url: `/via-${v}` });
         const log = await router.waitForAccess(
           (x) => x.client === `127.0.0.2:${c.port}`,
           `the ${v} connection's log`,
+          since,
         );
         assert.equal(log.backend, `hap_http_${v}`);
         assert.equal(log.outcome, "ok");
