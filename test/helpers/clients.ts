@@ -5,6 +5,18 @@
 import { execFile } from "node:child_process";
 import net from "node:net";
 
+/** A port that was free on `host` a moment ago (bound to 0, read, released). */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 /** Runs a command; resolves with its exit code and output (never rejects on a non-zero exit). */
 export function exec(
   cmd: string,

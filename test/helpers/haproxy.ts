@@ -9,23 +9,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./clients.ts";
 
 /** Where Debian's package installs HAProxy, else the first `haproxy` on PATH. */
 export const HAPROXY_BIN: string = existsSync("/usr/sbin/haproxy")
   ? "/usr/sbin/haproxy"
   : "haproxy";
-
-/** A port that was free on `host` a moment ago (bound to 0, read, released). */
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The global and defaults sections every test config starts with: short timeouts, no logs. */
 const PREAMBLE = `global

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { TestServer } from "../helpers/backends.ts";
-import { exec, RawClient } from "../helpers/clients.ts";
+import { exec, freePort, RawClient } from "../helpers/clients.ts";
 import {
   CHUNKED_PIECES,
   closeDelimitedBackend,
@@ -29,15 +29,6 @@ import {
   wsFrame,
 } from "../helpers/http_backends.ts";
 import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
-
-/** A port with nothing listening on it (bound once, then released). */
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Whether this host can listen on ::1 (IPv6 loopback configured). */
 function ipv6Loopback(): Promise<boolean> {
@@ -223,7 +214,7 @@ describe(`http listener (router on ${runtimeName})`, () => {
       }
       if (received.length >= end + 4 + Number(length?.[1] ?? 0)) s.end("ngth: 2\r\n\r\nok");
     });
-    const dead = await deadPort();
+    const dead = await freePort();
     const v6 = await ipv6Loopback();
     router = await startRouter(`
 listeners:

@@ -15,8 +15,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { adminPort, events, get, scrape, signal, status, until } from "../helpers/admin.ts";
 import { namedSink, SinkClient, type TestServer } from "../helpers/backends.ts";
-import { exec, RawClient, tryConnect } from "../helpers/clients.ts";
-import { freePort } from "../helpers/haproxy.ts";
+import { exec, freePort, RawClient, tryConnect } from "../helpers/clients.ts";
 import { pattern as bytes, sha256 } from "../helpers/http_backends.ts";
 import { routerCommand, type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
 

@@ -11,8 +11,8 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { RawClient } from "../helpers/clients.ts";
-import { freePort, type HaproxyProcess, startHaproxy } from "../helpers/haproxy.ts";
+import { freePort, RawClient } from "../helpers/clients.ts";
+import { type HaproxyProcess, startHaproxy } from "../helpers/haproxy.ts";
 import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
 
 const hello = new Uint8Array(

@@ -8,17 +8,8 @@ import { createHash } from "node:crypto";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { echoServer, namedSink, type TestServer } from "../helpers/backends.ts";
-import { RawClient } from "../helpers/clients.ts";
+import { freePort, RawClient } from "../helpers/clients.ts";
 import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
-
-/** A port with nothing listening on it (bound once, then released). */
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe(`tcp listener (router on ${runtimeName})`, () => {
   let sinkA: TestServer;
@@ -32,7 +23,7 @@ describe(`tcp listener (router on ${runtimeName})`, () => {
     sinkA = await namedSink("A");
     sinkB = await namedSink("B");
     echo = await echoServer();
-    const dead = await deadPort();
+    const dead = await freePort();
     earlyGot = new Promise((resolve) => {
       early = net.createServer({ allowHalfOpen: true }, (s) => {
         let got = "";
