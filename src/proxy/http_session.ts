@@ -17,6 +17,7 @@
 import { addForwarded } from "../http/forwarded.ts";
 import { ChunkedDecoder, LengthCounter, requestBodyKind, responseBodyKind } from "../http/body.ts";
 import { errorResponse, statusOf } from "../http/error_response.ts";
+import { h2ConnectionError, h2ErrorCode, h2ErrorResponse } from "../http/h2_answer.ts";
 import { type HttpResponseHead, sniffHttpResponseHead } from "../http/response_head.ts";
 import { hostPort } from "../net/endpoint.ts";
 import { type ParsedIp, parseIp } from "../net/ip.ts";
@@ -669,6 +670,8 @@ export class HttpSession implements ConnHandlers {
         : r.reason;
       // Logged like an HTTP/1 refusal; #abort logs only when it answers or a request is known.
       this.#logExchange("malformed", why, "h2c");
+      // A connection error once the preface was seen: the client learns why from a GOAWAY.
+      if (r.kind === "invalid") this.#write(h2ConnectionError(h2ErrorCode(why), why));
       this.#abort(why, 0, "malformed");
       return;
     }
@@ -691,8 +694,9 @@ export class HttpSession implements ConnHandlers {
       status: 0,
     };
     this.#ex = ex;
+    const stream = r.value.stream;
     if (name === undefined) {
-      this.#abort("h2c: no route for this authority", 0, "no_route");
+      this.#abort("h2c: no route for this authority", 503, "no_route", stream);
       return;
     }
     this.#req = "dialing";
@@ -709,7 +713,8 @@ export class HttpSession implements ConnHandlers {
         return;
       }
       if (!d.ok) {
-        this.#abort(d.reason, 0, "connect_failed");
+        ex.server = d.server?.config.name ?? null;
+        this.#abort(d.reason, d.server === null ? 503 : 502, "connect_failed", stream);
         return;
       }
       bump(this.ctx.counters.routed, name);
@@ -742,9 +747,10 @@ export class HttpSession implements ConnHandlers {
 
   /**
    * Ends the session after a failure: answers `status` when nothing of a response was sent
-   * yet (0: no answer), logs the request in flight, and closes both connections.
+   * yet (0: no answer), logs the request in flight, and closes both connections. `h2Stream`:
+   * the answer is HTTP/2, on that stream of an h2c connection.
    */
-  #abort(reason: string, status: number, outcome: string): void {
+  #abort(reason: string, status: number, outcome: string, h2Stream = 0): void {
     if (this.#done || this.#closing) return;
     this.#clearHeadTimer();
     this.#req = "closed";
@@ -752,9 +758,12 @@ export class HttpSession implements ConnHandlers {
     const ex = this.#ex;
     if (status !== 0 && (ex === null || ex.bytesOut === 0)) {
       if (ex !== null) ex.status = status;
-      this.#write(errorResponse(status, reason));
+      this.#write(
+        h2Stream === 0 ? errorResponse(status, reason) : h2ErrorResponse(h2Stream, status, reason),
+      );
     }
-    if (ex !== null || status !== 0) this.#logExchange(outcome, reason, undefined, status);
+    const proto = h2Stream === 0 ? undefined : "h2c";
+    if (ex !== null || status !== 0) this.#logExchange(outcome, reason, proto, status);
     this.#ex = null;
     this.#closeClient();
   }

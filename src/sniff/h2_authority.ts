@@ -28,6 +28,8 @@ export interface H2Request {
   path: string | null;
   /** `:method` as sent, or `null` when absent. */
   method: string | null;
+  /** The request's stream identifier (odd; 1 from clients that follow the RFC). */
+  stream: number;
 }
 
 const FRAME_HEADER_SIZE = 9;
@@ -122,7 +124,9 @@ export function sniffH2Authority(buf: Uint8Array, maxBytes = 65536): SniffResult
       const decoded = new HpackDecoder().decode(concat(fragments));
       if ("error" in decoded) return invalid(decoded.error);
       const request = requestOf(decoded.headers);
-      return typeof request === "string" ? invalid(`HTTP/2: ${request}`) : match(request, pos);
+      return typeof request === "string"
+        ? invalid(`HTTP/2: ${request}`)
+        : match({ ...request, stream }, pos);
     }
     const payloadFault = checkPayload(type, id, payload);
     if (payloadFault !== null) return invalid(`HTTP/2: ${payloadFault}`);
@@ -281,7 +285,7 @@ function headersFragment(payload: Uint8Array, flags: number, id: number): Uint8A
  * make a request malformed (RFC 9113 sections 8.2 and 8.3) where they bear on routing: a
  * forged or duplicated authority, or field names that would hide a `host` field.
  */
-function requestOf(headers: [string, string][]): H2Request | string {
+function requestOf(headers: [string, string][]): Omit<H2Request, "stream"> | string {
   const pseudo = new Map<string, string>();
   let host: string | null = null;
   let sawRegular = false;

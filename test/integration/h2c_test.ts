@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { TestServer } from "../helpers/backends.ts";
-import { exec, RawClient } from "../helpers/clients.ts";
+import { exec, freePort, RawClient } from "../helpers/clients.ts";
 import {
   h2cBackend,
   httpBackend,
@@ -53,6 +53,8 @@ describe(`h2c on an http listener (router on ${runtimeName})`, () => {
   let router: RouterProcess;
   let port: number;
   let tmp: string;
+  /** A port nothing listens on. */
+  let dead: number;
 
   /** curl with prior knowledge to http://NAME:PORT/PATH, NAME resolved to 127.0.0.1. */
   const curlH2 = (name: string, path = "/", extra: string[] = [], listener = "web") => {
@@ -76,6 +78,7 @@ describe(`h2c on an http listener (router on ${runtimeName})`, () => {
     h2a = await h2cBackend("h2a");
     h2b = await h2cBackend("h2b");
     h1 = await httpBackend("h1");
+    dead = await freePort();
     router = await startRouter(`
 listeners:
   web:
@@ -85,6 +88,7 @@ listeners:
       - { host: h2a.test, to: h2a }
       - { host: "*.b.test", to: h2b }
       - { host: h1.test, to: h1 }
+      - { host: down.test, to: down }
   fallback:
     bind: "127.0.0.1:0"
     protocol: http
@@ -95,6 +99,7 @@ backends:
   h2a: { servers: ["127.0.0.1:${h2a.port}"] }
   h2b: { servers: ["127.0.0.1:${h2b.port}"] }
   h1: { servers: ["127.0.0.1:${h1.port}"] }
+  down: { servers: ["127.0.0.1:${dead}"], retries: 0 }
 `);
     port = router.port("web");
   });
@@ -178,17 +183,38 @@ backends:
     assert.match(r.stdout, /^h2b other\.test:\d+ /);
   });
 
-  test("an unmatched authority with no default: the connection is closed and logged", async () => {
+  test("an unmatched authority with no default: an HTTP/2 503, logged", async () => {
     const before = h2a.accepted + h2b.accepted + h1.accepted;
-    const r = await curlH2("nowhere.test", "/none");
-    assert.notEqual(r.code, 0, "curl fails: no response");
+    const r = await curlH2("nowhere.test", "/none", ["-w", "%{http_code} %{http_version}"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "503 Service Unavailable: h2c: no route for this authority\n503 2");
     const rec = await router.waitForAccess(
       (x) => x.listener === "web" && x.host === "nowhere.test",
       "the no_route log",
     );
     assert.equal(rec.outcome, "no_route");
+    assert.equal(rec.status, 503);
+    assert.equal(rec.proto, "h2c");
     assert.equal(rec.backend, null);
     assert.equal(h2a.accepted + h2b.accepted + h1.accepted, before, "no backend contacted");
+  });
+
+  test("a backend that refuses: an HTTP/2 502 naming the failure, logged", async () => {
+    const r = await curlH2("down.test", "/down", ["-w", "%{http_code} %{http_version}"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^502 Bad Gateway: connect to 127\.0\.0\.1:\d+: .+\n502 2$/);
+    const rec = await router.waitForAccess((x) => x.host === "down.test", "the 502 log");
+    assert.equal(rec.outcome, "connect_failed");
+    assert.equal(rec.status, 502);
+    assert.equal(rec.server, `127.0.0.1:${dead}`);
+  });
+
+  test("nghttp, whose request is on stream 13: the 503 comes on that stream", async () => {
+    const r = await exec("nghttp", ["-v", `http://127.0.0.1:${port}/n`]);
+    assert.match(r.stdout, /recv \(stream_id=13\) :status: 503/);
+    assert.match(r.stdout, /recv DATA frame <length=\d+, flags=0x01, stream_id=13>/);
+    assert.match(r.stdout, /recv GOAWAY frame <length=8, flags=0x00, stream_id=0>/);
+    assert.match(r.stdout, /last_stream_id=13, error_code=NO_ERROR/);
   });
 
   test("a connection that is not HTTP/2 after the preface is closed, not forwarded", async () => {
@@ -199,7 +225,14 @@ backends:
     // The preface, then a WINDOW_UPDATE where the client's SETTINGS must come.
     c.socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x08\x00\x00\x00\x00\x00junk");
     await c.until(() => c.ended || c.closed, "the router to close");
-    assert.equal(c.text, "");
+    // SETTINGS, SETTINGS ACK, then GOAWAY(last stream 0, PROTOCOL_ERROR, the reason).
+    const got = c.bytes;
+    const settings = "000000040000000000" + "000000040100000000";
+    assert.equal(got.subarray(0, 18).toString("hex"), settings);
+    assert.equal(got.subarray(21, 33).toString("hex"), "070000000000" + "00000000" + "0000");
+    assert.equal(got.readUIntBE(18, 3), got.length - 27, "one GOAWAY frame fills the rest");
+    assert.equal(got.readUInt32BE(31), 1, "PROTOCOL_ERROR");
+    assert.match(got.subarray(35).toString(), /first frame after the preface is WINDOW_UPDATE/);
     const rec = await router.waitForAccess((x) => x.client === client, "the refusal log", since);
     assert.equal(rec.outcome, "malformed");
     assert.match(rec.reason as string, /first frame after the preface is WINDOW_UPDATE/);
