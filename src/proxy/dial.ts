@@ -109,8 +109,11 @@ export async function dial(
     } catch (err) {
       server.active--;
       server.failures++;
-      refused = (err as { code?: string }).code === "ECONNREFUSED";
-      reason = `connect to ${server.config.name}: ${(err as Error).message}`;
+      const { code, message } = err as Error & { code?: string };
+      refused = code === "ECONNREFUSED";
+      // Bun says only "Failed to connect": the code tells refused from unreachable.
+      const why = code !== undefined && !message.includes(code) ? `${message} (${code})` : message;
+      reason = `connect to ${server.config.name}: ${why}`;
       balancer.onFailure?.(server, reason);
       (tried ??= new Set()).add(server);
     }

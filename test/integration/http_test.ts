@@ -658,7 +658,8 @@ backends:
     assert.equal(rec.status, 502);
     assert.equal(rec.outcome, "connect_failed");
     assert.equal(rec.backend, "down");
-    assert.equal(typeof rec.reason, "string");
+    // Both runtimes' messages differ; the code is there in both.
+    assert.match(rec.reason as string, /^connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED/);
   });
 
   test("an idle keep-alive connection is closed with a FIN at inspect_timeout", async () => {
