@@ -9,6 +9,7 @@
  */
 
 import { huffmanDecode } from "./hpack_huffman.ts";
+import { latin1 } from "./http_fields.ts";
 
 /** A decoded header list in wire order, or why the block was rejected. */
 export type HpackResult = { headers: [name: string, value: string][] } | { error: string };
@@ -279,14 +280,14 @@ export class HpackDecoder {
     }
     const raw = block.subarray(this.#pos, this.#pos + length);
     this.#pos += length;
-    if (!huffman) return latin1(raw);
+    if (!huffman) return latin1(raw, 0, raw.length);
     // The shortest code is 5 bits, so this is the most symbols `length` bytes can hold.
     const out = new Uint8Array(Math.floor(length * 8 / 5));
     const written = huffmanDecode(raw, out);
     if (typeof written === "string") {
       return this.#fail(`Huffman string at offset ${at} ${written}`);
     }
-    return latin1(out.subarray(0, written));
+    return latin1(out, 0, written);
   }
 
   /** Looks up a table index (section 2.3.3); `null` with `#fault` set when out of range. */
@@ -321,17 +322,4 @@ export class HpackDecoder {
     }
     if (evicted > 0) this.#entries.splice(0, evicted);
   }
-}
-
-/**
- * Decodes bytes one char per byte. Not TextDecoder("latin1"): WHATWG maps that label to
- * windows-1252, which turns 0x80..0x9f into other characters.
- */
-function latin1(bytes: Uint8Array): string {
-  let text = "";
-  // Chunked: spreading a very large array into one call can overflow the argument stack.
-  for (let i = 0; i < bytes.length; i += 8192) {
-    text += String.fromCharCode(...bytes.subarray(i, Math.min(bytes.length, i + 8192)));
-  }
-  return text;
 }
