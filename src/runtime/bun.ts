@@ -66,12 +66,15 @@ class BunConn implements Conn {
     }
   }
 
+  // Both are no-ops in the state they ask for: each native call is an epoll_ctl.
   pause(): void {
+    if (this.#paused) return;
     this.#paused = true;
     if (!this.#closed) this.#s.pause();
   }
 
   resume(): void {
+    if (!this.#paused) return;
     this.#paused = false;
     if (this.#closed || this.#h === null) return;
     this.#s.resume();

@@ -365,6 +365,44 @@ backends:
     c.destroy();
   });
 
+  test("pipelined requests, then the client's FIN: every response, then the router's FIN", async () => {
+    const c = await connect(web);
+    await c.write(get("a.test", "/f1") + get("b.test", "/f2") + get("a.test", "/f3"));
+    c.end();
+    await c.until(() => c.ended, "the router's FIN");
+    const rs = parseResponses(bytesOf(c), ["GET", "GET", "GET"], true);
+    assert.ok(rs !== null, `three complete responses, got ${JSON.stringify(c.text)}`);
+    assert.deepEqual(rs.map((r) => report(r).url), ["/f1", "/f2", "/f3"]);
+    c.destroy();
+  });
+
+  test("a pipelined request cut short by the client's FIN: the first is answered, then 400", async () => {
+    const c = await connect(web);
+    await c.write(get("a.test", "/whole") + "GET /cut HTTP/1.1\r\nHost: a.te");
+    c.end();
+    await c.until(() => c.ended, "the router's FIN");
+    const rs = parseResponses(bytesOf(c), ["GET", "GET"], true);
+    assert.ok(rs !== null, `two complete responses, got ${JSON.stringify(c.text)}`);
+    assert.equal(report(rs[0]).url, "/whole");
+    assert.equal(rs[1].status, 400);
+    assert.match(rs[1].body.toString(), /client closed inside a request/);
+    c.destroy();
+  });
+
+  test("2,000 pipelined requests in one write (over 64 KiB) are all answered in order", async () => {
+    const c = await connect(web);
+    const paths = Array.from({ length: 2000 }, (_, i) => `/many/${i}`);
+    // The last asks to close: the router's FIN then marks the end, parsed once.
+    const wire = paths.map((p, i) => get("a.test", p, i === 1999 ? "Connection: close\r\n" : ""));
+    assert.ok(wire.join("").length > 65536, "more than the router keeps before pausing the client");
+    await c.write(wire.join(""));
+    await c.until(() => c.ended, "the FIN after the last response");
+    const rs = parseResponses(bytesOf(c), paths.map(() => "GET"), true);
+    assert.ok(rs !== null, "2,000 complete responses");
+    assert.deepEqual(rs.map((r) => report(r).url), paths);
+    c.destroy();
+  });
+
   test("pipelined requests to two different backends are answered in order", async () => {
     const c = await connect(web);
     const hosts = ["a.test", "b.test", "a.test", "b.test", "unknown.test"];
