@@ -30,30 +30,57 @@ export interface ProxyRefusal {
   readonly reason: string;
 }
 
+/** A Conn that hands everything but the start of reading to the one it wraps. */
+abstract class WrappedConn implements Conn {
+  abstract readonly remote: Addr;
+  abstract readonly local: Addr;
+  constructor(protected readonly inner: Conn) {}
+  abstract start(h: ConnHandlers): void;
+
+  pause(): void {
+    this.inner.pause();
+  }
+
+  resume(): void {
+    this.inner.resume();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    return this.inner.write(chunk);
+  }
+
+  end(): void {
+    this.inner.end();
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}
+
 /**
  * A connection whose first bytes were read by this step: it reports the addresses of the
  * PROXY header (if any) and delivers the bytes read past the header before anything else.
  */
-class PrefixedConn implements Conn {
-  #inner: Conn;
+class PrefixedConn extends WrappedConn {
   #rest: Uint8Array | null;
   #h: ConnHandlers | null = null;
   #paused = false;
 
   constructor(inner: Conn, readonly remote: Addr, readonly local: Addr, rest: Uint8Array | null) {
-    this.#inner = inner;
+    super(inner);
     this.#rest = rest !== null && rest.length > 0 ? rest : null;
   }
 
   start(h: ConnHandlers): void {
     this.#h = h;
     if (this.#rest === null) {
-      this.#inner.start(h);
-      if (!this.#paused) this.#inner.resume();
+      this.inner.start(h);
+      if (!this.#paused) this.inner.resume();
       return;
     }
-    this.#inner.pause();
-    this.#inner.start(h);
+    this.inner.pause();
+    this.inner.start(h);
     queueMicrotask(() => this.#replay());
   }
 
@@ -62,30 +89,18 @@ class PrefixedConn implements Conn {
     const rest = this.#rest;
     this.#rest = null;
     this.#h.data(rest);
-    if (!this.#paused) this.#inner.resume();
+    if (!this.#paused) this.inner.resume();
   }
 
-  pause(): void {
+  override pause(): void {
     this.#paused = true;
-    this.#inner.pause();
+    this.inner.pause();
   }
 
-  resume(): void {
+  override resume(): void {
     this.#paused = false;
     if (this.#rest !== null) queueMicrotask(() => this.#replay());
-    else this.#inner.resume();
-  }
-
-  write(chunk: Uint8Array): boolean {
-    return this.#inner.write(chunk);
-  }
-
-  end(): void {
-    this.#inner.end();
-  }
-
-  close(): void {
-    this.#inner.close();
+    else this.inner.resume();
   }
 }
 
@@ -97,15 +112,14 @@ function addrOf(a: { family: 4 | 6; address: string; port: number }): Addr {
  * An untrusted connection, handed to its session at once (a silent SSH client must not wait
  * here): its first bytes are checked as they flow, and a PROXY signature fails it.
  */
-class GuardedConn implements Conn {
+class GuardedConn extends WrappedConn {
   readonly remote: Addr;
   readonly local: Addr;
-  #inner: Conn;
   #held: SniffBuffer | null = new SniffBuffer(16, 16);
   #onRefuse: (r: ProxyRefusal) => void;
 
   constructor(inner: Conn, onRefuse: (r: ProxyRefusal) => void) {
-    this.#inner = inner;
+    super(inner);
     this.remote = inner.remote;
     this.local = inner.local;
     this.#onRefuse = onRefuse;
@@ -113,10 +127,10 @@ class GuardedConn implements Conn {
 
   start(h: ConnHandlers): void {
     if (this.#held === null) {
-      this.#inner.start(h);
+      this.inner.start(h);
       return;
     }
-    this.#inner.start({
+    this.inner.start({
       data: (chunk) => this.#check(h, chunk),
       end: () => {
         this.#release(h);
@@ -140,8 +154,8 @@ class GuardedConn implements Conn {
     if (r.kind === "more" && chunk.length <= room) return;
     const reason = `PROXY header from ${this.remote.host}, which is not in accept_proxy.from`;
     this.#held = null;
-    this.#inner.end();
-    this.#inner.close();
+    this.inner.end();
+    this.inner.close();
     this.#onRefuse({ outcome: "proxy_untrusted", reason });
     const err = new Error(reason);
     // The refusal is already counted and logged: the session only has to let go.
@@ -154,7 +168,7 @@ class GuardedConn implements Conn {
     const held = this.#held;
     if (held === null) return;
     this.#held = null;
-    this.#inner.start(h);
+    this.inner.start(h);
     // One chunk: a session may stop reading after it, so nothing may follow in a second call.
     let first = held.bytes;
     if (more !== undefined && more.length > 0) {
@@ -164,26 +178,6 @@ class GuardedConn implements Conn {
       first = all;
     }
     if (first.length > 0) h.data(first);
-  }
-
-  pause(): void {
-    this.#inner.pause();
-  }
-
-  resume(): void {
-    this.#inner.resume();
-  }
-
-  write(chunk: Uint8Array): boolean {
-    return this.#inner.write(chunk);
-  }
-
-  end(): void {
-    this.#inner.end();
-  }
-
-  close(): void {
-    this.#inner.close();
   }
 }
 
