@@ -462,6 +462,7 @@ backend be_sw_tcp_v2
     }
 
     test("send-proxy-v2 into a tcp listener: the header Switchyard sends on names 127.0.0.3", async () => {
+      const since = router.access.length;
       const c = await RawClient.connectTo("127.0.0.3", hp.send2tcp, "127.0.0.3");
       const payload = pattern(100_000, 7);
       await c.write(payload);
@@ -476,6 +477,7 @@ backend be_sw_tcp_v2
       const log = await router.waitForAccess(
         (x) => x.listener === "from_hap_tcp" && x.client === `127.0.0.3:${c.port}`,
         "the connection's log",
+        since,
       );
       assert.equal(log.bytes_in, payload.length);
       assert.equal(log.outcome, "ok");
@@ -483,21 +485,26 @@ backend be_sw_tcp_v2
   });
 
   describe("refusals: closed, logged, and the backend never contacted", () => {
-    /** Access records of one client on one listener. */
-    const recordsOf = (listener: string, client: string) =>
-      router.access.filter((x) => x.listener === listener && x.client === client);
+    /**
+     * Access records of one client on one listener, from log index `since` on (a source port
+     * the kernel handed out again would otherwise find an earlier connection's record).
+     */
+    const recordsOf = (listener: string, client: string, since: number) =>
+      router.access.slice(since).filter((x) => x.listener === listener && x.client === client);
 
     /**
      * Waits for every log line of connections refused before it on `listener`: a connection
      * from the trusted 127.0.0.3 without a header is refused at once, and logged after them.
      */
     async function barrier(listener: string): Promise<void> {
+      const since = router.access.length;
       const c = await RawClient.connectTo("127.0.0.1", router.port(listener), "127.0.0.3");
       c.socket.write("x\r\n");
       await c.closedByPeer("the barrier's close");
       await router.waitForAccess(
         (x) => x.listener === listener && x.client === `127.0.0.3:${c.port}`,
         "the barrier's log",
+        since,
       );
       c.socket.destroy();
     }
@@ -509,6 +516,7 @@ backend be_sw_tcp_v2
       wire: Uint8Array | string,
       outcome: string,
     ) {
+      const since = router.access.length;
       const c = await RawClient.connectTo("127.0.0.1", router.port(listener), from);
       // Not awaited: the router may close before it has read everything (EPIPE/ECONNRESET).
       c.socket.write(wire);
@@ -517,9 +525,10 @@ backend be_sw_tcp_v2
       const log = await router.waitForAccess(
         (x) => x.listener === listener && x.client === client && x.outcome === outcome,
         `the ${outcome} log`,
+        since,
       );
       c.socket.destroy();
-      return { c, client, log };
+      return { c, client, log, since };
     }
 
     const untrustedV1 = `PROXY TCP4 198.51.100.7 127.0.0.1 4444 80\r\n${get("/untrusted")}`;
@@ -531,7 +540,7 @@ backend be_sw_tcp_v2
     for (const [kind, wire] of [["v1", untrustedV1], ["v2", untrustedV2]] as const) {
       test(`a ${kind} header from an untrusted source (http listener): logged once, no response`, async () => {
         const before = victim.accepted;
-        const { c, client, log } = await refused(
+        const { c, client, log, since } = await refused(
           "guarded_http",
           "127.0.0.2",
           wire,
@@ -540,7 +549,7 @@ backend be_sw_tcp_v2
         assert.match(String(log.reason), /127\.0\.0\.2.*not in accept_proxy\.from/);
         assert.equal(c.bytes.length, 0, "no response");
         await barrier("guarded_http");
-        assert.equal(recordsOf("guarded_http", client).length, 1, "one log line");
+        assert.equal(recordsOf("guarded_http", client, since).length, 1, "one log line");
         assert.equal(victim.accepted, before, "the backend was never contacted");
       });
     }
@@ -572,9 +581,14 @@ backend be_sw_tcp_v2
     test("an untrusted header on tcp and tls listeners: logged once, backend never contacted", async () => {
       for (const listener of ["guarded_tcp", "guarded_tls"]) {
         const before = victim.accepted;
-        const { client } = await refused(listener, "127.0.0.2", untrustedV1, "proxy_untrusted");
+        const { client, since } = await refused(
+          listener,
+          "127.0.0.2",
+          untrustedV1,
+          "proxy_untrusted",
+        );
         await barrier(listener);
-        assert.equal(recordsOf(listener, client).length, 1, `${listener}: one log line`);
+        assert.equal(recordsOf(listener, client, since).length, 1, `${listener}: one log line`);
         assert.equal(victim.accepted, before, `${listener}: the backend was never contacted`);
       }
     });
@@ -592,7 +606,7 @@ backend be_sw_tcp_v2
     for (const listener of ["guarded_tcp", "guarded_http"]) {
       test(`a trusted source without a header (${listener}): proxy_missing, no response`, async () => {
         const before = victim.accepted;
-        const { c, client } = await refused(
+        const { c, client, since } = await refused(
           listener,
           "127.0.0.3",
           get("/no-header"),
@@ -600,7 +614,7 @@ backend be_sw_tcp_v2
         );
         assert.equal(c.bytes.length, 0, "no response");
         await barrier(listener);
-        assert.equal(recordsOf(listener, client).length, 1, "one log line");
+        assert.equal(recordsOf(listener, client, since).length, 1, "one log line");
         assert.equal(victim.accepted, before, "the backend was never contacted");
       });
     }
@@ -750,6 +764,7 @@ backend be_sw_tcp_v2
       client: string,
       split = false,
     ): Promise<Record<string, unknown>> {
+      const since = router.access.length;
       const c = await RawClient.connectTo("127.0.0.1", router.port(listener), "127.0.0.1");
       const wire = Buffer.concat([header, payload]);
       if (split) {
@@ -769,6 +784,7 @@ backend be_sw_tcp_v2
       const log = await router.waitForAccess(
         (x) => x.listener === listener && x.client === client,
         `the log of ${client}`,
+        since,
       );
       assert.equal(log.bytes_in, payload.length, "bytes_in counts the payload only");
       assert.equal(log.outcome, "ok");
