@@ -109,8 +109,15 @@ export class Instance {
     return this.#draining;
   }
 
-  /** Counters per listener name (kept across reloads, for /metrics). */
+  /**
+   * Counters per listener name, for /metrics: kept across reloads while the listener is
+   * configured, and for a listener a reload removed until its last connection has ended.
+   */
   get counters(): ReadonlyMap<string, ListenerCounters> {
+    const configured = this.#gen.config.listeners;
+    for (const [name, c] of this.#counters) {
+      if (c.active === 0 && !configured.has(name)) this.#counters.delete(name);
+    }
     return this.#counters;
   }
 

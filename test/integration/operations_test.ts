@@ -632,9 +632,17 @@ ${
     const s = await status<Status>(admin);
     assert.deepEqual(s.listeners.map((l) => l.name), ["main"]);
     assert.equal(await exchange(mainPort, bytes(100)), "A");
+    const during = await scrape(admin);
+    assert.equal(during.get("switchyard_connections_active", { listener: "extra" }), 1);
     await live.send(bytes(3000, 6));
     await live.finish();
-    const m = await scrape(admin);
+    // Its series leave /metrics with its last connection.
+    const m = await until(async () => {
+      const m = await scrape(admin);
+      return m.get("switchyard_connections_active", { listener: "extra" }) === undefined && m;
+    }, "the removed listener's series to go");
+    assert.ok(!m.text.includes('listener="extra"'), m.text);
+    assert.equal(m.get("switchyard_connections_active", { listener: "main" }), 0);
     assert.equal(m.get("switchyard_reloads_total", { result: "ok" }), 2);
   });
 });
