@@ -25,6 +25,8 @@ export type Detection =
     readonly hello?: ClientHello;
     readonly host?: string | null;
     readonly path?: string;
+    /** h2c: the stream of the first request. */
+    readonly stream?: number;
   }
   | {
     readonly kind: "refuse";
@@ -75,6 +77,7 @@ export function detectAuto(bytes: Uint8Array): Detection {
         protocol: "h2c",
         host: h2.value.authority,
         path: h2.value.path ?? "/",
+        stream: h2.value.stream,
       };
     }
     if (h2.kind === "invalid") return { kind: "refuse", outcome: "malformed", reason: h2.reason };

@@ -22,6 +22,7 @@ import {
 import { terminateTls } from "../tls/terminate.ts";
 import { isGuarded, PROXY_REFUSED } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
+import { h2ErrorResponse } from "../http/h2_answer.ts";
 import { errorResponse } from "../http/error_response.ts";
 import { detectAuto, type Detection, detectTls } from "./detect.ts";
 import { bump, type ListenerContext } from "./context.ts";
@@ -190,6 +191,9 @@ export class StreamSession implements ConnHandlers {
       if (protocol === "tls") this.#alertAndClose();
       else {
         if (protocol === "http") this.#answer(503, "no route for this host");
+        if (protocol === "h2c") {
+          this.#reply(h2ErrorResponse(found!.stream!, 503, "no route for this authority"));
+        }
         this.#finish("no_route", "no route matched and no default", this.#buf?.length ?? 0, 0);
       }
       return;

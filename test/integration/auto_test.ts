@@ -128,4 +128,19 @@ listeners:
     ]);
     assert.equal(r.stdout, "503");
   });
+
+  test("an h2c request no route takes gets an HTTP/2 503", async () => {
+    const r = await exec("curl", [
+      "-sS",
+      "--max-time",
+      "5",
+      "--http2-prior-knowledge",
+      "-w",
+      "%{http_code} %{http_version}",
+      "-H",
+      "Host: nope.test",
+      `http://127.0.0.1:${port}/`,
+    ]);
+    assert.equal(r.stdout, "503 Service Unavailable: no route for this authority\n503 2", r.stderr);
+  });
 });
