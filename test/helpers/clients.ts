@@ -3,18 +3,35 @@
  */
 
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 
-/** A port that was free on `host` a moment ago (bound to 0, read, released). */
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+/** The first port the kernel hands out as a connection's source port. */
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "latin1").split(/\s+/)[0]);
+  } catch {
+    return 32768;
+  }
+}
+
+/**
+ * A port that was free on `host` a moment ago, below the ephemeral range. Not one bound to 0:
+ * the kernel also gives those out as source ports, so another connection could take it before
+ * its user binds it, or a connect to it while nothing listens could connect to itself (both
+ * seen: "admin: cannot listen on 127.0.0.1:32777" while polling that port every 2 ms).
+ */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const low = Math.min(ephemeralLow(), 65536);
+  for (;;) {
+    const port = 10000 + Math.floor(Math.random() * (low - 10000));
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, host, () => s.close(() => resolve(true)));
     });
-  });
+    if (ok) return port;
+  }
 }
 
 /** Runs a command; resolves with its exit code and output (never rejects on a non-zero exit). */

@@ -27,7 +27,6 @@ import {
   writeFileSync,
 } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -51,7 +50,7 @@ import {
   run,
   type TreeEntry,
 } from "../helpers/chroot.ts";
-import { RawClient } from "../helpers/clients.ts";
+import { freePort, RawClient } from "../helpers/clients.ts";
 import { RouterProcess } from "../helpers/router.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -77,15 +76,6 @@ function get(
     req.setTimeout(5_000, () => req.destroy(new Error(`GET ${path} timed out`)));
     req.on("error", reject);
   });
-}
-
-/** A port nothing listens on now (bound once, then released). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function sha256(data: Uint8Array | string): string {

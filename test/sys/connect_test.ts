@@ -14,6 +14,7 @@ import type { Conn } from "../../src/runtime/types.ts";
 import { SysError } from "../../src/sys/errno.ts";
 import { closeFd, localAddress } from "../../src/sys/socket.ts";
 import { connectFrom, listenTransparent } from "../../src/sys/transparent.ts";
+import { freePort } from "../helpers/clients.ts";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
@@ -71,10 +72,7 @@ describe(`FFI sockets on loopback (${runtime.name})`, () => {
   });
 
   test("a refused connect is a SysError naming the address", async () => {
-    const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()));
-    const closed = (probe.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
+    const closed = await freePort();
     await assert.rejects(
       connectFrom({
         host: "127.0.0.1",
