@@ -18,13 +18,15 @@ function ephemeralLow(): number {
 /**
  * A port that was free on `host` a moment ago, below the ephemeral range. Not one bound to 0:
  * the kernel also gives those out as source ports, so another connection could take it before
- * its user binds it, or a connect to it while nothing listens could connect to itself (both
- * seen: "admin: cannot listen on 127.0.0.1:32777" while polling that port every 2 ms).
+ * its user binds it, or a connect to it while nothing listens could connect to itself (seen:
+ * "admin: cannot listen on 127.0.0.1:32777" while a test polled that port every 2 ms).
  */
 export async function freePort(host = "127.0.0.1"): Promise<number> {
-  const low = Math.min(ephemeralLow(), 65536);
+  // A machine whose ephemeral range starts low leaves no such ports: any free one then.
+  const low = ephemeralLow();
+  const top = low > 11000 && low <= 65536 ? low : 60000;
   for (;;) {
-    const port = 10000 + Math.floor(Math.random() * (low - 10000));
+    const port = 10000 + Math.floor(Math.random() * (top - 10000));
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.createServer();
       s.once("error", () => resolve(false));
