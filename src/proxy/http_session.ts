@@ -179,6 +179,16 @@ export class HttpSession implements ConnHandlers {
 
   end(): void {
     this.#clientEof = true;
+    this.#actOnEof();
+  }
+
+  /**
+   * Acts on the client's FIN where it decides something: between requests it ends the
+   * connection, inside one it aborts it. Elsewhere (a request sent, its response pending) it
+   * waits: the adapter delivers a FIN once, so #responseDone and #send call this again, and
+   * #tunnel hands it to its pipe.
+   */
+  #actOnEof(): void {
     if (
       this.#req === "head" && this.#buf.length === 0 && this.#res !== "head" && this.#res !== "body"
     ) {
@@ -405,6 +415,8 @@ export class HttpSession implements ConnHandlers {
     this.ctx.counters.bytesIn -= rest.length;
     if (this.#req === "sent") this.#keepNext(rest);
     else if (rest.length > 0) this.#bodyData(rest);
+    // A FIN that came before this (pipelined) request cuts its body short.
+    if (this.#clientEof && this.#req === "body") this.#actOnEof();
   }
 
   #bodyData(chunk: Uint8Array): void {
@@ -593,7 +605,9 @@ export class HttpSession implements ConnHandlers {
     const up = this.#up;
     if (up === null) return;
     up.blocked = false;
-    if (this.#req === "body" && !this.#clientBlocked) this.client.resume();
+    if ((this.#req === "body" || this.#req === "head") && !this.#clientBlocked) {
+      this.client.resume();
+    }
   }
 
   #upError(err: Error): void {
@@ -627,10 +641,12 @@ export class HttpSession implements ConnHandlers {
     this.#armHeadTimer();
     const next = this.#next;
     this.#next = null;
-    if (!this.#clientBlocked) this.client.resume();
+    // Not while the last request bytes still wait to go upstream: on Deno they are views of
+    // the client's read buffer, which a read would overwrite (#upDrain resumes then).
+    if (!this.#clientBlocked && !this.#up?.blocked) this.client.resume();
     if (next !== null) this.#headData(next);
     // The FIN came after those bytes: it ends the connection now unless they held a request.
-    if (this.#clientEof && this.#req === "head") this.end();
+    if (this.#clientEof) this.#actOnEof();
   }
 
   #tunnel(head: Uint8Array, rest: Uint8Array): void {
@@ -664,6 +680,8 @@ export class HttpSession implements ConnHandlers {
     // The upstream was paused when a write of the head to the client did not complete at once
     // (see #write); the pipe resumes it when that write drains, as for one of its own.
     if (this.#clientBlocked) tunnel.down.blocked = true;
+    // A FIN the client sent before the 101 goes on to the backend.
+    if (this.#clientEof) tunnel.up.end();
   }
 
   /** `kept`: `bytes` is what #buf holds (false: a read past its cap, joined to it). */
@@ -767,7 +785,9 @@ export class HttpSession implements ConnHandlers {
     if (status !== 0 && (ex === null || ex.bytesOut === 0)) {
       if (ex !== null) ex.status = status;
       this.#write(
-        h2Stream === 0 ? errorResponse(status, reason) : h2ErrorResponse(h2Stream, status, reason),
+        h2Stream === 0
+          ? errorResponse(status, reason)
+          : h2ErrorResponse(h2Stream, status, reason, ex?.method === "HEAD"),
       );
     }
     const proto = h2Stream === 0 ? undefined : "h2c";

@@ -142,6 +142,10 @@ describe(`http listener (router on ${runtimeName})`, () => {
   let closer: TestServer;
   let split: TestServer;
   let conflicting: TestServer;
+  let late: TestServer;
+  /** The late backend's socket once an Upgrade request reached it (it waits for the test). */
+  let upgradeHeld: Promise<net.Socket>;
+  let holdUpgrade: (s: net.Socket) => void;
   const closeBody = pattern(300_000, 7);
   let router: RouterProcess;
   let web: number;
@@ -194,6 +198,18 @@ describe(`http listener (router on ${runtimeName})`, () => {
     ws = await wsEchoBackend();
     closer = await closeDelimitedBackend(closeBody);
     // Both framing headers on a response: Transfer-Encoding wins (RFC 9112 section 6.3).
+    // Answers plain requests at once (keep-alive); an Upgrade request only when the test
+    // writes the 101 itself. Closes on the router's FIN (allowHalfOpen is off).
+    upgradeHeld = new Promise((r) => holdUpgrade = r);
+    const answered = new WeakMap<net.Socket, number>();
+    late = await rawBackend((s, received) => {
+      const heads = received.toString("latin1").split("\r\n\r\n");
+      const done = answered.get(s) ?? 0;
+      if (heads.length - 1 <= done) return;
+      answered.set(s, heads.length - 1);
+      if (/\r\nupgrade:/i.test(heads[heads.length - 2])) holdUpgrade(s);
+      else s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
     conflicting = await rawBackend((s, received) => {
       if (s.writableEnded || !received.includes("\r\n\r\n")) return;
       s.end(
@@ -230,6 +246,7 @@ listeners:
       - { host: down.test, to: down }
       - { host: split.test, to: split }
       - { host: conflicting.test, to: conflicting }
+      - { host: late.test, to: late }
     default: fallback
   dual:
     bind: ":0"
@@ -260,6 +277,7 @@ backends:
   down: { servers: ["127.0.0.1:${dead}"] }
   split: { servers: ["127.0.0.1:${split.port}"] }
   conflicting: { servers: ["127.0.0.1:${conflicting.port}"] }
+  late: { servers: ["127.0.0.1:${late.port}"] }
 `);
     web = router.port("web");
     if (v6) {
@@ -274,7 +292,9 @@ backends:
 
   after(async () => {
     await router?.stop();
-    for (const s of [a, b, fallback, victim, ws, closer, split, conflicting]) await s?.close();
+    for (const s of [a, b, fallback, victim, ws, closer, split, conflicting, late]) {
+      await s?.close();
+    }
   });
 
   test("curl: Host routing ignores case, port and a trailing dot; the Host reaches the backend as sent", async () => {
@@ -386,6 +406,38 @@ backends:
     assert.equal(report(rs[0]).url, "/whole");
     assert.equal(rs[1].status, 400);
     assert.match(rs[1].body.toString(), /client closed inside a request/);
+    c.destroy();
+  });
+
+  test("a FIN after a pipelined request whose body never came: the first is answered, then 400", async () => {
+    const c = await connect(web);
+    // A first exchange, so that the next requests reuse the backend connection and the
+    // router does not stop reading to connect.
+    await c.write(get("a.test", "/warm"));
+    await responses(c, ["GET"], "the first response");
+    const cut = "POST /cut HTTP/1.1\r\nHost: a.test\r\nContent-Length: 10\r\n\r\nabc";
+    await c.write(get("a.test", "/first") + cut);
+    c.end();
+    await c.until(() => c.ended, "the router's FIN", 5000);
+    const rs = parseResponses(bytesOf(c), ["GET", "GET", "POST"], true);
+    assert.ok(rs !== null, `three complete responses, got ${JSON.stringify(c.text)}`);
+    assert.equal(report(rs[1]).url, "/first");
+    assert.equal(rs[2].status, 400);
+    assert.match(rs[2].body.toString(), /client closed inside a request/);
+  });
+
+  test("a FIN sent before the 101 reaches the backend through the tunnel", async () => {
+    const c = await connect(web);
+    await c.write(get("late.test", "/plain"));
+    await responses(c, ["GET"], "the plain response");
+    // On the same backend connection, so the router does not stop reading to connect.
+    await c.write(get("late.test", "/up", "Connection: Upgrade\r\nUpgrade: test\r\n"));
+    c.end();
+    const s = await upgradeHeld;
+    s.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n");
+    // The backend closes once our FIN reached it; its FIN comes back through the tunnel.
+    await c.until(() => c.ended, "the backend's FIN through the tunnel", 5000);
+    assert.match(c.text, /HTTP\/1\.1 101 Switching Protocols\r\n/);
     c.destroy();
   });
 
