@@ -78,6 +78,11 @@ export class Instance {
   #gen: Generation;
   #bound = new Map<string, Bound>();
   #counters = new Map<string, ListenerCounters>();
+  /**
+   * Listeners a completed reload removed, whose counters go once idle. Not "every name the
+   * current config lacks": a reload still binding has made counters for its new names.
+   */
+  #retired = new Set<string>();
   #draining = false;
   /** Set by start(), once the listening sockets hold their fds. */
   #burst: AcceptBurst | null = null;
@@ -114,9 +119,10 @@ export class Instance {
    * configured, and for a listener a reload removed until its last connection has ended.
    */
   get counters(): ReadonlyMap<string, ListenerCounters> {
-    const configured = this.#gen.config.listeners;
-    for (const [name, c] of this.#counters) {
-      if (c.active === 0 && !configured.has(name)) this.#counters.delete(name);
+    for (const name of this.#retired) {
+      if ((this.#counters.get(name)?.active ?? 0) > 0) continue;
+      this.#counters.delete(name);
+      this.#retired.delete(name);
     }
     return this.#counters;
   }
@@ -134,6 +140,7 @@ export class Instance {
     const make = (l: ListenerConfig): ListenerContext => {
       let counters = this.#counters.get(l.name);
       if (counters === undefined) this.#counters.set(l.name, counters = newCounters());
+      this.#retired.delete(l.name);
       const target = l.terminate === undefined ? undefined : config.listeners.get(l.terminate);
       const ctx: ListenerContext = {
         config,
@@ -185,10 +192,23 @@ export class Instance {
    */
   async reload(config: Config): Promise<void> {
     const next = this.#build(config, this.#gen);
-    const bound = await this.#bindAll(config, this.#bound);
+    let bound: Map<string, Bound>;
+    try {
+      bound = await this.#bindAll(config, this.#bound);
+    } catch (err) {
+      // The counters #build made for the refused config's new listeners go.
+      this.#retire(config, this.#gen.config);
+      throw err;
+    }
     for (const [key, b] of this.#bound) if (!bound.has(key)) b.socket.close();
     this.#bound = bound;
+    this.#retire(this.#gen.config, config);
     this.#gen = next;
+  }
+
+  /** The counters of `from`'s listeners that `to` lacks go once their connections have. */
+  #retire(from: Config, to: Config): void {
+    for (const name of from.listeners.keys()) if (!to.listeners.has(name)) this.#retired.add(name);
   }
 
   /** Binds `config`'s endpoints, reusing sockets from `old`; all or nothing. */

@@ -623,6 +623,23 @@ ${
     assert.equal(m.get("switchyard_reloads_total", { result: "failed" }), 2);
   });
 
+  test("a reload whose new listener cannot bind leaves no series of it in /metrics", async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as net.AddressInfo).port;
+    const fresh =
+      `  fresh:\n    bind: "127.0.0.1:${port}"\n    protocol: tcp\n    default: a\nbackends:`;
+    try {
+      const ev = await reload(router, config(withRoute, true).replace("backends:", fresh));
+      assert.equal(ev.msg, "reload failed: the old config keeps serving");
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+    const m = await scrape(admin);
+    assert.ok(!m.text.includes('listener="fresh"'), m.text);
+    assert.equal(m.get("switchyard_connections_active", { listener: "extra" }), 0);
+  });
+
   test("a removed listener stops accepting after reload; its live connection still finishes", async () => {
     const live = await SinkClient.open(extraPort);
     await live.send(bytes(2000, 5));
