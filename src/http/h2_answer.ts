@@ -1,9 +1,10 @@
 /**
  * What the router sends on an h2c connection it answers itself instead of proxying it. Like
- * any HTTP/2 server it starts with its SETTINGS (RFC 9113 section 3.4) and acknowledges the
- * client's; then either a response on the request's stream followed by a GOAWAY naming that
- * stream (no route, no server: the client reports the status, as from a server), or, for a
- * connection error, a GOAWAY with its error code and the reason as debug data.
+ * any HTTP/2 server it starts with its SETTINGS (RFC 9113 section 3.4). Then either an ACK of
+ * the client's SETTINGS, a response on the request's stream and a GOAWAY naming that stream
+ * (no route, no server: the client reports the status, as from a server), or, for a
+ * connection error, a GOAWAY with its error code and the reason as debug data (no ACK: the
+ * client's SETTINGS may be what was wrong).
  *
  * Header blocks use literals without indexing (RFC 7541 section 6.2.2): they create no
  * dynamic-table state, so the block means the same to any decoder.
@@ -42,9 +43,15 @@ const encoder = new TextEncoder();
 
 /**
  * The frames answering the request on `stream` with `status` and a one-line text body, then
- * a GOAWAY that names `stream` as the last one processed.
+ * a GOAWAY that names `stream` as the last one processed. `head`: the request was HEAD, so
+ * the HEADERS frame ends the stream and no DATA follows (RFC 9113 section 8.1.1).
  */
-export function h2ErrorResponse(stream: number, status: number, detail: string): Uint8Array {
+export function h2ErrorResponse(
+  stream: number,
+  status: number,
+  detail: string,
+  head = false,
+): Uint8Array {
   const text = `${status} ${reasonPhrase(status)}${detail ? `: ${detail}` : ""}\n`;
   const body = utf8(text, MAX_PAYLOAD);
   const block = [
@@ -53,10 +60,13 @@ export function h2ErrorResponse(stream: number, status: number, detail: string):
     ...literal(CONTENT_LENGTH, String(body.length)),
     ...literal(CACHE_CONTROL, "no-store"),
   ];
+  const headers = Uint8Array.from(block);
   return join([
-    ...preface(),
-    frame(HEADERS, END_HEADERS, stream, Uint8Array.from(block)),
-    frame(DATA, END_STREAM, stream, body),
+    SETTINGS_FRAME,
+    SETTINGS_ACK_FRAME,
+    ...(head
+      ? [frame(HEADERS, END_HEADERS | END_STREAM, stream, headers)]
+      : [frame(HEADERS, END_HEADERS, stream, headers), frame(DATA, END_STREAM, stream, body)]),
     goAway(stream, H2_ERROR.NO_ERROR, ""),
   ]);
 }
@@ -74,13 +84,7 @@ export function h2ErrorCode(reason: string): number {
 
 /** The frames closing a connection with `code`, `reason` as debug data: no stream processed. */
 export function h2ConnectionError(code: number, reason: string): Uint8Array {
-  return join([...preface(), goAway(0, code, reason)]);
-}
-
-/** The server's (empty) SETTINGS and the acknowledgement of the client's. */
-function preface(): Uint8Array[] {
-  const none = new Uint8Array(0);
-  return [frame(SETTINGS, 0, 0, none), frame(SETTINGS, ACK, 0, none)];
+  return join([SETTINGS_FRAME, goAway(0, code, reason)]);
 }
 
 function goAway(lastStream: number, code: number, debug: string): Uint8Array {
@@ -92,6 +96,10 @@ function goAway(lastStream: number, code: number, debug: string): Uint8Array {
   payload.set(data, 8);
   return frame(GOAWAY, 0, 0, payload);
 }
+
+/** The server's (empty) SETTINGS, and the acknowledgement of the client's. */
+const SETTINGS_FRAME = frame(SETTINGS, 0, 0, new Uint8Array(0));
+const SETTINGS_ACK_FRAME = frame(SETTINGS, ACK, 0, new Uint8Array(0));
 
 /** `text` as UTF-8, cut after the last whole character that fits in `max` bytes. */
 function utf8(text: string, max: number): Uint8Array {

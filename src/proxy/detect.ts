@@ -25,8 +25,9 @@ export type Detection =
     readonly hello?: ClientHello;
     readonly host?: string | null;
     readonly path?: string;
-    /** h2c: the stream of the first request. */
+    /** h2c: the stream and method of the first request. */
     readonly stream?: number;
+    readonly method?: string | null;
   }
   | {
     readonly kind: "refuse";
@@ -78,6 +79,7 @@ export function detectAuto(bytes: Uint8Array): Detection {
         host: h2.value.authority,
         path: h2.value.path ?? "/",
         stream: h2.value.stream,
+        method: h2.value.method,
       };
     }
     if (h2.kind === "invalid") return { kind: "refuse", outcome: "malformed", reason: h2.reason };

@@ -192,7 +192,8 @@ export class StreamSession implements ConnHandlers {
       else {
         if (protocol === "http") this.#answer(503, "no route for this host");
         if (protocol === "h2c") {
-          this.#reply(h2ErrorResponse(found!.stream!, 503, "no route for this authority"));
+          const head = found!.method === "HEAD";
+          this.#reply(h2ErrorResponse(found!.stream!, 503, "no route for this authority", head));
         }
         this.#finish("no_route", "no route matched and no default", this.#buf?.length ?? 0, 0);
       }

@@ -69,6 +69,24 @@ describe("h2ErrorResponse", () => {
     assert.deepEqual(goAwayOf(fs[4]), { lastStream: 13, code: H2_ERROR.NO_ERROR, debug: "" });
   });
 
+  test("to a HEAD request: HEADERS ends the stream, no DATA", () => {
+    const fs = frames(h2ErrorResponse(3, 503, "no route", true));
+    assert.deepEqual(fs.map((f) => [f.type, f.flags, f.stream]), [
+      [0x4, 0, 0],
+      [0x4, 0x1, 0],
+      [0x1, 0x4 | 0x1, 3], // HEADERS, END_HEADERS | END_STREAM
+      [0x7, 0, 0],
+    ]);
+    const decoded = new HpackDecoder().decode(fs[2].payload);
+    assert.ok("headers" in decoded);
+    // The length the body would have had, as for HEAD in HTTP/1.
+    assert.deepEqual(decoded.headers[2], [
+      "content-length",
+      String("503 Service Unavailable: no route\n".length),
+    ]);
+    assert.deepEqual(goAwayOf(fs[3]), { lastStream: 3, code: H2_ERROR.NO_ERROR, debug: "" });
+  });
+
   test("the header block leaves a decoder's dynamic table as it was", () => {
     const decoder = new HpackDecoder();
     const block = frames(h2ErrorResponse(1, 502, "x"))[2].payload;
@@ -98,14 +116,14 @@ describe("h2ErrorResponse", () => {
 });
 
 describe("h2ConnectionError", () => {
-  test("SETTINGS, its ACK, and a GOAWAY with the code and the reason as debug data", () => {
+  test("SETTINGS (no ACK: the client's may be the fault), then GOAWAY with code and reason", () => {
     const reason = "HTTP/2: first frame after the preface is WINDOW_UPDATE, not SETTINGS";
     const fs = frames(h2ConnectionError(H2_ERROR.PROTOCOL_ERROR, reason));
-    assert.deepEqual(fs.slice(0, 2), [SETTINGS, SETTINGS_ACK]);
-    assert.equal(fs.length, 3);
-    assert.equal(fs[2].type, 0x7);
-    assert.equal(fs[2].stream, 0);
-    assert.deepEqual(goAwayOf(fs[2]), { lastStream: 0, code: 0x1, debug: reason });
+    assert.deepEqual(fs[0], SETTINGS);
+    assert.equal(fs.length, 2);
+    assert.equal(fs[1].type, 0x7);
+    assert.equal(fs[1].stream, 0);
+    assert.deepEqual(goAwayOf(fs[1]), { lastStream: 0, code: 0x1, debug: reason });
   });
 });
 
