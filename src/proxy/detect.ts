@@ -12,6 +12,7 @@ import { sniffH2Preface, sniffHttpRequestHead } from "../sniff/http_head.ts";
 import { sniffSshBanner } from "../sniff/ssh.ts";
 import { type ClientHello, sniffClientHello } from "../sniff/tls_client_hello.ts";
 import { statusOf } from "../http/error_response.ts";
+import { h2ErrorCode } from "../http/h2_answer.ts";
 
 /** Longest request line and head an `auto` listener waits for. */
 const HEAD_LIMITS = { maxLine: 8192, maxHead: 32768 };
@@ -35,6 +36,8 @@ export type Detection =
     readonly reason: string;
     /** HTTP status to answer with, for a client that speaks HTTP. */
     readonly status?: number;
+    /** HTTP/2 error code to send a GOAWAY with, for a client that spoke h2c. */
+    readonly h2Error?: number;
   };
 
 const MORE: Detection = Object.freeze({ kind: "more" });
@@ -82,7 +85,14 @@ export function detectAuto(bytes: Uint8Array): Detection {
         method: h2.value.method,
       };
     }
-    if (h2.kind === "invalid") return { kind: "refuse", outcome: "malformed", reason: h2.reason };
+    if (h2.kind === "invalid") {
+      return {
+        kind: "refuse",
+        outcome: "malformed",
+        reason: h2.reason,
+        h2Error: h2ErrorCode(h2.reason),
+      };
+    }
     return MORE;
   }
 

@@ -22,7 +22,7 @@ import {
 import { terminateTls } from "../tls/terminate.ts";
 import { isGuarded, PROXY_REFUSED } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
-import { h2ErrorResponse } from "../http/h2_answer.ts";
+import { h2ConnectionError, h2ErrorResponse } from "../http/h2_answer.ts";
 import { errorResponse } from "../http/error_response.ts";
 import { detectAuto, type Detection, detectTls } from "./detect.ts";
 import { bump, type ListenerContext } from "./context.ts";
@@ -118,6 +118,7 @@ export class StreamSession implements ConnHandlers {
         return;
       case "refuse":
         if (d.status !== undefined) this.#answer(d.status, d.reason);
+        if (d.h2Error !== undefined) this.#reply(h2ConnectionError(d.h2Error, d.reason));
         this.#refuse(d.outcome, d.reason);
         return;
       case "found":

@@ -129,6 +129,19 @@ listeners:
     assert.equal(r.stdout, "503");
   });
 
+  test("h2c that breaks HTTP/2 after the preface: SETTINGS, then GOAWAY with the reason", async () => {
+    const c = await RawClient.connect(port);
+    // The preface, then a WINDOW_UPDATE where the client's SETTINGS must come.
+    c.socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x08\x00\x00\x00\x00\x00junk");
+    await c.until(() => c.ended || c.closed, "the router to close");
+    const got = c.bytes;
+    assert.equal(got.subarray(0, 9).toString("hex"), "000000040000000000", "SETTINGS");
+    assert.equal(got[12], 0x07, "GOAWAY");
+    assert.equal(got.readUInt32BE(22), 1, "PROTOCOL_ERROR");
+    assert.match(got.subarray(26).toString(), /first frame after the preface is WINDOW_UPDATE/);
+    c.destroy();
+  });
+
   test("an h2c request no route takes gets an HTTP/2 503", async () => {
     const r = await exec("curl", [
       "-sS",
