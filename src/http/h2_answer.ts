@@ -12,6 +12,7 @@
  * @module
  */
 
+import { concat } from "../sniff/bytes.ts";
 import { reasonPhrase } from "./error_response.ts";
 
 const DATA = 0x0;
@@ -61,7 +62,7 @@ export function h2ErrorResponse(
     ...literal(CACHE_CONTROL, "no-store"),
   ];
   const headers = Uint8Array.from(block);
-  return join([
+  return concat([
     SETTINGS_FRAME,
     SETTINGS_ACK_FRAME,
     ...(head
@@ -84,7 +85,7 @@ export function h2ErrorCode(reason: string): number {
 
 /** The frames closing a connection with `code`, `reason` as debug data: no stream processed. */
 export function h2ConnectionError(code: number, reason: string): Uint8Array {
-  return join([SETTINGS_FRAME, goAway(0, code, reason)]);
+  return concat([SETTINGS_FRAME, goAway(0, code, reason)]);
 }
 
 function goAway(lastStream: number, code: number, debug: string): Uint8Array {
@@ -132,15 +133,5 @@ function integer(value: number, n: number, first: number): number[] {
   const out = [first | max];
   for (value -= max; value >= 128; value >>= 7) out.push((value & 0x7f) | 0x80);
   out.push(value);
-  return out;
-}
-
-function join(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
   return out;
 }

@@ -24,6 +24,7 @@ import { type ParsedIp, parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { sniffH2Authority } from "../sniff/h2_authority.ts";
+import { concat } from "../sniff/bytes.ts";
 import { latin1 } from "../sniff/http_fields.ts";
 import { type HttpRequestHead, sniffH2Preface, sniffHttpRequestHead } from "../sniff/http_head.ts";
 import type { ServerState } from "./balancer.ts";
@@ -47,14 +48,6 @@ const MAX_H2_SNIFF = 65536;
 const MAX_PIPELINED = 65536;
 
 type BodyScanner = LengthCounter | ChunkedDecoder;
-
-/** `a` then `b` in one new array. */
-function joined(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
 
 /**
  * `head` without its Content-Length fields: a message with Transfer-Encoding too is forwarded
@@ -273,7 +266,7 @@ export class HttpSession implements ConnHandlers {
     // buffer takes: sniff them joined. Past maxHead the sniffer answers 431 (or 414), never
     // "more", so the joined copy is never kept.
     const fits = buf.push(chunk);
-    const bytes = fits ? buf.bytes : joined(buf.bytes, chunk);
+    const bytes = fits ? buf.bytes : concat([buf.bytes, chunk]);
     if (this.#first && sniffH2Preface(bytes).kind !== "no") {
       this.#h2c(bytes, fits);
       return;
@@ -440,13 +433,7 @@ export class HttpSession implements ConnHandlers {
 
   #keepNext(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
-    if (this.#next === null) this.#next = bytes.slice();
-    else {
-      const joined = new Uint8Array(this.#next.length + bytes.length);
-      joined.set(this.#next);
-      joined.set(bytes, this.#next.length);
-      this.#next = joined;
-    }
+    this.#next = this.#next === null ? bytes.slice() : concat([this.#next, bytes]);
   }
 
   #upWrite(up: Upstream, bytes: Uint8Array): void {
@@ -473,7 +460,7 @@ export class HttpSession implements ConnHandlers {
     // As for request heads: a read may hold the head and more body than the buffer takes.
     // `bytes` is exactly what #resBuf holds: nothing consumed from it, nothing left out.
     let kept = buf.push(chunk);
-    let bytes = kept ? buf.bytes : joined(buf.bytes, chunk);
+    let bytes = kept ? buf.bytes : concat([buf.bytes, chunk]);
     for (;;) {
       const r = sniffHttpResponseHead(bytes, { maxHead: MAX_RESPONSE_HEAD });
       if (r.kind === "more") {

@@ -11,6 +11,7 @@
 
 import type { Addr, Conn, ConnHandlers } from "../runtime/types.ts";
 import { type ProxyHeader, sniffProxyHeader } from "../sniff/proxy_protocol.ts";
+import { concat } from "../sniff/bytes.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 
 /** The `name` of the error a guarded session gets when its client sent a forbidden header. */
@@ -171,12 +172,7 @@ class GuardedConn extends WrappedConn {
     this.inner.start(h);
     // One chunk: a session may stop reading after it, so nothing may follow in a second call.
     let first = held.bytes;
-    if (more !== undefined && more.length > 0) {
-      const all = new Uint8Array(first.length + more.length);
-      all.set(first);
-      all.set(more, first.length);
-      first = all;
-    }
+    if (more !== undefined && more.length > 0) first = concat([first, more]);
     if (first.length > 0) h.data(first);
   }
 }
@@ -251,12 +247,7 @@ export function readProxyHeader(
         const remote = proxied ? addrOf(h.source!) : conn.remote;
         const local = proxied ? addrOf(h.destination!) : conn.local;
         const after = buf.bytes.subarray(r.length);
-        let rest = after;
-        if (over.length > 0) {
-          rest = new Uint8Array(after.length + over.length);
-          rest.set(after);
-          rest.set(over, after.length);
-        }
+        const rest = over.length > 0 ? concat([after, over]) : after;
         finish({ conn: new PrefixedConn(conn, remote, local, rest), header: h });
       }
     },

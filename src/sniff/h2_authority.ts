@@ -10,6 +10,7 @@
  * @module
  */
 
+import { concat } from "./bytes.ts";
 import { HpackDecoder } from "./hpack.ts";
 import { quote } from "./http_fields.ts";
 import { type Authority, parseAuthority, sniffH2Preface } from "./http_head.ts";
@@ -366,16 +367,4 @@ function checkValue(value: string): string | null {
 
 function u32(bytes: Uint8Array, at: number): number {
   return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
-}
-
-/** One fragment is used as is; several are joined (the decoder needs one contiguous block). */
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
