@@ -114,6 +114,18 @@ export async function scrape(port: number): Promise<Metrics> {
   return new Metrics(res.body);
 }
 
+/** Scrapes /metrics until `listener` has no active connection; returns that scrape. */
+export function idleScrape(port: number, listener: string, timeoutMs?: number): Promise<Metrics> {
+  return until(
+    async () => {
+      const m = await scrape(port);
+      return m.n("switchyard_connections_active", { listener }) === 0 && m;
+    },
+    `every connection of ${listener} to end`,
+    timeoutMs,
+  );
+}
+
 /**
  * Sends `sig` to the router. process.kill, not child.kill: Deno's ChildProcess.kill signals a
  * child only once (later calls do nothing) and then reports the signal instead of the exit code.

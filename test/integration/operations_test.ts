@@ -13,7 +13,16 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { adminPort, events, get, scrape, signal, status, until } from "../helpers/admin.ts";
+import {
+  adminPort,
+  events,
+  get,
+  idleScrape,
+  scrape,
+  signal,
+  status,
+  until,
+} from "../helpers/admin.ts";
 import { namedSink, SinkClient, type TestServer } from "../helpers/backends.ts";
 import { exec, freePort, RawClient, tryConnect } from "../helpers/clients.ts";
 import { pattern as bytes, sha256 } from "../helpers/http_backends.ts";
@@ -496,10 +505,7 @@ backends:
     for (let i = 0; i < 6; i++) {
       assert.equal(await exchange(router.port("pair"), bytes(100, i)), "A");
     }
-    const m1 = await until(async () => {
-      const m = await scrape(admin);
-      return m.n("switchyard_connections_active", { listener: "pair" }) === 0 && m;
-    }, "the connections to end");
+    const m1 = await idleScrape(admin, "pair");
     const routed = { listener: "pair", backend: "pair" };
     assert.equal(
       m1.n("switchyard_connections_total", routed) - m0.n("switchyard_connections_total", routed),
@@ -751,10 +757,7 @@ backends:
     assert.ok(doneAtReload.every((n) => n < total), `reloads happened under load: ${doneAtReload}`);
     assert.ok((names.get("A") ?? 0) > 0 && (names.get("B") ?? 0) > 0, JSON.stringify([...names]));
 
-    const m = await until(async () => {
-      const m = await scrape(admin);
-      return m.n("switchyard_connections_active", { listener: "load" }) === 0 && m;
-    }, "every connection to end");
+    const m = await idleScrape(admin, "load");
     const before = m.n("switchyard_connections_total", { listener: "load", backend: "pair" });
     const afterReload = m.n("switchyard_connections_total", { listener: "load", backend: "later" });
     assert.equal(before + afterReload, total);

@@ -14,7 +14,16 @@ import http from "node:http";
 import net from "node:net";
 import process from "node:process";
 import { after, before, describe, test } from "node:test";
-import { adminPort, events, get, scrape, signal, status, until } from "../helpers/admin.ts";
+import {
+  adminPort,
+  events,
+  get,
+  idleScrape,
+  scrape,
+  signal,
+  status,
+  until,
+} from "../helpers/admin.ts";
 import { namedSink, SinkClient, type TestServer } from "../helpers/backends.ts";
 import { tryConnect } from "../helpers/clients.ts";
 import { pattern as bytes } from "../helpers/http_backends.ts";
@@ -200,14 +209,7 @@ backends:
     assert.deepEqual([...batch.names], [["A", 50]]);
     assert.deepEqual(await workersOf(router, "main", batch), [1, 2]);
 
-    const m = await until(
-      async () => {
-        const m = await scrape(admin);
-        return m.n("switchyard_connections_active", { listener: "main" }) === 0 && m;
-      },
-      "every connection to end",
-      15_000,
-    );
+    const m = await idleScrape(admin, "main", 15_000);
     assert.equal(m.n("switchyard_connections_accepted_total", { listener: "main" }), made);
     assert.equal(m.n("switchyard_connections_total", { listener: "main", backend: "a" }), made);
     assert.equal(
@@ -260,14 +262,7 @@ backends:
     await early.finish();
     made++;
 
-    const m = await until(
-      async () => {
-        const m = await scrape(admin);
-        return m.n("switchyard_connections_active", { listener: "main" }) === 0 && m;
-      },
-      "every connection to end",
-      15_000,
-    );
+    const m = await idleScrape(admin, "main", 15_000);
     assert.equal(m.n("switchyard_reloads_total", { result: "ok" }), 1);
     assert.equal(m.n("switchyard_connections_total", { listener: "main", backend: "b" }), 30);
     assert.equal(m.n("switchyard_connections_accepted_total", { listener: "main" }), made);
@@ -381,14 +376,7 @@ backends:
     const onExtra = await exchanges(router, Number(extra.slice(extra.lastIndexOf(":") + 1)), 40);
     assert.deepEqual(await workersOf(router, "extra", onExtra), [1, 2]);
 
-    const m = await until(
-      async () => {
-        const m = await scrape(admin);
-        return m.n("switchyard_connections_active", { listener: "main" }) === 0 && m;
-      },
-      "every connection to end",
-      15_000,
-    );
+    const m = await idleScrape(admin, "main", 15_000);
     // What the dead worker had counted is still in the sum.
     assert.equal(m.n("switchyard_connections_accepted_total", { listener: "main" }), made);
     assert.equal(m.n("switchyard_worker_restarts_total"), 1);
