@@ -83,6 +83,11 @@ export function responseBodyKind(
 export interface BodyProgress {
   readonly consumed: number;
   readonly done: boolean;
+  /**
+   * Where a chunked body's trailer section (its field lines and the final CRLF) starts in the
+   * chunk: 0 when it had started before this push, -1 when it is not in the consumed bytes.
+   */
+  readonly trailerStart: number;
 }
 
 /** Why bytes are not a valid body, with the offset of the bad byte from the body's start. */
@@ -93,7 +98,7 @@ export interface BodyError {
 /** Counts a Content-Length body through as it streams by. */
 export class LengthCounter {
   #remaining: number;
-  readonly #progress = { consumed: 0, done: false };
+  readonly #progress = { consumed: 0, done: false, trailerStart: -1 };
 
   /** `length` is the Content-Length: a non-negative safe integer, as the head sniffers give. */
   constructor(length: number) {
@@ -202,7 +207,7 @@ export class ChunkedDecoder {
   #lineBytes = 0;
   #trailerBytes = 0;
   #error: BodyError | null = null;
-  readonly #progress = { consumed: 0, done: false };
+  readonly #progress = { consumed: 0, done: false, trailerStart: -1 };
 
   /**
    * Scans `chunk`; see {@link BodyProgress}. After an error, every push returns the same error:
@@ -213,6 +218,7 @@ export class ChunkedDecoder {
     const n = chunk.length;
     let state = this.#state;
     let i = 0;
+    let trailerStart = state >= TRAILER_START && state < DONE ? 0 : -1;
     for (; i < n && state !== DONE; i++) {
       if (state === DATA) {
         // The only state spanning many bytes: skip them at once.
@@ -307,7 +313,10 @@ export class ChunkedDecoder {
           continue;
         case SIZE_LF:
           if (b !== LF) return this.#fail("CR not followed by LF ending the chunk-size line", i);
-          state = this.#remaining === 0 ? TRAILER_START : DATA;
+          if (this.#remaining === 0) {
+            state = TRAILER_START;
+            trailerStart = i + 1;
+          } else state = DATA;
           continue;
         case DATA_CR:
           if (b === CR) state = DATA_LF;
@@ -355,6 +364,7 @@ export class ChunkedDecoder {
     this.#offset += i;
     this.#progress.consumed = i;
     this.#progress.done = state === DONE;
+    this.#progress.trailerStart = trailerStart;
     return this.#progress;
   }
 

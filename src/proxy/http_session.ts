@@ -19,6 +19,8 @@ import { ChunkedDecoder, LengthCounter, requestBodyKind, responseBodyKind } from
 import { errorResponse, statusOf } from "../http/error_response.ts";
 import { h2ConnectionError, h2ErrorCode, h2ErrorResponse } from "../http/h2_answer.ts";
 import { type HttpResponseHead, sniffHttpResponseHead } from "../http/response_head.ts";
+import { rewriteRequestHead, switchAllowed } from "../http/request_rewrite.ts";
+import { TrailerFilter } from "../http/trailers.ts";
 import { hostPort } from "../net/endpoint.ts";
 import { type ParsedIp, parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
@@ -81,8 +83,8 @@ interface Exchange {
   readonly method: string;
   readonly host: string | null;
   readonly path: string;
-  /** The request asked to upgrade the connection. */
-  readonly upgrade: boolean;
+  /** The upgrade protocols the request offered as forwarded ("a, b"), or null. */
+  upgrade: string | null;
   route: RouteConfig | null;
   backend: string | null;
   server: string | null;
@@ -101,6 +103,9 @@ export class HttpSession implements ConnHandlers {
   #headDeadline = 0;
   #reqBody: BodyScanner | null = null;
   #resBody: BodyScanner | null = null;
+  /** The trailer sections of chunked bodies (null: not chunked). */
+  #reqTrailers: TrailerFilter | null = null;
+  #resTrailers: TrailerFilter | null = null;
   #resHead: HttpResponseHead | null = null;
   #resBuf: SniffBuffer | null = null;
   /** Response delimited by the backend closing. */
@@ -309,7 +314,7 @@ export class HttpSession implements ConnHandlers {
       method: head.method,
       host: head.host,
       path: head.path,
-      upgrade: head.upgrade !== null,
+      upgrade: head.upgrade,
       route: null,
       backend: null,
       server: null,
@@ -387,7 +392,13 @@ export class HttpSession implements ConnHandlers {
     const ex = this.#ex!;
     ex.server = up.server.config.name;
     const remote = this.client.remote;
-    const out = addForwarded(bytes.subarray(0, head.headerEnd), this.ctx.listener.forwarded, {
+    let sent = bytes.subarray(0, head.headerEnd);
+    if (head.rewrite) {
+      const r = rewriteRequestHead(bytes, head);
+      sent = r.bytes;
+      ex.upgrade = r.upgrade;
+    }
+    const out = addForwarded(sent, this.ctx.listener.forwarded, {
       client: remote.host,
       proto: this.tls !== null ? "https" : "http",
       host: head.hostRaw,
@@ -401,6 +412,7 @@ export class HttpSession implements ConnHandlers {
       : kind.kind === "chunked"
       ? new ChunkedDecoder()
       : null;
+    this.#reqTrailers = kind.kind === "chunked" ? new TrailerFilter() : null;
     this.#req = this.#reqBody === null ? "sent" : "body";
     const rest = bytes.subarray(head.headerEnd);
     // Bytes counted once as part of the head already.
@@ -422,8 +434,9 @@ export class HttpSession implements ConnHandlers {
     const body = p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed);
     ex.bytesIn += body.length;
     this.ctx.counters.bytesIn += body.length;
+    const out = this.#reqTrailers === null ? body : this.#reqTrailers.take(body, p);
     const up = this.#up;
-    if (up !== null && body.length > 0) this.#upWrite(up, body);
+    if (up !== null && out.length > 0) this.#upWrite(up, out);
     if (p.done) {
       this.#req = "sent";
       this.#reqBody = null;
@@ -499,8 +512,11 @@ export class HttpSession implements ConnHandlers {
     this.#resBuf = null;
     const kind = responseBodyKind(ex, res);
     if (kind.kind === "tunnel") {
-      if (res.status === 101 && !ex.upgrade) {
-        this.#abort("backend switched protocols without an Upgrade request", 502, "bad_response");
+      if (res.status === 101 && !switchAllowed(ex.upgrade, res.headers)) {
+        const why = ex.upgrade === null
+          ? "backend switched protocols without an Upgrade request"
+          : `backend switched protocols to one not offered (${ex.upgrade})`;
+        this.#abort(why, 502, "bad_response");
         return;
       }
       this.#tunnel(head, rest);
@@ -525,6 +541,7 @@ export class HttpSession implements ConnHandlers {
       this.#resBody = kind.kind === "length"
         ? new LengthCounter(kind.length)
         : new ChunkedDecoder();
+      this.#resTrailers = kind.kind === "chunked" ? new TrailerFilter() : null;
     }
     if (rest.length === 0) {
       this.#write(out);
@@ -560,7 +577,8 @@ export class HttpSession implements ConnHandlers {
       this.#abort(`backend response body: ${p.error}`, 0, "bad_response");
       return;
     }
-    this.#writeBody(p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed));
+    const body = p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed);
+    this.#writeBody(this.#resTrailers === null ? body : this.#resTrailers.take(body, p));
     if (p.done) {
       if (p.consumed < chunk.length) this.#up!.reusable = false;
       this.#responseDone();
@@ -698,7 +716,7 @@ export class HttpSession implements ConnHandlers {
       method: method ?? "PRI",
       host: authority,
       path: path ?? "",
-      upgrade: false,
+      upgrade: null,
       route,
       backend: name ?? null,
       server: null,
@@ -813,12 +831,13 @@ export class HttpSession implements ConnHandlers {
 
   #logExchange(outcome: string, reason?: string, proto?: string, status?: number): void {
     const ex = this.#ex;
-    const remote = this.client.remote;
+    const { remote, local } = this.client;
     const code = status ?? ex?.status ?? 0;
     if (code !== 0) bump(this.ctx.counters.httpRequests, `${ex?.backend ?? ""}\t${code}`);
     this.ctx.services.log.access({
       listener: this.ctx.listener.name,
       client: hostPort(remote.host, remote.port),
+      dst: hostPort(local.host, local.port),
       host: ex?.host ?? null,
       method: ex?.method,
       path: ex?.path,

@@ -56,6 +56,8 @@ export interface Fields {
   readonly headers: [string, string][];
   /** The Content-Length value (identical repeats allowed), or null. */
   contentLength: string | null;
+  /** How many Content-Length fields there were: above 1, a forwarder must send only one. */
+  contentLengthFields: number;
   sawTransferEncoding: boolean;
   /** Transfer codings, lower-cased, empty list elements dropped. */
   readonly codings: string[];
@@ -83,6 +85,7 @@ export function readFields(
   const f: Fields = {
     headers: [],
     contentLength: null,
+    contentLengthFields: 0,
     sawTransferEncoding: false,
     codings: [],
     connection: [],
@@ -133,6 +136,7 @@ export function readFields(
           }`;
         }
         f.contentLength = value;
+        f.contentLengthFields++;
         break;
       case "transfer-encoding":
         f.sawTransferEncoding = true;

@@ -62,6 +62,12 @@ export interface HttpRequestHead {
   upgrade: string | null;
   /** HTTP/1.1 "Expect: 100-continue" (HTTP/1.0 expectations are ignored per RFC 9110 10.1.1). */
   expectContinue: boolean;
+  /**
+   * The head must not be forwarded as sent (see http/request_rewrite.ts): Content-Length is
+   * repeated, an h2c upgrade is offered (an HTTP2-Settings field, or "h2c" in Upgrade), or an
+   * absolute-form target names another authority than the Host field.
+   */
+  rewrite: boolean;
 }
 
 /** Size limits for {@link sniffHttpRequestHead}, in bytes. */
@@ -178,9 +184,11 @@ function parseRequestLine(text: string): RequestLine | string {
 function parseHead(text: string, line: RequestLine, headEnd: number): HttpRequestHead | string {
   // Assigned in the callback below, where control-flow narrowing cannot follow.
   let hostHeader = null as string | null;
+  let http2Settings = false;
   const expectations: string[] = [];
   const fields = readFields(text, line.length + 2, headEnd - 2, "400", (name, value) => {
-    if (name === "host") {
+    if (name === "http2-settings") http2Settings = true;
+    else if (name === "host") {
       if (hostHeader !== null) return "400: several Host headers";
       hostHeader = value;
     } else if (name === "expect") {
@@ -193,6 +201,8 @@ function parseHead(text: string, line: RequestLine, headEnd: number): HttpReques
   });
   if (typeof fields === "string") return fields;
   const { headers, contentLength, codings, sawTransferEncoding, connection, upgrades } = fields;
+  const h2cOffered = http2Settings || connection.includes("http2-settings") ||
+    upgrades.some(namesH2c);
 
   // Framing (RFC 9112 section 6).
   let chunked = false;
@@ -250,7 +260,24 @@ function parseHead(text: string, line: RequestLine, headEnd: number): HttpReques
       ? upgrades.join(", ")
       : null,
     expectContinue,
+    rewrite: fields.contentLengthFields > 1 || h2cOffered ||
+      (fromTarget && line.method !== "CONNECT" && form.authority !== hostHeader),
   };
+}
+
+/** Whether an Upgrade field value lists the h2c protocol (RFC 9113 section 3.1). */
+export function namesH2c(upgrade: string): boolean {
+  for (const item of upgrade.split(",")) {
+    if (upgradeProtocol(item) === "h2c") return true;
+  }
+  return false;
+}
+
+/** The protocol name of an Upgrade list element ("name[/version]"), lower-cased. */
+export function upgradeProtocol(item: string): string {
+  const t = item.trim();
+  const slash = t.indexOf("/");
+  return (slash < 0 ? t : t.slice(0, slash)).toLowerCase();
 }
 
 interface TargetForm {

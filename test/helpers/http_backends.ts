@@ -27,6 +27,10 @@ export interface Report {
   /** Body length and SHA-256 (hex) exactly as received. */
   length: number;
   sha256: string;
+  /** Header fields as received: name, value, name, value, ... (names as sent). */
+  rawHeaders: string[];
+  /** Trailer fields of a chunked body, the same way. */
+  trailers: string[];
 }
 
 /** A running test server that counts accepted connections. */
@@ -118,6 +122,8 @@ export async function httpBackend(name: string): Promise<HttpTestServer> {
         te: one(req.headers["transfer-encoding"]),
         length,
         sha256: h.digest("hex"),
+        rawHeaders: req.rawHeaders,
+        trailers: req.rawTrailers,
       };
       seen.push(report);
       res.setHeader("X-Backend", name);

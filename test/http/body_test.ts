@@ -213,19 +213,36 @@ function expectError(text: string, reason: RegExp): string {
 describe("LengthCounter", () => {
   test("consumes up to the length and leaves the next message", () => {
     const counter = new LengthCounter(5);
-    assert.deepEqual({ ...counter.push(ascii("he")) }, { consumed: 2, done: false });
+    assert.deepEqual({ ...counter.push(ascii("he")) }, {
+      consumed: 2,
+      done: false,
+      trailerStart: -1,
+    });
     assert.equal(counter.remaining, 3);
-    assert.deepEqual({ ...counter.push(ascii("lloGET / HTTP/1.1")) }, { consumed: 3, done: true });
-    assert.deepEqual({ ...counter.push(ascii("more")) }, { consumed: 0, done: true });
+    assert.deepEqual({ ...counter.push(ascii("lloGET / HTTP/1.1")) }, {
+      consumed: 3,
+      done: true,
+      trailerStart: -1,
+    });
+    assert.deepEqual({ ...counter.push(ascii("more")) }, {
+      consumed: 0,
+      done: true,
+      trailerStart: -1,
+    });
   });
   test("an empty push consumes nothing", () => {
     assert.deepEqual({ ...new LengthCounter(3).push(new Uint8Array(0)) }, {
       consumed: 0,
       done: false,
+      trailerStart: -1,
     });
   });
   test("length 0 is done at once", () => {
-    assert.deepEqual({ ...new LengthCounter(0).push(ascii("x")) }, { consumed: 0, done: true });
+    assert.deepEqual({ ...new LengthCounter(0).push(ascii("x")) }, {
+      consumed: 0,
+      done: true,
+      trailerStart: -1,
+    });
   });
   test("split at every position, the body ends at the same place", () => {
     const buf = ascii("0123456789NEXT");
@@ -310,8 +327,16 @@ describe("ChunkedDecoder: valid bodies", () => {
   });
   test("after done, pushes consume nothing", () => {
     const decoder = new ChunkedDecoder();
-    assert.deepEqual({ ...decoder.push(ascii("0\r\n\r\nGET")) }, { consumed: 5, done: true });
-    assert.deepEqual({ ...decoder.push(ascii("more")) }, { consumed: 0, done: true });
+    assert.deepEqual({ ...decoder.push(ascii("0\r\n\r\nGET")) }, {
+      consumed: 5,
+      done: true,
+      trailerStart: 3,
+    });
+    assert.deepEqual({ ...decoder.push(ascii("more")) }, {
+      consumed: 0,
+      done: true,
+      trailerStart: -1,
+    });
   });
   test("a chunk size of 16 hex digits (leading zeros) is accepted", () => {
     const body = "0000000000000003\r\nabc\r\n0\r\n\r\n";

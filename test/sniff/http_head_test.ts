@@ -82,6 +82,7 @@ describe("sniffHttpRequestHead: valid heads", () => {
       connectionClose: false,
       upgrade: null,
       expectContinue: false,
+      rewrite: false,
     });
   });
   test("the body is not part of the head", () => {
