@@ -13,6 +13,8 @@ import process from "node:process";
 export interface AccessRecord {
   listener: string;
   client: string;
+  /** Where the client connected (the original destination on a transparent listener). */
+  dst: string;
   sni?: string | null;
   host?: string | null;
   route: number | null;

@@ -313,6 +313,7 @@ export class Instance {
     this.services.log.access({
       listener: ctx.listener.name,
       client: hostPort(conn.remote.host, conn.remote.port),
+      dst: hostPort(conn.local.host, conn.local.port),
       route: null,
       backend: null,
       server: null,

@@ -304,10 +304,11 @@ export class StreamSession implements ConnHandlers {
   }
 
   #log(outcome: string, reason: string | undefined, bytesIn: number, bytesOut: number): void {
-    const remote = this.client.remote;
+    const { remote, local } = this.client;
     this.ctx.services.log.access({
       listener: this.ctx.listener.name,
       client: hostPort(remote.host, remote.port),
+      dst: hostPort(local.host, local.port),
       protocol: this.ctx.listener.protocol === "auto" ? this.#found?.protocol : undefined,
       sni: this.#found?.hello?.sni ?? null,
       alpn: this.#found?.hello?.alpn.length ? this.#found.hello.alpn : undefined,

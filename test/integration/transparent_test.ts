@@ -383,6 +383,11 @@ describe(`transparent proxying in network namespaces (${runtimeName})`, () => {
         new RegExp(`^PROXY TCP4 198\\.51\\.100\\.2 198\\.51\\.100\\.201 ${port(b.local)} 8443\r\n`),
       );
       assert.equal(ib.local, "203.0.113.2:9002", "the backend of the dst route");
+      // The access log says where each client was going: the original destination.
+      const ra = await router!.waitForAccess((x) => x.client === a.local, "the .200 record");
+      assert.equal(ra.dst, "198.51.100.200:443");
+      const rb = await router!.waitForAccess((x) => x.client === b.local, "the .201 record");
+      assert.equal(rb.dst, "198.51.100.201:8443");
     });
   });
 
