@@ -29,6 +29,7 @@ Usage:
   switchyard tproxy-setup [--mark 1] [--table 100] [--loopback CIDR] [--firewall iptables|nft]
                           [--apply]                   print (or run and verify) the kernel
                                                       set-up transparent proxying needs
+                                                      (exit 1 while any of it is missing)
   switchyard healthcheck [-c FILE] [--url URL]        GET /healthz of FILE's admin endpoint:
                                                       exit 0 on 200, 1 otherwise
   switchyard version                                  version and runtime

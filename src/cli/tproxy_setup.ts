@@ -1,7 +1,9 @@
 /**
  * `tproxy-setup [--mark 1] [--table 100] [--loopback CIDR]... [--firewall iptables|nft]
  * [--apply]`: the kernel set-up transparent proxying needs (the seed's list), printed as shell
- * commands, or with `--apply` run where missing and then verified.
+ * commands (those already in place commented out; exit 1 when any is missing or without
+ * CAP_NET_ADMIN, so that it serves as a check), or with `--apply` run where missing and then
+ * verified.
  *
  * - ip_nonlocal_bind (IPv4 and IPv6);
  * - netfilter: packets of a local transparent socket are marked (iptables mangle `-m socket`
@@ -294,12 +296,34 @@ export function tproxySetup(o: TproxyOptions): number {
   const steps = setupSteps(o, firewall, v6);
   const capable = hasNetAdmin();
   if (!o.apply) {
+    // A check as well as a script: the steps already in place are commented out, so that the
+    // output run as it is adds only what is missing, and the exit code says whether any is.
     out(
       `# Transparent proxying set-up (${firewall}); run as root, or: switchyard tproxy-setup --apply`,
     );
-    for (const s of steps) out(shellLine(s.argv));
+    let missing = 0;
+    for (const s of steps) {
+      if (s.present()) out(`# present: ${shellLine(s.argv)}`);
+      else {
+        missing++;
+        out(shellLine(s.argv));
+      }
+    }
     if (!v6) out("# IPv6 is disabled in this kernel: its commands are left out");
-    if (!capable) err("switchyard: note: these commands need CAP_NET_ADMIN (run them as root)");
+    const count = `${missing} of ${steps.length} steps missing`;
+    if (!capable) {
+      // Without it the netfilter rules cannot even be read, let alone added.
+      err(
+        `switchyard: tproxy-setup: no CAP_NET_ADMIN (needed to read the netfilter rules and run ` +
+          `these commands: run as root); ${count} or unreadable`,
+      );
+      return 1;
+    }
+    if (missing > 0) {
+      err(`switchyard: tproxy-setup: ${count} (switchyard tproxy-setup --apply adds them)`);
+      return 1;
+    }
+    out(`# every step is in place (${steps.length} of ${steps.length})`);
     return 0;
   }
   if (!capable) {
