@@ -21,6 +21,7 @@ import { Instance } from "../proxy/instance.ts";
 import { localAddressTest } from "../proxy/local_addresses.ts";
 import { runtime } from "../runtime/mod.ts";
 import type { HttpServer } from "../runtime/types.ts";
+import { coalesced } from "../server/coalesce.ts";
 import { supervise } from "../workers/supervisor.ts";
 import { ownArgs, resolveWorkers, workerIdFromEnv } from "../workers/spawn.ts";
 import { runWorker } from "../workers/worker.ts";
@@ -122,16 +123,9 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
   });
   opts.onReady?.(instance, admin);
 
-  let reloading = false;
-  /** A SIGHUP came during a reload: the file may have changed after it was read. */
-  let again = false;
-  const reload = async (): Promise<void> => {
+  // A SIGHUP during a reload runs one more after it: the file may have changed after it was read.
+  const reload = coalesced(async () => {
     if (opts.reloadFile === null || instance.draining) return;
-    if (reloading) {
-      again = true;
-      return;
-    }
-    reloading = true;
     try {
       const { config: next, problems } = loadConfigFile(opts.reloadFile);
       if (next === null) {
@@ -154,14 +148,8 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
       log.event("error", "reload failed: the old config keeps serving", {
         error: (err as Error).message,
       });
-    } finally {
-      reloading = false;
-      if (again) {
-        again = false;
-        void reload();
-      }
     }
-  };
+  });
   process.on("SIGHUP", () => void reload());
 
   return await new Promise<number>((resolve) => {

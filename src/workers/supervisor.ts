@@ -11,7 +11,8 @@
  *   workers report connects that failed for real traffic (passive health) back to it;
  * - SIGHUP: the file is read and validated once; the first ready worker reloads first (it binds
  *   any new port-0 listener and so decides its port), then the others reload with those ports;
- *   a worker that cannot apply it is drained and restarted on the new config;
+ *   a worker that cannot apply it is drained and restarted on the new config; a SIGHUP during
+ *   a reload or the start-up gets a reload after it (several such signals, one reload);
  * - SIGTERM/SIGINT: every worker drains (as a single process does), then the supervisor exits 0;
  * - restarts: a worker that dies is started again after a backoff (100 ms doubling to 30 s,
  *   back to 100 ms once a worker has lived 10 s); the others keep serving meanwhile.
@@ -49,6 +50,7 @@ import { hostPort } from "../net/endpoint.ts";
 import { Balancer } from "../proxy/balancer.ts";
 import { runtime } from "../runtime/mod.ts";
 import type { HttpServer } from "../runtime/types.ts";
+import { coalesced } from "../server/coalesce.ts";
 import type { FromWorker, HealthEntry, SocketEntry, ToWorker } from "./protocol.ts";
 import {
   EMPTY_SNAPSHOT,
@@ -154,13 +156,15 @@ class Supervisor implements AdminSource {
   readonly #reloads = { ok: 0, failed: 0 };
   #restarts = 0;
   #starting = true;
+  #startedUp: () => void = () => {};
+  /** Resolves once the first start of the workers has ended (ready or failed). */
+  readonly #startup = new Promise<void>((resolve) => (this.#startedUp = resolve));
   #startWaiter: ((failure: string | null) => void) | null = null;
   #draining = false;
   /** Drain messages went out (the last exit then finishes). */
   #drainSent = false;
   #exitCode = 0;
   #quiet = false;
-  #reloading = false;
   #admin: HttpServer | null = null;
   #seq = 0;
   #poll: ReturnType<typeof setInterval> | null = null;
@@ -179,7 +183,12 @@ class Supervisor implements AdminSource {
 
   async run(): Promise<number> {
     const done = new Promise<number>((resolve) => (this.#finished = resolve));
-    process.on("SIGHUP", () => void this.#reload());
+    process.on("SIGHUP", () => {
+      // Logged as it comes: the reload it asks for may have to wait for one still running
+      // (up to RELOAD_TIMEOUT_MS per worker) or for the start-up.
+      this.#log.event("info", "reload requested", { signal: "SIGHUP" });
+      void this.#reload();
+    });
     process.on("SIGTERM", () => this.#stop("SIGTERM"));
     process.on("SIGINT", () => this.#stop("SIGINT"));
 
@@ -210,6 +219,7 @@ class Supervisor implements AdminSource {
       for (let id = 1; id <= this.#target(); id++) this.#spawn(this.#newSlot(id));
     });
     this.#starting = false;
+    this.#startedUp();
     if (failure !== null && !this.#draining) {
       this.#log.event("error", failure);
       this.#exitCode = 1;
@@ -559,15 +569,15 @@ class Supervisor implements AdminSource {
 
   // --- reload ----------------------------------------------------------------------------------
 
-  async #reload(): Promise<void> {
-    if (this.#reloading || this.#draining || this.#starting) return;
-    this.#reloading = true;
-    try {
-      await this.#reloadOnce();
-    } finally {
-      this.#reloading = false;
-    }
-  }
+  /**
+   * SIGHUP. A signal during a reload runs one more after it (the file may have changed after
+   * that reload read it); one during the start-up, once the workers are up (they started on the
+   * file as it was before the edit). While draining it does nothing.
+   */
+  readonly #reload = coalesced(async () => {
+    await this.#startup;
+    if (!this.#draining) await this.#reloadOnce();
+  });
 
   #reloadFailed(fields: Record<string, unknown>): void {
     this.#reloads.failed++;

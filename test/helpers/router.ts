@@ -155,21 +155,31 @@ export class RouterProcess {
 }
 
 /**
- * Writes `yaml` to a temp file and starts `run -c` on it; resolves once it listens.
+ * Writes `yaml` to a temp file and starts `run -c` on it, without waiting for anything (a test
+ * that acts during the start-up); {@link startRouter} waits until it listens.
  * `prefix`: a command that runs the router, e.g. `["prlimit", "--nofile=128"]`.
  */
-export async function startRouter(
+export function spawnRouter(
   yaml: string,
   extraArgs: string[] = [],
   prefix: string[] = [],
-): Promise<RouterProcess> {
+): RouterProcess {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-test-"));
   const file = join(dir, "switchyard.yaml");
   writeFileSync(file, yaml);
   const [runtime, args] = routerCommand(["run", "-c", file, ...extraArgs]);
   const [cmd, ...argv] = [...prefix, runtime, ...args];
   const child = spawn(cmd, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const r = new RouterProcess(child, file);
+  return new RouterProcess(child, file);
+}
+
+/** {@link spawnRouter}, resolving once the router listens. */
+export async function startRouter(
+  yaml: string,
+  extraArgs: string[] = [],
+  prefix: string[] = [],
+): Promise<RouterProcess> {
+  const r = spawnRouter(yaml, extraArgs, prefix);
   await r.listening();
   return r;
 }

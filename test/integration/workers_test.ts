@@ -1,11 +1,12 @@
 /**
  * Worker processes end to end (`workers: 2`): connections spread over both workers (the access
  * log names the worker), /metrics and /status sum them, SIGHUP reloads both (a live transfer
- * carries on), a SIGKILLed worker leaves the port serving and comes back, health is checked
- * once for the instance and reaches both workers, SIGTERM drains both and exits 0, and a bind
- * failure exits 1. The router runs as a subprocess under the test's runtime. As root, in
- * network namespaces: a `transparent: true` listener (an FFI-made IP_TRANSPARENT socket) and
- * `usesrc client` work in both workers.
+ * carries on), a SIGHUP during a reload or the start-up gets a reload after it, a SIGKILLed
+ * worker leaves the port serving and comes back, health is checked once for the instance and
+ * reaches both workers, SIGTERM drains both and exits 0, and a bind failure exits 1. The router
+ * runs as a subprocess under the test's runtime. As root, in network namespaces: a
+ * `transparent: true` listener (an FFI-made IP_TRANSPARENT socket) and `usesrc client` work in
+ * both workers.
  */
 
 import assert from "node:assert/strict";
@@ -39,7 +40,7 @@ import {
   startRouterIn,
   Topology,
 } from "../helpers/netns.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, runtimeName, spawnRouter, startRouter } from "../helpers/router.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -568,6 +569,126 @@ listeners:
     assert.equal(m.n("switchyard_workers"), 1);
     assert.equal(m.n("switchyard_worker_restarts_total"), 0);
     assert.equal(m.n("switchyard_connections_accepted_total", { listener: "main" }), 86);
+  });
+});
+
+describe(`workers: a SIGHUP during a reload or the start-up (router on ${runtimeName})`, () => {
+  let sinkA: TestServer;
+  let sinkB: TestServer;
+
+  /** `main`, plus one listener to sink B per name in `more`. */
+  const config = (...more: string[]) => `
+admin: { listen: "127.0.0.1:0" }
+workers: 2
+listeners:
+  main: { bind: "127.0.0.1:0", protocol: tcp, default: a }
+${more.map((name) => `  ${name}: { bind: "127.0.0.1:0", protocol: tcp, default: b }`).join("\n")}
+backends:
+  a: { servers: [{ address: "127.0.0.1:${sinkA.port}", name: A }] }
+  b: { servers: [{ address: "127.0.0.1:${sinkB.port}", name: B }] }
+`;
+
+  /**
+   * Sends SIGHUP and waits for the supervisor's "reload requested" line: it has taken the
+   * signal. (Nothing else tells: an admin request sent after a signal may be answered first.)
+   */
+  async function hup(r: RouterProcess): Promise<void> {
+    const requested = () => events(r).filter((e) => e.msg === "reload requested").length;
+    const before = requested();
+    signal(r, "SIGHUP");
+    await r.waitFor(() => requested() > before, "the supervisor to take the SIGHUP");
+  }
+
+  /** Lets a stopped worker go on; in a `finally`, it may be gone already. */
+  function resume(pid: number | null): void {
+    try {
+      if (pid !== null) process.kill(pid, "SIGCONT");
+    } catch {
+      // Exited: nothing to resume.
+    }
+  }
+
+  /** `listener`'s port, from /status; 40 connections there reach sink B through both workers. */
+  async function serves(r: RouterProcess, admin: number, listener: string): Promise<void> {
+    const s = await status<Status>(admin);
+    const bind = s.listeners.find((l) => l.name === listener)?.bind ?? [];
+    assert.equal(bind.length, 1, `${listener} is bound: ${JSON.stringify(s.listeners)}`);
+    const batch = await exchanges(r, Number(bind[0].slice(bind[0].lastIndexOf(":") + 1)), 40);
+    assert.deepEqual([...batch.names], [["B", 40]]);
+    assert.deepEqual(await workersOf(r, listener, batch), [1, 2]);
+  }
+
+  before(async () => {
+    sinkA = await namedSink("A");
+    sinkB = await namedSink("B");
+  });
+
+  after(async () => {
+    for (const s of [sinkA, sinkB]) await s?.close();
+  });
+
+  test("a second SIGHUP while the workers apply the first: one more reload follows and binds l3", async () => {
+    const router = await startRouter(config());
+    let leader: number | null = null;
+    try {
+      const admin = adminPort(router);
+      // Worker 1 (the first ready one) applies a reload before the others. Stopped, it keeps
+      // the first reload running for as long as the test needs; a real one lasts a few ms.
+      leader = (await status<Status>(admin)).workers.find((w) => w.worker === 1)!.pid!;
+      process.kill(leader, "SIGSTOP");
+      writeFileSync(router.configFile, config("l2"));
+      await hup(router); // the first reload is under way: it waits for worker 1
+      writeFileSync(router.configFile, config("l2", "l3"));
+      await hup(router);
+      resume(leader);
+
+      // The file as the second signal found it is applied, by one more reload.
+      const reloads = await router.waitFor(() => {
+        const r = events(router).filter(isReloadEvent);
+        return r.length === 2 && r;
+      }, "the reload the second SIGHUP asked for (before the fix it was dropped)");
+      assert.deepEqual(reloads.map((e) => e.msg), ["reloaded", "reloaded"]);
+      assert.equal(reloads[1].listeners, 3);
+      await serves(router, admin, "l3");
+      await serves(router, admin, "l2");
+      const m = await scrape(admin);
+      assert.equal(m.n("switchyard_reloads_total", { result: "ok" }), 2);
+      assert.equal(m.n("switchyard_reloads_total", { result: "failed" }), 0);
+    } finally {
+      resume(leader);
+      assert.equal(await router.stop(), 0);
+    }
+  });
+
+  test("a SIGHUP while the workers start: applied once they are up", async () => {
+    const router = spawnRouter(config());
+    let first: number | null = null;
+    try {
+      // Stopped while it starts, worker 1 keeps the start-up going until the signal is in.
+      const started = await router.waitFor(
+        () => events(router).find((e) => e.msg === "worker started" && e.worker === 1),
+        "worker 1 to be spawned",
+      );
+      first = started.pid as number;
+      process.kill(first, "SIGSTOP");
+      writeFileSync(router.configFile, config("l2"));
+      await hup(router);
+      resume(first);
+      await router.listening();
+      assert.deepEqual(listening(router).listeners, [`main=127.0.0.1:${router.port("main")}`]);
+      const ev = await router.waitFor(
+        () => events(router).find(isReloadEvent),
+        "the reload the SIGHUP asked for (before the fix it was dropped)",
+      );
+      assert.equal(ev.msg, "reloaded", JSON.stringify(ev));
+      assert.equal(ev.listeners, 2);
+      const admin = adminPort(router);
+      await serves(router, admin, "l2");
+      assert.equal((await scrape(admin)).n("switchyard_reloads_total", { result: "ok" }), 1);
+    } finally {
+      resume(first);
+      assert.equal(await router.stop(), 0);
+    }
   });
 });
 
