@@ -37,7 +37,7 @@ Usage:
 `;
 
 const OPTIONS = {
-  // tproxy-setup (issue 6)
+  // tproxy-setup
   mark: { type: "string" },
   table: { type: "string" },
   loopback: { type: "string", multiple: true },
@@ -51,7 +51,7 @@ const OPTIONS = {
   alpn: { type: "string", multiple: true },
   src: { type: "string" },
   url: { type: "string" },
-  workers: { type: "string" }, // run --workers (issue 9)
+  workers: { type: "string" }, // run --workers
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -82,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case "run": {
-      // workers (issue 9): --workers overrides the config's `workers:`.
+      // --workers overrides the config's `workers:`.
       const w = values.workers === undefined ? null : parseWorkersFlag(values.workers);
       if (w !== null && "error" in w) return usageError(w.error);
       return await run(file, format, w?.workers ?? null);

@@ -12,7 +12,7 @@ import { missingTransparentSetup } from "./tproxy_setup.ts";
 export function check(file: string): number {
   const config = loadOrReport(file);
   if (config === null) return EXIT_INVALID;
-  // Transparent proxying (issue 6): warn (exit code unchanged) about missing kernel set-up.
+  // Transparent proxying: warn (exit code unchanged) about missing kernel set-up.
   const missing = missingTransparentSetup(config);
   if (missing.length > 0) {
     process.stderr.write(

@@ -43,20 +43,19 @@ export function explain(a: ExplainArgs): number {
     return EXIT_INVALID;
   }
   const router = compileRouter(l);
-  const route = router.match({
+  const { route, backend } = router.decide({
     sni: a.sni === undefined ? null : normalizeName(a.sni),
     host: a.host === undefined ? null : normalizeName(a.host),
     alpn: a.alpn ?? [],
     src,
     local: localAddressTest()(srcText),
   });
-  const backend = route?.to ?? router.default;
-  if (backend === undefined) {
+  if (backend === null) {
     process.stdout.write(`listener ${l.name}: no route matches and there is no default\n`);
     return 1;
   }
   const b = config.backends.get(backend)!;
-  // transparent (issue 6): with `source:`, a server of the source's family.
+  // A transparent `source:` can only reach a server of its own family.
   const family = sourceRoute(b.source, { host: srcText, port: 0, family: src.family })?.family;
   const server = new Balancer(b).pick(src.bytes, null, family ?? null);
   const how = route === null ? "default" : `route #${route.index}`;

@@ -67,7 +67,8 @@ export async function dial(
   let last: ServerState | null = null;
   /** The last attempt was refused (both runtimes report `code: "ECONNREFUSED"`). */
   let refused = false;
-  // transparent (issue 6): `source:` binds the client's address; a server of its family.
+  // A transparent `source:` binds the client's address, so only a server of its family can be
+  // reached from it.
   const route = sourceRoute(balancer.config.source, who?.client);
   let reason = `backend "${balancer.config.name}" has no ${
     route === null ? "" : `IPv${route.family} `

@@ -332,10 +332,9 @@ export class HttpSession implements ConnHandlers {
       this.#refuse(421, `Host "${head.host}" is not the TLS server name "${sni}"`, "misdirected");
       return;
     }
-    const route = this.ctx.router.match(this.#routeInput(head.host, head.path));
-    const name = route?.to ?? this.ctx.router.default;
+    const { route, backend: name } = this.ctx.router.decide(this.#routeInput(head.host, head.path));
     this.#ex.route = route;
-    if (name === undefined) {
+    if (name === null) {
       this.#refuse(503, "no route for this host", "no_route");
       return;
     }
@@ -709,8 +708,9 @@ export class HttpSession implements ConnHandlers {
     this.#clearHeadTimer();
     this.client.pause();
     const { authority, path, method } = r.value;
-    const route = this.ctx.router.match(this.#routeInput(authority, path ?? "/"));
-    const name = route?.to ?? this.ctx.router.default;
+    const { route, backend: name } = this.ctx.router.decide(
+      this.#routeInput(authority, path ?? "/"),
+    );
     const ex: Exchange = {
       t0: Date.now(),
       method: method ?? "PRI",
@@ -718,7 +718,7 @@ export class HttpSession implements ConnHandlers {
       path: path ?? "",
       upgrade: null,
       route,
-      backend: name ?? null,
+      backend: name,
       server: null,
       bytesIn: 0,
       bytesOut: 0,
@@ -726,12 +726,12 @@ export class HttpSession implements ConnHandlers {
     };
     this.#ex = ex;
     const stream = r.value.stream;
-    if (name === undefined) {
+    if (name === null) {
       this.#abort("h2c: no route for this authority", 503, "no_route", stream);
       return;
     }
     this.#req = "dialing";
-    // The client's addresses: a transparent `source:` (issue 6) and PROXY headers need them.
+    // The client's addresses: a transparent `source:` and PROXY headers need them.
     dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes, {
       client: this.client.remote,
       local: this.client.local,

@@ -57,7 +57,7 @@ export function bindKey(host: string, port: number, listener: string, index: num
   return port === 0 ? `${hostPort(host, 0)} ${listener}#${index}` : hostPort(host, port);
 }
 
-// --- workers (issue 9): how a worker process binds -------------------------------------------
+// --- workers: how a worker process binds -------------------------------------------
 /** How binds are made; the defaults suit a single process. */
 export interface BindOptions {
   /**
@@ -213,7 +213,8 @@ export class Instance {
 
   /** Binds `config`'s endpoints, reusing sockets from `old`; all or nothing. */
   async #bindAll(config: Config, old: ReadonlyMap<string, Bound>): Promise<Map<string, Bound>> {
-    // transparent (issue 6): no CAP_NET_ADMIN for `source: usesrc` is a start-up error.
+    // Without CAP_NET_ADMIN `source: usesrc` cannot work at all: a start-up error, not a
+    // failure per connection.
     checkTransparent(config);
     const out = new Map<string, Bound>();
     const opened: Listener[] = [];
@@ -233,10 +234,11 @@ export class Instance {
           // Deno.listen and Bun.listen throw synchronously: .then makes that a rejection too.
           const socket = await Promise.resolve().then(() =>
             this.services.rt.listen(
-              // transparent (issue 6): `transparent: true` adopts an IP_TRANSPARENT socket.
+              // `transparent: true` adopts an IP_TRANSPARENT socket (the runtimes cannot set it).
               withTransparent(l, {
                 host: b.host,
-                // workers (issue 9): every worker binds the port the first one got.
+                // Port 0 with workers: every worker binds the port the first one got, so the instance
+                // has one port.
                 port: b.port === 0 ? this.bindOptions.portFor?.(key) ?? 0 : b.port,
                 reusePort: this.bindOptions.reusePort,
               }),

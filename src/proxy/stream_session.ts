@@ -180,14 +180,13 @@ export class StreamSession implements ConnHandlers {
     this.#clearTimer();
     this.#phase = "connect";
     const input = this.#input(found);
-    const route = this.ctx.router.match(input);
+    const { route, backend: name } = this.ctx.router.decide(input);
     this.#route = route;
     if (route === null && this.ctx.terminate !== null && found?.protocol === "tls") {
       this.#terminate(found.hello?.sni ?? null);
       return;
     }
-    const name = route?.to ?? this.ctx.router.default;
-    if (name === undefined) {
+    if (name === null) {
       const protocol = found?.protocol;
       if (protocol === "tls") this.#alertAndClose();
       else {

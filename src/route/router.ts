@@ -38,10 +38,23 @@ export interface RouteInput {
   readonly protocol?: DetectedProtocol;
 }
 
+/** Where a connection or request goes: the route that matched, and the backend it names. */
+export interface Decision {
+  /** null: no route matched (the backend is the listener's default, if any). */
+  readonly route: RouteConfig | null;
+  /** null: no route matched and the listener has no default. */
+  readonly backend: string | null;
+}
+
 /** A listener's compiled routes. */
 export interface Router {
   /** The first route (in config order) that matches, or null. */
   match(c: RouteInput): RouteConfig | null;
+  /**
+   * The route and backend for `c`: the first matching route's `to`, else the default. The
+   * objects are made once at compile time, so deciding allocates nothing.
+   */
+  decide(c: RouteInput): Decision;
   /** The listener's backend for unmatched connections. */
   readonly default?: string;
   /** Whether some route names `protocol` (auto listeners). */
@@ -203,9 +216,17 @@ export function compileRouter(listener: ListenerConfig): Router {
 
   const named = new Set(routes.flatMap((r) => r.protocol ?? []));
   const routesProtocol = (p: DetectedProtocol) => named.has(p);
+  const decisions = new Map<RouteConfig, Decision>(
+    routes.map((route) => [route, Object.freeze({ route, backend: route.to })]),
+  );
+  const fallback: Decision = Object.freeze({ route: null, backend: listener.default ?? null });
+  const decide = (c: RouteInput): Decision => {
+    const route = match(c);
+    return route === null ? fallback : decisions.get(route)!;
+  };
   return Object.freeze(
     listener.default === undefined
-      ? { match, routesProtocol }
-      : { match, routesProtocol, default: listener.default },
+      ? { match, decide, routesProtocol }
+      : { match, decide, routesProtocol, default: listener.default },
   );
 }

@@ -153,3 +153,17 @@ test("routes from a parsed config, as the contract's example routes them", () =>
   assert.equal(to(web, { host: "app3.example.com" }), "192.0.2.40:8080");
   assert.equal(compileRouter(web).default, "fallback");
 });
+
+test("decide: the matching route and its backend, else the default, else no backend", () => {
+  const routes = [{ host: ["a.test"], to: "a" }];
+  const withDefault = compileRouter(listener(routes, { default: "fb" }));
+  const hit = withDefault.decide({ src: V4, local: false, host: "a.test" });
+  assert.equal(hit.route?.to, "a");
+  assert.equal(hit.backend, "a");
+  // The same frozen object every time: deciding allocates nothing per request.
+  assert.equal(withDefault.decide({ src: V4, local: false, host: "a.test" }), hit);
+  const miss = withDefault.decide({ src: V4, local: false, host: "b.test" });
+  assert.deepEqual({ ...miss }, { route: null, backend: "fb" });
+  const none = compileRouter(listener(routes)).decide({ src: V4, local: false, host: "b.test" });
+  assert.deepEqual({ ...none }, { route: null, backend: null });
+});
