@@ -13,12 +13,7 @@ import {
 import { type HttpResponseHead, sniffHttpResponseHead } from "../../src/http/response_head.ts";
 import { type HttpRequestHead, sniffHttpRequestHead } from "../../src/sniff/http_head.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
-
-function ascii(text: string): Uint8Array {
-  const buf = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) buf[i] = text.charCodeAt(i);
-  return buf;
-}
+import { ascii } from "../helpers/sniff.ts";
 
 function requestHead(...lines: string[]): HttpRequestHead {
   const r = sniffHttpRequestHead(ascii(`${lines.join("\r\n")}\r\n\r\n`), {

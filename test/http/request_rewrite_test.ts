@@ -3,16 +3,9 @@ import assert from "node:assert/strict";
 import { rewriteRequestHead, switchAllowed } from "../../src/http/request_rewrite.ts";
 import { type HttpRequestHead, sniffHttpRequestHead } from "../../src/sniff/http_head.ts";
 import { mulberry32 } from "../helpers/prng.ts";
+import { ascii, text } from "../helpers/sniff.ts";
 
 const LIMITS = { maxLine: 8192, maxHead: 65536 };
-
-function ascii(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
-
-function text(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
-}
 
 function parse(head: string): HttpRequestHead {
   const r = sniffHttpRequestHead(ascii(head), LIMITS);

@@ -7,12 +7,9 @@ import {
 } from "../../src/http/response_head.ts";
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { editBytes, mulberry32, type Prng } from "../helpers/prng.ts";
+import { ascii, expectInvalid, expectMatch as expectHead } from "../helpers/sniff.ts";
 
 const LIMITS: HttpResponseHeadLimits = { maxHead: 65536 };
-
-function ascii(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
 
 /** A response head from its lines, CRLF-joined and terminated by an empty line. */
 function res(...lines: string[]): Uint8Array {
@@ -23,18 +20,11 @@ function sniff(buf: Uint8Array, limits = LIMITS): SniffResult<HttpResponseHead> 
   return sniffHttpResponseHead(buf, limits);
 }
 
+/** A match whose head ends where the match does. */
 function expectMatch(r: SniffResult<HttpResponseHead>, length?: number): HttpResponseHead {
-  assert.equal(r.kind, "match", JSON.stringify(r));
-  if (r.kind !== "match") throw new Error("unreachable");
-  if (length !== undefined) assert.equal(r.length, length);
-  assert.equal(r.value.headerEnd, r.length);
-  return r.value;
-}
-
-function expectInvalid(r: SniffResult<HttpResponseHead>, reason: RegExp): void {
-  assert.equal(r.kind, "invalid", JSON.stringify(r));
-  if (r.kind !== "invalid") throw new Error("unreachable");
-  assert.match(r.reason, reason);
+  const head = expectHead(r, length);
+  assert.equal(r.kind === "match" && head.headerEnd, r.kind === "match" && r.length);
+  return head;
 }
 
 function sniffLines(...lines: string[]): SniffResult<HttpResponseHead> {

@@ -3,14 +3,7 @@ import assert from "node:assert/strict";
 import { ChunkedDecoder } from "../../src/http/body.ts";
 import { stripTrailers, TrailerFilter } from "../../src/http/trailers.ts";
 import { mulberry32 } from "../helpers/prng.ts";
-
-function ascii(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
-
-function text(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
-}
+import { ascii, text } from "../helpers/sniff.ts";
 
 /** Feeds `pieces` through a decoder and a filter, as the session does; returns what goes on. */
 function forward(pieces: Uint8Array[]): { out: string; done: boolean } {

@@ -7,6 +7,7 @@ import { H2_PREFACE } from "../../src/sniff/http_head.ts";
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { block, indexed, literal, sizeUpdate } from "../helpers/hpack_block.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
+import { expectInvalid, expectMatch } from "../helpers/sniff.ts";
 
 // ---- frame builders ----
 
@@ -111,20 +112,6 @@ const BLOCK = requestBlock("example.com");
 
 function sniff(buf: Uint8Array, maxBytes?: number): SniffResult<H2Request> {
   return sniffH2Authority(buf, maxBytes);
-}
-
-function expectMatch(r: SniffResult<H2Request>, length?: number): H2Request {
-  assert.equal(r.kind, "match", JSON.stringify(r));
-  if (r.kind !== "match") throw new Error("unreachable");
-  if (length !== undefined) assert.equal(r.length, length);
-  return r.value;
-}
-
-function expectInvalid(r: SniffResult<H2Request>, reason: RegExp | string): void {
-  assert.equal(r.kind, "invalid", JSON.stringify(r));
-  if (r.kind !== "invalid") throw new Error("unreachable");
-  if (typeof reason === "string") assert.equal(r.reason, reason);
-  else assert.match(r.reason, reason);
 }
 
 function expectAllPrefixesNeedMore(buf: Uint8Array, upTo = buf.length): void {

@@ -10,12 +10,9 @@ import {
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { parseIp } from "../../src/net/ip.ts";
 import { editBytes, mulberry32, type Prng } from "../helpers/prng.ts";
+import { ascii, expectInvalid, expectMatch as expectHead } from "../helpers/sniff.ts";
 
 const LIMITS: HttpHeadLimits = { maxLine: 8192, maxHead: 65536 };
-
-function ascii(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
 
 /** A request head from its lines, CRLF-joined and terminated by an empty line. */
 function req(...lines: string[]): Uint8Array {
@@ -26,18 +23,11 @@ function sniff(buf: Uint8Array, limits = LIMITS): SniffResult<HttpRequestHead> {
   return sniffHttpRequestHead(buf, limits);
 }
 
+/** A match whose head ends where the match does. */
 function expectMatch(r: SniffResult<HttpRequestHead>, length?: number): HttpRequestHead {
-  assert.equal(r.kind, "match", JSON.stringify(r));
-  if (r.kind !== "match") throw new Error("unreachable");
-  if (length !== undefined) assert.equal(r.length, length);
-  assert.equal(r.value.headerEnd, r.length);
-  return r.value;
-}
-
-function expectInvalid(r: SniffResult<HttpRequestHead>, reason: RegExp): void {
-  assert.equal(r.kind, "invalid", JSON.stringify(r));
-  if (r.kind !== "invalid") throw new Error("unreachable");
-  assert.match(r.reason, reason);
+  const head = expectHead(r, length);
+  assert.equal(r.kind === "match" && head.headerEnd, r.kind === "match" && r.length);
+  return head;
 }
 
 /** Sniffs a head built from lines; for the one-line invalid cases below. */

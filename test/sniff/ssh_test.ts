@@ -3,12 +3,9 @@ import assert from "node:assert/strict";
 import { sniffSshBanner, type SshBanner } from "../../src/sniff/ssh.ts";
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { mulberry32 } from "../helpers/prng.ts";
+import { ascii } from "../helpers/sniff.ts";
 
 /** Latin-1 bytes of a string (one byte per char). */
-function ascii(s: string): Uint8Array {
-  return Uint8Array.from(s, (c) => c.charCodeAt(0));
-}
-
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;

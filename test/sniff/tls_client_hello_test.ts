@@ -10,6 +10,7 @@ import {
 } from "../../src/sniff/tls_client_hello.ts";
 import { NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
+import { ascii } from "../helpers/sniff.ts";
 
 // ---- fixtures ----
 
@@ -60,10 +61,6 @@ function concat(...parts: Bytes[]): Uint8Array {
 }
 
 /** Latin-1 bytes of a string (one byte per char). */
-function ascii(s: string): Uint8Array {
-  return Uint8Array.from(s, (c) => c.charCodeAt(0));
-}
-
 function u16(v: number): number[] {
   return [(v >> 8) & 0xff, v & 0xff];
 }

@@ -1,0 +1,35 @@
+/**
+ * Shared helpers for the codec and sniffer tests: bytes from text and back, and assertions on
+ * a SniffResult that narrow it for the caller.
+ */
+
+import assert from "node:assert/strict";
+import type { SniffResult } from "../../src/sniff/result.ts";
+
+/** `text` one byte per char (latin1): test inputs are written as strings with \xNN escapes. */
+export function ascii(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+/** `bytes` one char per byte: the inverse of {@link ascii}. */
+export function text(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += String.fromCharCode(b);
+  return out;
+}
+
+/** Asserts a match (of `length` bytes when given) and returns its value. */
+export function expectMatch<T>(r: SniffResult<T>, length?: number): T {
+  assert.equal(r.kind, "match", `expected match, got ${JSON.stringify(r)}`);
+  if (r.kind !== "match") throw new Error("unreachable");
+  if (length !== undefined) assert.equal(r.length, length);
+  return r.value;
+}
+
+/** Asserts `invalid` with a reason matching `reason` (a string must be equal). */
+export function expectInvalid<T>(r: SniffResult<T>, reason: RegExp | string): void {
+  assert.equal(r.kind, "invalid", `expected invalid, got ${JSON.stringify(r)}`);
+  if (r.kind !== "invalid") throw new Error("unreachable");
+  if (typeof reason === "string") assert.equal(r.reason, reason);
+  else assert.match(r.reason, reason);
+}
