@@ -47,16 +47,61 @@ export function proxyHeaderFor(v: "v1" | "v2", who: OnBehalfOf): Uint8Array {
   });
 }
 
+/**
+ * A connection to a server, held for one owner: it counts in the server's `active` (leastconn,
+ * the fd budget) until `release()`, which is safe to call more than once, so every path that
+ * ends the connection may call it without double-counting.
+ */
+export class Lease {
+  readonly ok = true;
+  #held = true;
+
+  constructor(readonly conn: Conn, readonly server: ServerState) {}
+
+  /** Gives the server's slot back (the first call only). */
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.server.active--;
+  }
+}
+
+/** Why no server could be reached, or that the owner stopped waiting (`gone`). */
+export interface DialFailure {
+  readonly ok: false;
+  readonly reason: string;
+  readonly server: ServerState | null;
+  /** The owner's client left while connecting: nothing is to be answered or logged. */
+  readonly gone?: true;
+}
+
 /** A connected server, or why none could be reached. */
-export type DialResult =
-  | { readonly ok: true; readonly conn: Conn; readonly server: ServerState }
-  | { readonly ok: false; readonly reason: string; readonly server: ServerState | null };
+export type DialResult = Lease | DialFailure;
 
 /**
- * Connects to one of `balancer`'s servers; counts the chosen server's connection as active.
- * With `proxy_protocol` on the backend, the PROXY header for `who` is the first thing written.
+ * Connects to one of `balancer`'s servers and leases it (see {@link Lease}). With
+ * `proxy_protocol` on the backend, the PROXY header for `who` is the first thing written.
+ * `isAlive` is asked once the attempt settled: when the owner is gone by then, a connection
+ * made is closed and released here, and the result says `gone`.
  */
 export async function dial(
+  rt: Runtime,
+  balancer: Balancer,
+  clientBytes: Uint8Array | null,
+  who?: OnBehalfOf,
+  isAlive: () => boolean = () => true,
+): Promise<DialResult> {
+  const r = await connectAny(rt, balancer, clientBytes, who);
+  if (isAlive()) return r;
+  if (r.ok) {
+    r.conn.close();
+    r.release();
+  }
+  return { ok: false, reason: "the client left while connecting", server: r.server, gone: true };
+}
+
+/** dial() without the owner check. */
+async function connectAny(
   rt: Runtime,
   balancer: Balancer,
   clientBytes: Uint8Array | null,
@@ -106,7 +151,7 @@ export async function dial(
       }
       server.failures = 0;
       server.total++;
-      return { ok: true, conn, server };
+      return new Lease(conn, server);
     } catch (err) {
       server.active--;
       server.failures++;

@@ -32,7 +32,7 @@ import { type HttpRequestHead, sniffH2Preface, sniffHttpRequestHead } from "../s
 import type { ServerState } from "./balancer.ts";
 import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
-import { dial } from "./dial.ts";
+import { dial, type Lease } from "./dial.ts";
 import { Pipe } from "./pipe.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 
@@ -70,6 +70,7 @@ type ResState = "idle" | "head" | "body" | "done";
 interface Upstream {
   readonly conn: Conn;
   readonly server: ServerState;
+  readonly lease: Lease;
   readonly backend: string;
   /** May carry another request after the current response. */
   reusable: boolean;
@@ -126,6 +127,8 @@ export class HttpSession implements ConnHandlers {
   #done = false;
   #src: ParsedIp | null = null;
   #upHandlers: ConnHandlers;
+  /** For dial(): whether this session still wants the connection it waits for. */
+  readonly #alive = (): boolean => !this.#done && !this.#closing;
   last = clock.now;
 
   /**
@@ -357,14 +360,8 @@ export class HttpSession implements ConnHandlers {
       authority: this.tls?.sni,
       alpn: this.tls === null ? null : "http/1.1",
       host: head.host,
-    }).then((r) => {
-      if (this.#done || this.#closing) {
-        if (r.ok) {
-          r.conn.close();
-          r.server.active--;
-        }
-        return;
-      }
+    }, this.#alive).then((r) => {
+      if (!r.ok && r.gone) return;
       if (!r.ok) {
         this.#ex!.server = r.server?.config.name ?? null;
         this.#refuse(r.server === null ? 503 : 502, r.reason, "connect_failed");
@@ -374,6 +371,7 @@ export class HttpSession implements ConnHandlers {
       const fresh: Upstream = {
         conn: r.conn,
         server: r.server,
+        lease: r,
         backend: name,
         reusable: true,
         blocked: false,
@@ -672,7 +670,7 @@ export class HttpSession implements ConnHandlers {
       this.ctx.counters,
       this.ctx.listener.idleTimeoutMs,
       (outcome, _err, pipe) => {
-        up.server.active--;
+        up.lease.release();
         ex.bytesIn += pipe.up.bytes;
         ex.bytesOut += pipe.down.bytes;
         this.#ex = ex;
@@ -735,14 +733,8 @@ export class HttpSession implements ConnHandlers {
     dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes, {
       client: this.client.remote,
       local: this.client.local,
-    }).then((d) => {
-      if (this.#done || this.#closing) {
-        if (d.ok) {
-          d.conn.close();
-          d.server.active--;
-        }
-        return;
-      }
+    }, this.#alive).then((d) => {
+      if (!d.ok && d.gone) return;
       if (!d.ok) {
         ex.server = d.server?.config.name ?? null;
         this.#abort(d.reason, d.server === null ? 503 : 502, "connect_failed", stream);
@@ -759,7 +751,7 @@ export class HttpSession implements ConnHandlers {
         this.ctx.counters,
         this.ctx.listener.idleTimeoutMs,
         (outcome, _err, pipe) => {
-          d.server.active--;
+          d.release();
           ex.bytesIn = pipe.up.bytes;
           ex.bytesOut = pipe.down.bytes;
           this.#done = true;
@@ -805,7 +797,7 @@ export class HttpSession implements ConnHandlers {
     const up = this.#up;
     if (up === null) return;
     this.#up = null;
-    up.server.active--;
+    up.lease.release();
     if (!abort && !up.blocked) up.conn.end();
     up.conn.close();
   }

@@ -205,15 +205,8 @@ export class StreamSession implements ConnHandlers {
       client: this.client.remote,
       local: this.client.local,
       authority: found?.hello?.sni,
-    });
-    if (this.#phase !== "connect") {
-      // The client went away while we were connecting.
-      if (r.ok) {
-        r.conn.close();
-        r.server.active--;
-      }
-      return;
-    }
+    }, () => this.#phase === "connect");
+    if (!r.ok && r.gone) return;
     if (!r.ok) {
       this.#server = r.server;
       this.#finish("connect_failed", r.reason, 0, 0);
@@ -231,7 +224,7 @@ export class StreamSession implements ConnHandlers {
       this.ctx.counters,
       this.ctx.listener.idleTimeoutMs,
       (outcome: PipeOutcome, err: Error | null, pipe: Pipe) => {
-        r.server.active--;
+        r.release();
         this.#finish(outcome, err?.message, pipe.up.bytes, pipe.down.bytes);
       },
     );
