@@ -8,13 +8,10 @@
  */
 
 import process from "node:process";
+import type { Outcome } from "./access.ts";
 
-/** One access log record, with the contract's fields. */
-export interface AccessRecord {
-  listener: string;
-  client: string;
-  /** Where the client connected (the original destination on a transparent listener). */
-  dst: string;
+/** What a session says of a connection or request; see accessRecord() for the rest. */
+export interface AccessFields {
   sni?: string | null;
   host?: string | null;
   route: number | null;
@@ -23,10 +20,18 @@ export interface AccessRecord {
   bytes_in: number;
   bytes_out: number;
   duration_ms: number;
-  outcome: string;
   reason?: string;
   /** Extra fields, e.g. the HTTP status or method. */
   [key: string]: unknown;
+}
+
+/** One access log record, with the contract's fields. */
+export interface AccessRecord extends AccessFields {
+  listener: string;
+  client: string;
+  /** Where the client connected (the original destination on a transparent listener). */
+  dst: string;
+  outcome: Outcome;
 }
 
 /** Output format. */

@@ -21,7 +21,7 @@ import { h2ConnectionError, h2ErrorCode, h2ErrorResponse } from "../http/h2_answ
 import { type HttpResponseHead, sniffHttpResponseHead } from "../http/response_head.ts";
 import { rewriteRequestHead, switchAllowed } from "../http/request_rewrite.ts";
 import { TrailerFilter } from "../http/trailers.ts";
-import { hostPort } from "../net/endpoint.ts";
+import { accessRecord, type Outcome } from "../log/access.ts";
 import { type ParsedIp, parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
@@ -763,7 +763,7 @@ export class HttpSession implements ConnHandlers {
   }
 
   /** Answers `status` without contacting a backend, then closes. */
-  #refuse(status: number, reason: string, outcome: string): void {
+  #refuse(status: number, reason: string, outcome: Outcome): void {
     bump(this.ctx.counters.sniffFailures, outcome);
     this.#abort(reason, status, outcome);
   }
@@ -773,7 +773,7 @@ export class HttpSession implements ConnHandlers {
    * yet (0: no answer), logs the request in flight, and closes both connections. `h2Stream`:
    * the answer is HTTP/2, on that stream of an h2c connection.
    */
-  #abort(reason: string, status: number, outcome: string, h2Stream = 0): void {
+  #abort(reason: string, status: number, outcome: Outcome, h2Stream = 0): void {
     if (this.#done || this.#closing) return;
     this.#clearHeadTimer();
     this.#req = "closed";
@@ -821,15 +821,11 @@ export class HttpSession implements ConnHandlers {
     this.ctx.counters.active--;
   }
 
-  #logExchange(outcome: string, reason?: string, proto?: string, status?: number): void {
+  #logExchange(outcome: Outcome, reason?: string, proto?: string, status?: number): void {
     const ex = this.#ex;
-    const { remote, local } = this.client;
     const code = status ?? ex?.status ?? 0;
     if (code !== 0) bump(this.ctx.counters.httpRequests, `${ex?.backend ?? ""}\t${code}`);
-    this.ctx.services.log.access({
-      listener: this.ctx.listener.name,
-      client: hostPort(remote.host, remote.port),
-      dst: hostPort(local.host, local.port),
+    this.ctx.services.log.access(accessRecord(this.ctx.listener.name, this.client, outcome, {
       host: ex?.host ?? null,
       method: ex?.method,
       path: ex?.path,
@@ -841,8 +837,7 @@ export class HttpSession implements ConnHandlers {
       bytes_in: ex?.bytesIn ?? this.#buf.length,
       bytes_out: ex?.bytesOut ?? 0,
       duration_ms: ex === null ? 0 : Date.now() - ex.t0,
-      outcome,
       reason,
-    });
+    }));
   }
 }

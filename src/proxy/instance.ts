@@ -30,6 +30,7 @@ import { guardUntrusted, readProxyHeader } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
 import { StreamSession } from "./stream_session.ts";
 import { checkTransparent, withTransparent } from "./transparent.ts";
+import { accessRecord, type Outcome } from "../log/access.ts";
 
 /** The PROXY header step waits at most this long, whatever inspect_timeout says. */
 const PROXY_HEADER_TIMEOUT_MS = 3000;
@@ -310,21 +311,17 @@ export class Instance {
   }
 
   /** Counts and logs a connection refused before any session took it. */
-  #refused(ctx: ListenerContext, conn: Conn, outcome: string, reason: string): void {
+  #refused(ctx: ListenerContext, conn: Conn, outcome: Outcome, reason: string): void {
     bump(ctx.counters.sniffFailures, outcome);
-    this.services.log.access({
-      listener: ctx.listener.name,
-      client: hostPort(conn.remote.host, conn.remote.port),
-      dst: hostPort(conn.local.host, conn.local.port),
+    this.services.log.access(accessRecord(ctx.listener.name, conn, outcome, {
       route: null,
       backend: null,
       server: null,
       bytes_in: 0,
       bytes_out: 0,
       duration_ms: 0,
-      outcome,
       reason,
-    });
+    }));
   }
 
   /** Connections open now, across listeners and generations. */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { hostPort } from "../net/endpoint.ts";
+import { accessRecord, type Outcome } from "../log/access.ts";
 import { parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { RouteInput } from "../route/router.ts";
@@ -273,13 +273,13 @@ export class StreamSession implements ConnHandlers {
     );
   }
 
-  #refuse(outcome: string, reason: string): void {
+  #refuse(outcome: Outcome, reason: string): void {
     if (this.#phase !== "inspect") return;
     bump(this.ctx.counters.sniffFailures, outcome);
     this.#finish(outcome, reason, this.#buf?.length ?? 0, 0);
   }
 
-  #finish(outcome: string, reason: string | undefined, bytesIn: number, bytesOut: number): void {
+  #finish(outcome: Outcome, reason: string | undefined, bytesIn: number, bytesOut: number): void {
     if (this.#phase === "done") return;
     const wasPipe = this.#phase === "pipe";
     this.#phase = "done";
@@ -295,25 +295,21 @@ export class StreamSession implements ConnHandlers {
     this.#log(outcome, reason, bytesIn, bytesOut);
   }
 
-  #log(outcome: string, reason: string | undefined, bytesIn: number, bytesOut: number): void {
-    const { remote, local } = this.client;
-    this.ctx.services.log.access({
-      listener: this.ctx.listener.name,
-      client: hostPort(remote.host, remote.port),
-      dst: hostPort(local.host, local.port),
-      protocol: this.ctx.listener.protocol === "auto" ? this.#found?.protocol : undefined,
-      sni: this.#found?.hello?.sni ?? null,
-      alpn: this.#found?.hello?.alpn.length ? this.#found.hello.alpn : undefined,
-      host: this.#found?.host ?? undefined,
+  #log(outcome: Outcome, reason: string | undefined, bytesIn: number, bytesOut: number): void {
+    const found = this.#found;
+    this.ctx.services.log.access(accessRecord(this.ctx.listener.name, this.client, outcome, {
+      protocol: this.ctx.listener.protocol === "auto" ? found?.protocol : undefined,
+      sni: found?.hello?.sni ?? null,
+      alpn: found?.hello?.alpn.length ? found.hello.alpn : undefined,
+      host: found?.host ?? undefined,
       route: this.#route?.index ?? null,
       backend: this.#backend,
       server: this.#server?.config.name ?? null,
       bytes_in: bytesIn,
       bytes_out: bytesOut,
       duration_ms: Date.now() - this.#t0,
-      outcome,
       reason,
-    });
+    }));
   }
 
   #closeNow(): void {

@@ -1,0 +1,59 @@
+/**
+ * Access records: one per connection (tcp, tls, auto) or request (http), built the same way
+ * wherever a session ends, so every line carries the same fields.
+ *
+ * @module
+ */
+
+import { hostPort } from "../net/endpoint.ts";
+import type { Addr } from "../runtime/types.ts";
+import type { AccessFields, AccessRecord } from "./logger.ts";
+
+/** How a connection or request ended: the `outcome` field (README "Logs" lists them). */
+export type Outcome =
+  | "ok"
+  | "terminated"
+  | "upgraded"
+  | "h2c"
+  | "not_tls"
+  | "not_http"
+  | "malformed"
+  | "refused"
+  | "misdirected"
+  | "inspect_timeout"
+  | "no_route"
+  | "connect_failed"
+  | "client_closed"
+  | "client_error"
+  | "server_closed"
+  | "server_error"
+  | "server_timeout"
+  | "bad_response"
+  | "tls_failed"
+  | "idle_timeout"
+  | "aborted"
+  | "over_limit"
+  | "draining"
+  | "proxy_untrusted"
+  | "proxy_missing"
+  | "proxy_invalid";
+
+/**
+ * The record of a connection `conn` (its client and where it connected, never IPv4-mapped:
+ * Addr is normalized by the adapters) on `listener`, ended with `outcome`.
+ */
+export function accessRecord(
+  listener: string,
+  conn: { readonly remote: Addr; readonly local: Addr },
+  outcome: Outcome,
+  fields: AccessFields,
+): AccessRecord {
+  const { remote, local } = conn;
+  return {
+    listener,
+    client: hostPort(remote.host, remote.port),
+    dst: hostPort(local.host, local.port),
+    ...fields,
+    outcome,
+  };
+}
