@@ -33,7 +33,7 @@ import type { ServerState } from "./balancer.ts";
 import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
-import { Pipe } from "./pipe.ts";
+import { forwardWhole } from "./forward.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 
 /** Longest request line (414 beyond) and request head (431 beyond). */
@@ -663,14 +663,12 @@ export class HttpSession implements ConnHandlers {
     unwatch(this);
     const clientNext = this.#next;
     this.#next = null;
-    const tunnel = new Pipe(
+    const tunnel = forwardWhole(
+      this.ctx,
       this.client,
-      up.conn,
+      up.lease,
       clientNext,
-      this.ctx.counters,
-      this.ctx.listener.idleTimeoutMs,
       (outcome, _err, pipe) => {
-        up.lease.release();
         ex.bytesIn += pipe.up.bytes;
         ex.bytesOut += pipe.down.bytes;
         this.#ex = ex;
@@ -744,14 +742,12 @@ export class HttpSession implements ConnHandlers {
       ex.server = d.server.config.name;
       this.#req = "closed";
       unwatch(this);
-      new Pipe(
+      forwardWhole(
+        this.ctx,
         this.client,
-        d.conn,
+        d,
         bytes,
-        this.ctx.counters,
-        this.ctx.listener.idleTimeoutMs,
         (outcome, _err, pipe) => {
-          d.release();
           ex.bytesIn = pipe.up.bytes;
           ex.bytesOut = pipe.down.bytes;
           this.#done = true;

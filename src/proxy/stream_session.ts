@@ -27,7 +27,8 @@ import { errorResponse } from "../http/error_response.ts";
 import { detectAuto, type Detection, detectTls } from "./detect.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial } from "./dial.ts";
-import { Pipe, type PipeOutcome } from "./pipe.ts";
+import type { Pipe, PipeOutcome } from "./pipe.ts";
+import { forwardWhole } from "./forward.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 import type { ServerState } from "./balancer.ts";
 
@@ -217,14 +218,12 @@ export class StreamSession implements ConnHandlers {
     this.#phase = "pipe";
     const head = this.#buf?.bytes ?? null;
     this.#buf = null;
-    new Pipe(
+    forwardWhole(
+      this.ctx,
       this.client,
-      r.conn,
+      r,
       head,
-      this.ctx.counters,
-      this.ctx.listener.idleTimeoutMs,
       (outcome: PipeOutcome, err: Error | null, pipe: Pipe) => {
-        r.release();
         this.#finish(outcome, err?.message, pipe.up.bytes, pipe.down.bytes);
       },
     );
