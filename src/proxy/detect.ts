@@ -8,14 +8,11 @@
 
 import type { DetectedProtocol } from "../config/types.ts";
 import { sniffH2Authority } from "../sniff/h2_authority.ts";
-import { sniffH2Preface, sniffHttpRequestHead } from "../sniff/http_head.ts";
+import { HEAD_LIMITS, sniffH2Preface, sniffHttpRequestHead } from "../sniff/http_head.ts";
 import { sniffSshBanner } from "../sniff/ssh.ts";
 import { type ClientHello, sniffClientHello } from "../sniff/tls_client_hello.ts";
 import { statusOf } from "../http/error_response.ts";
 import { h2ErrorCode } from "../http/h2_answer.ts";
-
-/** Longest request line and head an `auto` listener waits for. */
-const HEAD_LIMITS = { maxLine: 8192, maxHead: 32768 };
 
 /** What the bytes so far say. */
 export type Detection =

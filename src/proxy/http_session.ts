@@ -28,7 +28,12 @@ import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { sniffH2Authority } from "../sniff/h2_authority.ts";
 import { concat } from "../sniff/bytes.ts";
 import { latin1 } from "../sniff/http_fields.ts";
-import { type HttpRequestHead, sniffH2Preface, sniffHttpRequestHead } from "../sniff/http_head.ts";
+import {
+  HEAD_LIMITS,
+  type HttpRequestHead,
+  sniffH2Preface,
+  sniffHttpRequestHead,
+} from "../sniff/http_head.ts";
 import type { ServerState } from "./balancer.ts";
 import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
@@ -36,8 +41,6 @@ import { dial, type Lease } from "./dial.ts";
 import { forwardWhole } from "./forward.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 
-/** Longest request line (414 beyond) and request head (431 beyond). */
-export const HEAD_LIMITS = { maxLine: 8192, maxHead: 32768 };
 /** Longest response head a backend may send (502 beyond). */
 const MAX_RESPONSE_HEAD = 65536;
 /** Cap for buffering an h2c client's first frames while looking for :authority. */

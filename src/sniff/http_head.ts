@@ -78,6 +78,12 @@ export interface HttpHeadLimits {
   maxHead: number;
 }
 
+/**
+ * The limits the router reads request heads with: a request line up to 8 KiB (414 beyond), a
+ * head up to 32 KiB (431 beyond), as HAProxy's and nginx's defaults allow.
+ */
+export const HEAD_LIMITS: HttpHeadLimits = Object.freeze({ maxLine: 8192, maxHead: 32768 });
+
 /** The HTTP/2 client connection preface (RFC 9113 section 3.4). Do not mutate. */
 export const H2_PREFACE: Uint8Array = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
