@@ -19,7 +19,8 @@ import {
   type Report,
   sha256,
 } from "../helpers/http_backends.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 /** The h2c upgrade request of the attack, as `printf ... | nc` sends it. */
 function h2cUpgrade(host: string, upgrade = "h2c", connection = "Upgrade, HTTP2-Settings") {
@@ -137,6 +138,16 @@ backends:
     for (const s of [strict, other, h2cServer, rogue, trailing]) await s?.close();
   });
 
+  /** A TLS connection to the terminating listener with SNI `name`, once its handshake is done. */
+  async function tlsConnect(name: string): Promise<tls.TLSSocket> {
+    const s = tls.connect({ port: secure, host: "127.0.0.1", servername: name, ca: cert.cert });
+    await new Promise<void>((resolve, reject) => {
+      s.once("secureConnect", resolve);
+      s.once("error", reject);
+    });
+    return s;
+  }
+
   /** Sends `request` on a new connection to the web listener and returns the response. */
   async function exchange(request: string, what: string) {
     const c = await RawClient.connect(web);
@@ -159,17 +170,8 @@ backends:
 
   test("an h2c upgrade offer through TLS termination is removed too", async () => {
     const before = h2cServer.heads.length;
-    const s = tls.connect({
-      port: secure,
-      host: "127.0.0.1",
-      servername: "h2c.test",
-      ca: cert.cert,
-    });
+    const s = await tlsConnect("h2c.test");
     try {
-      await new Promise<void>((resolve, reject) => {
-        s.once("secureConnect", resolve);
-        s.once("error", reject);
-      });
       let text = "";
       s.setEncoding("latin1");
       const done = new Promise<void>((resolve, reject) => {
@@ -295,17 +297,8 @@ backends:
     await exchange("GET /dst HTTP/1.1\r\nHost: strict.test\r\n\r\n", "a plain request");
     const plain = await router.waitForAccess((x) => x.path === "/dst", "plain record", since);
     assert.equal(plain.dst, `127.0.0.1:${web}`);
-    const s = tls.connect({
-      port: secure,
-      host: "127.0.0.1",
-      servername: "strict.test",
-      ca: cert.cert,
-    });
+    const s = await tlsConnect("strict.test");
     try {
-      await new Promise<void>((resolve, reject) => {
-        s.once("secureConnect", resolve);
-        s.once("error", reject);
-      });
       s.end("GET /dst-tls HTTP/1.1\r\nHost: strict.test\r\nConnection: close\r\n\r\n");
       const req = await router.waitForAccess((x) => x.path === "/dst-tls", "tls record", since);
       assert.equal(req.dst, `127.0.0.1:${secure}`);
