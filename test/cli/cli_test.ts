@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { exec } from "../helpers/clients.ts";
-import { routerCommand, runtimeName } from "../helpers/router.ts";
+import { routerCommand } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 function cli(args: string[]) {
   const [cmd, argv] = routerCommand(args);

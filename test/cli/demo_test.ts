@@ -8,7 +8,8 @@ import { spawn } from "node:child_process";
 import process from "node:process";
 import { test } from "node:test";
 import { exec } from "../helpers/clients.ts";
-import { routerCommand, runtimeName } from "../helpers/router.ts";
+import { routerCommand } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 test(`demo routes by Host and by SNI and exits 0 on SIGINT (${runtimeName})`, async () => {
   const [cmd, args] = routerCommand(["demo"]);

@@ -8,7 +8,7 @@
  */
 
 import process from "node:process";
-import { runtimeName } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 import { netFuzz } from "./net_fuzz.ts";
 
 const perKind = Number(process.argv[2] ?? 100_000);

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { scriptCommand } from "./router.ts";
+import { scriptCommand } from "./runtime.ts";
 
 /** A running echo process. */
 export class EchoProcess {

@@ -20,9 +20,9 @@ import { fileURLToPath } from "node:url";
 import { exec } from "./clients.ts";
 import { HAPROXY_BIN, HaproxyProcess } from "./haproxy.ts";
 import { routerCommand, RouterProcess } from "./router.ts";
+import { scriptCommand } from "./runtime.ts";
 
 const PEER = fileURLToPath(new URL("./ns_peer.ts", import.meta.url));
-const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 
 /** Whether this process may create namespaces (root). */
 export const isRoot: boolean = typeof process.getuid === "function" && process.getuid() === 0;
@@ -118,9 +118,10 @@ export class Topology {
   }
 }
 
-/** The runtime that runs the tests, as a command line for `file` and `args`. */
-function scriptCommand(file: string, args: string[]): string[] {
-  return isBun ? [process.execPath, file, ...args] : [process.execPath, "run", "-A", file, ...args];
+/** The runtime that runs the tests, as one command line for `file` and `args`. */
+function scriptArgv(file: string, args: string[]): string[] {
+  const [cmd, rest] = scriptCommand(file, args);
+  return [cmd, ...rest];
 }
 
 /** A running `ns_peer.ts serve`. */
@@ -137,7 +138,7 @@ export class Peer {
 
 /** Starts `ns_peer.ts serve ADDRS` in `ns`; resolves once it listens. */
 export function startPeer(ns: string, addrs: string[]): Promise<Peer> {
-  const argv = inNs(ns, scriptCommand(PEER, ["serve", ...addrs]));
+  const argv = inNs(ns, scriptArgv(PEER, ["serve", ...addrs]));
   const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   return new Promise((resolve, reject) => {
@@ -190,7 +191,7 @@ export async function connectFrom(
     : "hex" in send
     ? ["--send-hex", send.hex]
     : ["--send-file", send.file];
-  const argv = inNs(ns, scriptCommand(PEER, ["connect", host, String(port), ...extra]));
+  const argv = inNs(ns, scriptArgv(PEER, ["connect", host, String(port), ...extra]));
   const r = await exec(argv[0], argv.slice(1), 15_000);
   const line = r.stdout.trim().split("\n").pop() ?? "";
   try {

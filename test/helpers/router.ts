@@ -9,25 +9,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { scriptCommand } from "./runtime.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN = join(ROOT, "src/main.ts");
-const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
-
-/** The command line that runs a script under this runtime. */
-export function scriptCommand(file: string, args: string[]): [string, string[]] {
-  return isBun
-    ? [process.execPath, [file, ...args]]
-    : [process.execPath, ["run", "-A", file, ...args]];
-}
 
 /** The command line that runs src/main.ts under this runtime. */
 export function routerCommand(args: string[]): [string, string[]] {
   return scriptCommand(MAIN, args);
 }
-
-/** The name of the runtime the router runs under. */
-export const runtimeName: string = isBun ? "bun" : "deno";
 
 /** A running router. */
 export class RouterProcess {

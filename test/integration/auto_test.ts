@@ -8,7 +8,8 @@ import { after, before, describe, test } from "node:test";
 import { bannerServer, namedSink, namedTlsServer, type TestServer } from "../helpers/backends.ts";
 import { selfSigned, type TestCert } from "../helpers/certs.ts";
 import { curlTls, exec, RawClient } from "../helpers/clients.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 describe(`auto listener (router on ${runtimeName})`, () => {
   let cert: TestCert;

@@ -10,7 +10,8 @@ import { after, before, describe, test } from "node:test";
 import { RawClient } from "../helpers/clients.ts";
 import { EchoProcess } from "../helpers/echo_process.ts";
 import { type Exchange, load } from "../helpers/load.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 describe(`chaos (router on ${runtimeName})`, () => {
   let echo: EchoProcess;

@@ -10,7 +10,8 @@ import { events } from "../helpers/admin.ts";
 import { echoServer, type TestServer } from "../helpers/backends.ts";
 import { RawClient } from "../helpers/clients.ts";
 import { fds, poll } from "../helpers/proc.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 const FLOOD = 300;
 

@@ -20,7 +20,8 @@ import {
   pattern,
   sha256,
 } from "../helpers/http_backends.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 const EMPTY_SHA = sha256("");
 

@@ -9,7 +9,8 @@ import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { RawClient } from "../helpers/clients.ts";
 import { fds, poll, rssKiB } from "../helpers/proc.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 /** A server that writes `total` bytes as fast as the peer lets it, then ends. */
 function firehose(

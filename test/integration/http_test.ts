@@ -28,7 +28,8 @@ import {
   wsEncode,
   wsFrame,
 } from "../helpers/http_backends.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 /** Whether this host can listen on ::1 (IPv6 loopback configured). */
 function ipv6Loopback(): Promise<boolean> {

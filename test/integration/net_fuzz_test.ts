@@ -10,7 +10,8 @@ import { netFuzz } from "../fuzz/net_fuzz.ts";
 import { httpBackend, type HttpTestServer } from "../helpers/http_backends.ts";
 import { selfSigned } from "../helpers/certs.ts";
 import { RawClient } from "../helpers/clients.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 describe(`network fuzzer (router on ${runtimeName})`, () => {
   test("900 mutated ClientHellos, HTTP heads and PROXY headers: no crash, none hangs, none leaks", {

@@ -26,7 +26,8 @@ import {
 import { namedSink, SinkClient, type TestServer } from "../helpers/backends.ts";
 import { exec, freePort, RawClient, tryConnect } from "../helpers/clients.ts";
 import { pattern as bytes, sha256 } from "../helpers/http_backends.ts";
-import { routerCommand, type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { routerCommand, type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -13,7 +13,8 @@ import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { freePort, RawClient } from "../helpers/clients.ts";
 import { type HaproxyProcess, startHaproxy } from "../helpers/haproxy.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 const hello = new Uint8Array(
   readFileSync(new URL("../fixtures/clienthello/curl-openssl3.bin", import.meta.url)),

@@ -9,7 +9,8 @@ import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { echoServer, namedSink, type TestServer } from "../helpers/backends.ts";
 import { freePort, RawClient } from "../helpers/clients.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 describe(`tcp listener (router on ${runtimeName})`, () => {
   let sinkA: TestServer;

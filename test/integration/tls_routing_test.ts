@@ -10,7 +10,8 @@ import { after, before, describe, test } from "node:test";
 import { namedSink, namedTlsServer, type TestServer } from "../helpers/backends.ts";
 import { selfSigned, type TestCert } from "../helpers/certs.ts";
 import { curlTls, exec, RawClient } from "../helpers/clients.ts";
-import { type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 const fixture = (name: string) =>
   new Uint8Array(readFileSync(new URL(`../fixtures/clienthello/${name}`, import.meta.url)));

@@ -11,7 +11,8 @@ import { after, before, describe, test } from "node:test";
 import { namedTlsServer, type TestServer } from "../helpers/backends.ts";
 import { selfSigned, type TestCert } from "../helpers/certs.ts";
 import { curlTls, exec } from "../helpers/clients.ts";
-import { routerCommand, type RouterProcess, runtimeName, startRouter } from "../helpers/router.ts";
+import { routerCommand, type RouterProcess, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 /** A plain HTTP backend that reports the headers the router added. */
 async function echoHeaders(): Promise<{ server: http.Server; port: number }> {

@@ -10,7 +10,7 @@ import process from "node:process";
 import { after, describe, test } from "node:test";
 import { exec } from "../helpers/clients.ts";
 import { cliIn, inNs, isRoot, sh, Topology } from "../helpers/netns.ts";
-import { runtimeName } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 const SKIP = "needs root (network namespaces)";
 

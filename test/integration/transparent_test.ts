@@ -36,7 +36,8 @@ import {
   Topology,
 } from "../helpers/netns.ts";
 import { exec } from "../helpers/clients.ts";
-import { type RouterProcess, runtimeName } from "../helpers/router.ts";
+import { type RouterProcess } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 const HELLO = fileURLToPath(
   new URL("../fixtures/clienthello/curl-openssl3.bin", import.meta.url),

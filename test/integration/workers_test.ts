@@ -40,7 +40,8 @@ import {
   startRouterIn,
   Topology,
 } from "../helpers/netns.ts";
-import { type RouterProcess, runtimeName, spawnRouter, startRouter } from "../helpers/router.ts";
+import { type RouterProcess, spawnRouter, startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

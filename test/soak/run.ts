@@ -23,7 +23,8 @@ import { EchoProcess } from "../helpers/echo_process.ts";
 import { httpBackend } from "../helpers/http_backends.ts";
 import { type Exchange, load } from "../helpers/load.ts";
 import { fds, rssKiB } from "../helpers/proc.ts";
-import { runtimeName, startRouter } from "../helpers/router.ts";
+import { startRouter } from "../helpers/router.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const KILL_EVERY_S = Number(process.env.SOAK_KILL_EVERY ?? 30);
