@@ -23,7 +23,7 @@ import { runtime } from "../runtime/mod.ts";
 import type { HttpServer } from "../runtime/types.ts";
 import { coalesced } from "../server/coalesce.ts";
 import { supervise } from "../workers/supervisor.ts";
-import { ownArgs, resolveWorkers, workerIdFromEnv } from "../workers/spawn.ts";
+import { resolveWorkers, workerIdFromEnv } from "../workers/spawn.ts";
 import { runWorker } from "../workers/worker.ts";
 import { EXIT_INVALID, loadOrReport } from "./config_arg.ts";
 import { waitForConnections } from "./drain.ts";
@@ -73,7 +73,7 @@ export async function run(
     format,
     log: new Logger(format),
     workers,
-    argv: ownArgs(),
+    argv: runtime.argv(),
   });
 }
 

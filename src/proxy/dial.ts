@@ -142,7 +142,7 @@ async function connectAny(
       if (tlsCfg !== null) {
         const name = tlsCfg.sni === "host" ? who?.host ?? who?.authority ?? host : tlsCfg.sni;
         try {
-          conn = await originateTls(conn, tlsCfg, name, connectTimeoutMs);
+          conn = await originateTls(rt, conn, tlsCfg, name, connectTimeoutMs);
         } catch (err) {
           server.active--;
           // A certificate or handshake failure is not the server being down: no retry.

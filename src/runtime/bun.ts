@@ -10,7 +10,9 @@
  * @module
  */
 
+import process from "node:process";
 import { normalizeMapped } from "../net/ip.ts";
+import { wrapStreamSocket } from "./node_socket.ts";
 import { connectWithTimeout } from "./timeout.ts";
 import type {
   AcceptErrorHandler,
@@ -273,5 +275,16 @@ export const bunRuntime: Runtime = {
       addr: addr(server.hostname, server.port),
       close: () => server.stop(true),
     });
+  },
+
+  wrapStream: wrapStreamSocket,
+
+  argv: () => process.argv.slice(2),
+
+  selfCommand(args: readonly string[]): [string, string[]] {
+    const script = process.argv[1] ?? "";
+    // A `bun build --compile` binary runs its script from the embedded /$bunfs/ tree.
+    const compiled = script.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(script);
+    return compiled ? [process.execPath, [...args]] : [process.execPath, [script, ...args]];
   },
 };

@@ -7,6 +7,7 @@
  */
 
 import net from "node:net";
+import process from "node:process";
 import tls from "node:tls";
 import { normalizeMapped } from "../net/ip.ts";
 import type {
@@ -22,7 +23,7 @@ import type {
   ListenOptions,
   Runtime,
 } from "./types.ts";
-import { adoptNodeSocket } from "./node_socket.ts";
+import { adoptNodeSocket, wrapStreamSocket } from "./node_socket.ts";
 import { connectWithTimeout, timeoutError } from "./timeout.ts";
 
 /** A pending read pins its buffer, so idle connections hold only this much. */
@@ -281,6 +282,19 @@ export const denoRuntime: Runtime = {
       }, handler);
       resolve({ addr: toAddr(server.addr), close: () => server.shutdown() });
     });
+  },
+
+  wrapStream: wrapStreamSocket,
+
+  argv: () => [...Deno.args],
+
+  selfCommand(args: readonly string[]): [string, string[]] {
+    // `deno compile`: the binary runs its embedded program on its own.
+    if (Deno.build.standalone === true) return [process.execPath, [...args]];
+    // Deno.listen's reusePort is behind --unstable-net (deno.json asks for it too, which also
+    // covers `deno compile`). Deno finds deno.json from the working directory, which a worker
+    // shares with its supervisor.
+    return [process.execPath, ["run", "-A", "--unstable-net", process.argv[1] ?? "", ...args]];
   },
 };
 

@@ -23,6 +23,8 @@
  * @module
  */
 
+import type { Socket } from "node:net";
+
 /** A socket address; `family` is never 6 for an IPv4-mapped address (see normalizeMapped). */
 export interface Addr {
   readonly host: string;
@@ -116,4 +118,17 @@ export interface Runtime {
   /** Wraps a connected socket made elsewhere (src/sys/) as a Conn. */
   adopt(fd: number): Promise<Conn>;
   serveHttp(opts: { host: string; port: number }, handler: FetchHandler): Promise<HttpServer>;
+  /**
+   * Wraps a connected node:net stream made over another `Conn` (a TLSSocket over a ConnDuplex)
+   * as a Conn that reports `remote` and `local`.
+   */
+  wrapStream(socket: Socket, remote: Addr, local: Addr): Conn;
+  /** The arguments this program was given (after the runtime, its flags and the script). */
+  argv(): string[];
+  /**
+   * The command that runs this program again with `args`, as the executable and its
+   * arguments: the runtime on this script (with what it needs to run it), or a compiled
+   * binary on its own.
+   */
+  selfCommand(args: readonly string[]): [string, string[]];
 }

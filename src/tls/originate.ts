@@ -9,8 +9,7 @@ import { readFileSync } from "node:fs";
 import tls from "node:tls";
 import type { BackendTls } from "../config/types.ts";
 import { parseIp } from "../net/ip.ts";
-import { wrapStreamSocket } from "../runtime/node_socket.ts";
-import type { Conn } from "../runtime/types.ts";
+import type { Conn, Runtime } from "../runtime/types.ts";
 import { ConnDuplex } from "./conn_duplex.ts";
 
 /** CA bundles by config object: read once per config generation, again after a reload. */
@@ -25,9 +24,11 @@ function caOf(cfg: BackendTls): string | undefined {
 
 /**
  * Handshakes over `conn` as a client, sending `name` as SNI (none for an IP literal) and
- * verifying the certificate against it unless `verify: false`. Rejects with the reason.
+ * verifying the certificate against it unless `verify: false`; `rt` wraps the decrypted stream.
+ * Rejects with the reason.
  */
 export function originateTls(
+  rt: Runtime,
   conn: Conn,
   cfg: BackendTls,
   name: string,
@@ -63,7 +64,7 @@ export function originateTls(
     socket.once("secureConnect", () => {
       settled = true;
       clearTimeout(timer);
-      resolve(wrapStreamSocket(socket, conn.remote, conn.local));
+      resolve(rt.wrapStream(socket, conn.remote, conn.local));
     });
     // Kept for the socket's life: an 'error' without a listener would crash the process.
     socket.on("error", (err: Error) => fail(err.message));

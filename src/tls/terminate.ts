@@ -7,7 +7,7 @@
  */
 
 import tls from "node:tls";
-import { wrapStreamSocket } from "../runtime/node_socket.ts";
+import { runtime } from "../runtime/mod.ts";
 import type { Conn } from "../runtime/types.ts";
 import { ConnDuplex } from "./conn_duplex.ts";
 
@@ -45,7 +45,7 @@ export function terminateTls(
   );
   socket.once(
     "secure",
-    () => settle({ conn: wrapStreamSocket(socket, client.remote, client.local) }),
+    () => settle({ conn: runtime.wrapStream(socket, client.remote, client.local) }),
   );
   // Kept for the socket's life: an 'error' without a listener would crash the process.
   socket.on("error", (err: Error) => settle({ error: `TLS handshake: ${err.message}` }));

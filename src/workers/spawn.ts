@@ -1,6 +1,7 @@
 /**
- * Process plumbing for worker mode: how many workers `auto` means, the command line that
- * starts this same program again as a worker, and log sinks that several processes can share.
+ * Process plumbing for worker mode: how many workers `auto` means, whether this process is a
+ * worker, and log sinks that several processes can share. (The command line that starts this
+ * program again is the runtime's: `Runtime.selfCommand`.)
  *
  * @module
  */
@@ -8,7 +9,6 @@
 import { fstatSync } from "node:fs";
 import { cpus } from "node:os";
 import process from "node:process";
-import { isBun } from "../runtime/mod.ts";
 
 /** The environment variable that makes `run` a worker: its number, 1 to N. */
 export const WORKER_ENV = "SWITCHYARD_WORKER";
@@ -50,31 +50,6 @@ export function workerIdFromEnv(): number | null {
   if (v === undefined || typeof process.send !== "function") return null;
   const n = Number(v);
   return Number.isInteger(n) && n >= 1 ? n : null;
-}
-
-/** The arguments this program was given (after the runtime, its flags and the script). */
-export function ownArgs(): string[] {
-  const deno = (globalThis as { Deno?: { args?: readonly string[] } }).Deno;
-  return deno?.args !== undefined ? [...deno.args] : process.argv.slice(2);
-}
-
-/**
- * The command that runs this program again with `args`: `deno run -A MAIN ...`, `bun MAIN ...`,
- * or a compiled binary on its own. Deno finds deno.json from the working directory, which a
- * worker shares with its supervisor.
- */
-export function selfCommand(args: readonly string[]): [string, string[]] {
-  const script = process.argv[1] ?? "";
-  if (isBun) {
-    // A `bun build --compile` binary runs its script from the embedded /$bunfs/ tree.
-    const compiled = script.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(script);
-    return compiled ? [process.execPath, [...args]] : [process.execPath, [script, ...args]];
-  }
-  const deno = (globalThis as { Deno?: { build?: { standalone?: boolean } } }).Deno;
-  if (deno?.build?.standalone === true) return [process.execPath, [...args]];
-  // Deno.listen's reusePort is behind --unstable-net (deno.json asks for it too, which also
-  // covers `deno compile`).
-  return [process.execPath, ["run", "-A", "--unstable-net", script, ...args]];
 }
 
 /**

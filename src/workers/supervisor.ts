@@ -59,7 +59,7 @@ import {
   supervisedView,
   type WorkerSnapshot,
 } from "./snapshot.ts";
-import { resolveWorkers, selfCommand, WORKER_ENV } from "./spawn.ts";
+import { resolveWorkers, WORKER_ENV } from "./spawn.ts";
 
 /** First restart delay; it doubles with each death in a row. */
 const RESTART_MIN_MS = 100;
@@ -270,7 +270,7 @@ class Supervisor implements AdminSource {
   }
 
   #spawn(slot: Slot): void {
-    const [cmd, args] = selfCommand(this.#opts.argv);
+    const [cmd, args] = runtime.selfCommand(this.#opts.argv);
     Object.assign(slot, {
       state: "starting",
       admitted: false,

@@ -1,22 +1,14 @@
 /**
- * Worker-mode plumbing: `--workers` parsing, `auto`, the command that re-runs this program,
- * and log sinks whose writes never split a line.
+ * Worker-mode plumbing: `--workers` parsing, `auto`, and log sinks whose writes never split a
+ * line. (The command that re-runs this program: test/runtime/self_command_test.ts.)
  */
 
 import assert from "node:assert/strict";
 import { closeSync, mkdtempSync, openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { describe, test } from "node:test";
-import {
-  coreCount,
-  lineSafe,
-  ownArgs,
-  parseWorkersFlag,
-  resolveWorkers,
-  selfCommand,
-} from "../../src/workers/spawn.ts";
+import { coreCount, lineSafe, parseWorkersFlag, resolveWorkers } from "../../src/workers/spawn.ts";
 
 describe("workers count", () => {
   test("--workers takes auto or 1 to 1024", () => {
@@ -33,21 +25,6 @@ describe("workers count", () => {
     assert.ok(coreCount() >= 1);
     assert.equal(resolveWorkers("auto"), coreCount());
     assert.equal(resolveWorkers(3), 3);
-  });
-});
-
-describe("selfCommand", () => {
-  test("ownArgs: what follows the script", () => {
-    // Under a test runner that is the runner's own arguments; only its type is certain.
-    assert.ok(ownArgs().every((a) => typeof a === "string"));
-  });
-
-  test("runs this runtime on this script with the same arguments", () => {
-    const [cmd, args] = selfCommand(["run", "-c", "x.yaml"]);
-    assert.equal(cmd, process.execPath);
-    assert.deepEqual(args.slice(-4), [process.argv[1], "run", "-c", "x.yaml"]);
-    const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
-    if (!isBun) assert.deepEqual(args.slice(0, 3), ["run", "-A", "--unstable-net"]);
   });
 });
 
