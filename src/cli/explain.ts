@@ -8,7 +8,7 @@
 import process from "node:process";
 import { parseIp } from "../net/ip.ts";
 import { Balancer } from "../proxy/balancer.ts";
-import { localAddressTest } from "../proxy/local_addresses.ts";
+import { localAddresses } from "../proxy/local_addresses.ts";
 import { sourceRoute } from "../proxy/transparent.ts";
 import { compileRouter } from "../route/router.ts";
 import { normalizeName } from "../route/name.ts";
@@ -48,7 +48,7 @@ export function explain(a: ExplainArgs): number {
     host: a.host === undefined ? null : normalizeName(a.host),
     alpn: a.alpn ?? [],
     src,
-    local: localAddressTest()(srcText),
+    local: localAddresses.has(srcText),
   });
   if (backend === null) {
     process.stdout.write(`listener ${l.name}: no route matches and there is no default\n`);

@@ -18,7 +18,7 @@ import { HealthChecker } from "../health/checker.ts";
 import { type LogFormat, Logger } from "../log/logger.ts";
 import { hostPort } from "../net/endpoint.ts";
 import { Instance } from "../proxy/instance.ts";
-import { localAddressTest } from "../proxy/local_addresses.ts";
+import { localAddresses } from "../proxy/local_addresses.ts";
 import { runtime } from "../runtime/mod.ts";
 import type { HttpServer } from "../runtime/types.ts";
 import { coalesced } from "../server/coalesce.ts";
@@ -79,9 +79,13 @@ export async function run(
 
 /** Serves `config` until SIGTERM/SIGINT; resolves with the exit code. */
 export async function serve(config: Config, log: Logger, opts: ServeOptions): Promise<number> {
-  const isLocal = localAddressTest();
   const instance: Instance = new Instance(
-    { rt: runtime, log, isLocal, isDraining: () => instance.draining },
+    {
+      rt: runtime,
+      log,
+      isLocal: (host) => localAddresses.has(host),
+      isDraining: () => instance.draining,
+    },
     config,
   );
   const state: AdminState = {

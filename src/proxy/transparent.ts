@@ -24,7 +24,7 @@ import { parseIp } from "../net/ip.ts";
 import type { Addr, Conn, ListenOptions, Runtime } from "../runtime/types.ts";
 import { closeFd, localAddress } from "../sys/socket.ts";
 import { connectFrom, listenTransparent, probeTransparent } from "../sys/transparent.ts";
-import { localAddressTest } from "./local_addresses.ts";
+import { localAddresses } from "./local_addresses.ts";
 
 /** How one backend connection is made. */
 export interface SourceRoute {
@@ -36,20 +36,6 @@ export interface SourceRoute {
   readonly transparent: boolean;
   /** SO_BINDTODEVICE; null: any interface. */
   readonly device: string | null;
-}
-
-/** Interfaces are read again after this long (an address added at run time is seen). */
-const LOCAL_REFRESH_MS = 5000;
-
-let localCache: { readonly at: number; readonly test: (host: string) => boolean } | null = null;
-
-/** Whether `host` (normalized text) is an address of this host, from a recent snapshot. */
-function isLocal(host: string): boolean {
-  const now = Date.now();
-  if (localCache === null || now - localCache.at > LOCAL_REFRESH_MS) {
-    localCache = { at: now, test: localAddressTest() };
-  }
-  return localCache.test(host);
 }
 
 /** The interface that holds `address`, or null when no interface does. */
@@ -75,7 +61,7 @@ export function sourceRoute(
   if (src === null || client === undefined) return null;
   const address = src.address ?? null;
   const literal = src.usesrc !== "client" && src.usesrc !== "clientip";
-  if (!literal && isLocal(client.host)) {
+  if (!literal && localAddresses.has(client.host)) {
     const family = client.family;
     const from = address !== null && familyOf(address) === family ? address : null;
     return {

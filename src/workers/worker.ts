@@ -19,7 +19,7 @@ import { parseConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { type LogFormat, Logger } from "../log/logger.ts";
 import { Instance } from "../proxy/instance.ts";
-import { localAddressTest } from "../proxy/local_addresses.ts";
+import { localAddresses } from "../proxy/local_addresses.ts";
 import { runtime } from "../runtime/mod.ts";
 import { waitForConnections } from "../cli/drain.ts";
 import type { FromWorker, HealthEntry, SocketEntry, ToWorker } from "./protocol.ts";
@@ -119,7 +119,7 @@ export function runWorker(id: number, format: LogFormat): Promise<number> {
           {
             rt: runtime,
             log,
-            isLocal: localAddressTest(),
+            isLocal: (host) => localAddresses.has(host),
             isDraining: () => draining,
           },
           config,
