@@ -40,7 +40,8 @@ export type Outcome =
 
 /**
  * The record of a connection `conn` (its client and where it connected, never IPv4-mapped:
- * Addr is normalized by the adapters) on `listener`, ended with `outcome`.
+ * Addr is normalized by the adapters) on `listener`, ended with `outcome`. `fields` must be a
+ * fresh object: it is completed in place and returned, not copied (one record per request).
  */
 export function accessRecord(
   listener: string,
@@ -49,11 +50,10 @@ export function accessRecord(
   fields: AccessFields,
 ): AccessRecord {
   const { remote, local } = conn;
-  return {
-    listener,
-    client: hostPort(remote.host, remote.port),
-    dst: hostPort(local.host, local.port),
-    ...fields,
-    outcome,
-  };
+  const rec = fields as AccessRecord;
+  rec.listener = listener;
+  rec.client = hostPort(remote.host, remote.port);
+  rec.dst = hostPort(local.host, local.port);
+  rec.outcome = outcome;
+  return rec;
 }
