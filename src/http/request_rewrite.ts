@@ -31,6 +31,16 @@ function isAbsoluteForm(head: HttpRequestHead): boolean {
   return head.method !== "CONNECT" && head.target.charCodeAt(0) !== 0x2f && head.target !== "*";
 }
 
+/** The elements of an Upgrade field value that may be forwarded: all but h2c, trimmed. */
+function keptUpgrades(value: string): string[] {
+  const kept: string[] = [];
+  for (const item of value.split(",")) {
+    const p = upgradeProtocol(item);
+    if (p !== "" && p !== "h2c") kept.push(item.trim());
+  }
+  return kept;
+}
+
 /**
  * Rewrites the head at the start of `bytes` (parsed as `head`) as the module describes. Field
  * lines that need no change are kept exactly as sent.
@@ -39,11 +49,7 @@ export function rewriteRequestHead(bytes: Uint8Array, head: HttpRequestHead): Re
   const lines = latin1(bytes, 0, head.headerEnd - 4).split("\r\n");
   const upgrades: string[] = [];
   for (const [name, value] of head.headers) {
-    if (name.toLowerCase() !== "upgrade") continue;
-    for (const item of value.split(",")) {
-      const p = upgradeProtocol(item);
-      if (p !== "" && p !== "h2c") upgrades.push(item.trim());
-    }
+    if (name.toLowerCase() === "upgrade") upgrades.push(...keptUpgrades(value));
   }
   const absolute = isAbsoluteForm(head);
   const out: string[] = [lines[0]];
@@ -59,11 +65,8 @@ export function rewriteRequestHead(bytes: Uint8Array, head: HttpRequestHead): Re
       case "http2-settings":
         return;
       case "upgrade": {
-        const items = value.split(",").filter((item) => {
-          const p = upgradeProtocol(item);
-          return p !== "" && p !== "h2c";
-        });
-        if (items.length > 0) out.push(`${name}: ${items.map((t) => t.trim()).join(", ")}`);
+        const items = keptUpgrades(value);
+        if (items.length > 0) out.push(`${name}: ${items.join(", ")}`);
         return;
       }
       case "connection": {

@@ -71,8 +71,7 @@ type ResState = "idle" | "head" | "body" | "done";
 
 /** The upstream connection of the current request. */
 interface Upstream {
-  readonly conn: Conn;
-  readonly server: ServerState;
+  /** The backend connection and its server. */
   readonly lease: Lease;
   readonly backend: string;
   /** May carry another request after the current response. */
@@ -214,7 +213,7 @@ export class HttpSession implements ConnHandlers {
       return;
     }
     // Resuming an idle upstream is harmless: stray bytes only mark it not reusable.
-    this.#up?.conn.resume();
+    this.#up?.lease.conn.resume();
     // A response that ended while its last write was queued left the next request unread.
     if (this.#req === "head") this.client.resume();
   }
@@ -245,7 +244,7 @@ export class HttpSession implements ConnHandlers {
     this.ctx.counters.bytesOut += bytes.length;
     if (!this.client.write(bytes)) {
       this.#clientBlocked = true;
-      this.#up?.conn.pause();
+      this.#up?.lease.conn.pause();
     }
   }
 
@@ -372,8 +371,6 @@ export class HttpSession implements ConnHandlers {
       }
       bump(this.ctx.counters.routed, name);
       const fresh: Upstream = {
-        conn: r.conn,
-        server: r.server,
         lease: r,
         backend: name,
         reusable: true,
@@ -390,7 +387,7 @@ export class HttpSession implements ConnHandlers {
   /** Sends the (rewritten) head and any body bytes that came with it. */
   #send(up: Upstream, head: HttpRequestHead, bytes: Uint8Array): void {
     const ex = this.#ex!;
-    ex.server = up.server.config.name;
+    ex.server = up.lease.server.config.name;
     const remote = this.client.remote;
     let sent = bytes.subarray(0, head.headerEnd);
     if (head.rewrite) {
@@ -450,7 +447,7 @@ export class HttpSession implements ConnHandlers {
   }
 
   #upWrite(up: Upstream, bytes: Uint8Array): void {
-    if (!up.conn.write(bytes)) {
+    if (!up.lease.conn.write(bytes)) {
       up.blocked = true;
       this.client.pause();
     }
@@ -797,8 +794,8 @@ export class HttpSession implements ConnHandlers {
     if (up === null) return;
     this.#up = null;
     up.lease.release();
-    if (!abort && !up.blocked) up.conn.end();
-    up.conn.close();
+    if (!abort && !up.blocked) up.lease.conn.end();
+    up.lease.conn.close();
   }
 
   /** FIN to the client once everything queued is out, then close. */

@@ -249,7 +249,8 @@ export class StreamSession implements ConnHandlers {
     const hello = this.#buf!.bytes;
     this.#phase = "pipe";
     this.#backend = `terminate:${t.http.listener.name}`;
-    terminateTls(this.client, hello, secureContext, this.ctx.listener.inspectTimeoutMs, (r) => {
+    const rt = this.ctx.services.rt;
+    terminateTls(rt, this.client, hello, secureContext, this.ctx.listener.inspectTimeoutMs, (r) => {
       this.ctx.counters.active--;
       if ("error" in r) {
         bump(this.ctx.counters.sniffFailures, "tls_failed");

@@ -7,8 +7,7 @@
  */
 
 import tls from "node:tls";
-import { runtime } from "../runtime/mod.ts";
-import type { Conn } from "../runtime/types.ts";
+import type { Conn, Runtime } from "../runtime/types.ts";
 import { ConnDuplex } from "./conn_duplex.ts";
 
 /** Offered to clients: the terminated path routes HTTP/1 requests, so no h2. */
@@ -17,9 +16,10 @@ const ALPN = ["http/1.1"];
 /**
  * Runs the server side of a handshake over `client` (with `hello` already read from it).
  * Calls `done` once: with the decrypted connection, or with why the handshake failed (the
- * client is closed then). `timeoutMs` bounds the handshake.
+ * client is closed then). `timeoutMs` bounds the handshake; `rt` wraps the decrypted stream.
  */
 export function terminateTls(
+  rt: Runtime,
   client: Conn,
   hello: Uint8Array,
   secureContext: tls.SecureContext,
@@ -45,7 +45,7 @@ export function terminateTls(
   );
   socket.once(
     "secure",
-    () => settle({ conn: runtime.wrapStream(socket, client.remote, client.local) }),
+    () => settle({ conn: rt.wrapStream(socket, client.remote, client.local) }),
   );
   // Kept for the socket's life: an 'error' without a listener would crash the process.
   socket.on("error", (err: Error) => settle({ error: `TLS handshake: ${err.message}` }));
