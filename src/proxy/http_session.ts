@@ -34,7 +34,6 @@ import {
   sniffH2Preface,
   sniffHttpRequestHead,
 } from "../sniff/http_head.ts";
-import type { ServerState } from "./balancer.ts";
 import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
