@@ -67,16 +67,22 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   return Object.freeze({ config: ok ? config : null, problems: Object.freeze(problems) });
 }
 
+/** What loading a file gives: also the text read, so that it is read once per load. */
+export interface FileLoadResult extends LoadResult {
+  /** The file's text; null when it could not be read. */
+  readonly source: string | null;
+}
+
 /** Reads and validates the config file at `path`; an unreadable file is one problem at 1:1. */
-export function loadConfigFile(path: string): LoadResult {
+export function loadConfigFile(path: string): FileLoadResult {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    return oneProblem(path, 1, 1, `cannot read the config file: ${reason}`);
+    return { ...oneProblem(path, 1, 1, `cannot read the config file: ${reason}`), source: null };
   }
-  return parseConfig(text, path, { checkFiles: true });
+  return Object.freeze({ ...parseConfig(text, path, { checkFiles: true }), source: text });
 }
 
 /** A result with no config and the one error that stopped loading. */
