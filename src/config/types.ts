@@ -8,31 +8,18 @@
  * @module
  */
 
+import type { Cidr } from "../net/cidr.ts";
+import type { Endpoint } from "../net/endpoint.ts";
+
+// The address types belong to net/, which parses them; re-exported so that users of the
+// model find all its types here.
+export type { Cidr, Endpoint };
+
 /** A listener's protocol. */
 export type ListenerProtocol = "tcp" | "tls" | "http" | "auto";
 
 /** What `protocol: auto` can detect. */
 export type DetectedProtocol = "tls" | "http" | "h2c" | "ssh" | "unknown";
-
-/** A host:port pair; `host` is an IP literal (no brackets), a DNS name, or "" for "all addresses". */
-export interface Endpoint {
-  readonly host: string;
-  readonly port: number;
-  /** 4 or 6 for IP literals, 0 for names and for "" (all addresses). */
-  readonly family: 0 | 4 | 6;
-  /** The text as written in the config, for messages. */
-  readonly text: string;
-}
-
-/** An address prefix such as 10.0.0.0/8 or 2001:db8::/32. */
-export interface Cidr {
-  readonly family: 4 | 6;
-  /** Network address bytes (4 or 16), host bits zeroed. */
-  readonly bytes: Uint8Array;
-  readonly prefix: number;
-  /** Canonical text, e.g. "10.0.0.0/8". */
-  readonly text: string;
-}
 
 /** One route: its keys AND together; a list inside one key ORs. */
 export interface RouteConfig {

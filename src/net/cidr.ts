@@ -7,8 +7,17 @@
  * @module
  */
 
-import type { Cidr } from "../config/types.ts";
 import { formatIp, isIpv4Mapped, parseIp } from "./ip.ts";
+
+/** An address prefix such as 10.0.0.0/8 or 2001:db8::/32. */
+export interface Cidr {
+  readonly family: 4 | 6;
+  /** Network address bytes (4 or 16), host bits zeroed. */
+  readonly bytes: Uint8Array;
+  readonly prefix: number;
+  /** Canonical text, e.g. "10.0.0.0/8". */
+  readonly text: string;
+}
 
 /** An IP address as bytes (4 for IPv4, 16 for IPv6). */
 export interface IpBytes {

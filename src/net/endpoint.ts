@@ -5,8 +5,17 @@
  * @module
  */
 
-import type { Endpoint } from "../config/types.ts";
 import { formatIp, normalizeMapped, parseIp } from "./ip.ts";
+
+/** A host:port pair; `host` is an IP literal (no brackets), a DNS name, or "" for "all addresses". */
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+  /** 4 or 6 for IP literals, 0 for names and for "" (all addresses). */
+  readonly family: 0 | 4 | 6;
+  /** The text as written in the config, for messages. */
+  readonly text: string;
+}
 
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$/;
 
