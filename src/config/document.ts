@@ -11,7 +11,13 @@ import { type BindUse, checkBinds } from "./binds.ts";
 import { deepFreeze, frozenMap } from "./freeze.ts";
 import { type ListenerChecks, readListeners } from "./listeners.ts";
 import * as read from "./scalars.ts";
-import { readAdmin, readCertificates, readDefaults, readWorkers } from "./sections.ts";
+import {
+  type CertificateEntry,
+  readAdmin,
+  readCertificates,
+  readDefaults,
+  readWorkers,
+} from "./sections.ts";
 import { didYouMean } from "./suggest.ts";
 import type { Refs } from "./targets.ts";
 import type { BackendConfig, Config, ListenerConfig } from "./types.ts";
@@ -51,12 +57,15 @@ function checkTerminates(
   }
 }
 
-/** Builds the frozen config from the document's root; null when the root is not a map. */
+/**
+ * Builds the frozen config from the document's root; null when the root is not a map. The
+ * certificate entries whose files are to be checked join `certificateEntries`.
+ */
 export function readDocument(
   w: Walker,
   root: Entry,
   file: string,
-  checkFiles: boolean,
+  certificateEntries: CertificateEntry[],
 ): Config | null {
   if (root.node === null) {
     w.error(null, "", `the config is empty: it needs at least "listeners"`);
@@ -67,7 +76,7 @@ export function readDocument(
   const baseDir = dirname(file);
   const binds: BindUse[] = [];
   const defaults = readDefaults(w, top.get("defaults"));
-  const certificates = readCertificates(w, top.get("certificates"), baseDir, checkFiles);
+  const certificates = readCertificates(w, top.get("certificates"), baseDir, certificateEntries);
   const admin = readAdmin(w, top.get("admin"), binds);
   const declared = readBackends(w, top.get("backends"), defaults, baseDir);
   const backends = new Map<string, BackendConfig>([...declared].map(([n, d]) => [n, d.backend]));

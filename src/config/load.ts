@@ -2,6 +2,9 @@
  * Loading a config file: YAML in, a validated and deeply frozen {@link Config} out, with
  * every problem found (not just the first) positioned as `FILE:LINE:COL`.
  *
+ * Parsing reads no files; checking the certificate files it names is a pass after it
+ * (`src/tls/check_files.ts`), run for a file loaded from disk or when asked.
+ *
  * @example
  * ```ts
  * const { config, problems } = loadConfigFile("switchyard.yaml");
@@ -13,8 +16,10 @@
 
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
+import { checkCertificateFiles } from "../tls/check_files.ts";
 import { readDocument } from "./document.ts";
 import { findTooDeep, MAX_NESTING } from "./nesting.ts";
+import type { CertificateEntry } from "./sections.ts";
 import type { Config, ConfigProblem } from "./types.ts";
 import { Walker } from "./yaml_walk.ts";
 
@@ -28,7 +33,7 @@ export interface LoadResult {
 /** Options for {@link parseConfig}. */
 export interface ParseOptions {
   /**
-   * Also read the certificate files and check them (readable, key matches, not expired).
+   * Also check the certificate files after parsing (readable, key matches, not expired).
    * On for files loaded from disk; off for text whose paths need not exist (tests, demo).
    */
   readonly checkFiles?: boolean;
@@ -36,14 +41,28 @@ export interface ParseOptions {
 
 /** Validates the YAML `text`; `file` names it in problems and anchors relative paths. */
 export function parseConfig(text: string, file: string, opts: ParseOptions = {}): LoadResult {
+  const parsed = parse(text, file);
+  return settle(parsed.config, opts.checkFiles ? withFileProblems(parsed) : parsed.problems);
+}
+
+/** What parsing found: problems in the order reported, and what is left to check on disk. */
+interface Parsed {
+  /** Built despite errors (settling drops it); null when the text is not a config at all. */
+  readonly config: Config | null;
+  readonly problems: readonly ConfigProblem[];
+  readonly certificates: readonly CertificateEntry[];
+}
+
+/** Parses and validates `text`, reading no files. */
+function parse(text: string, file: string): Parsed {
   const deep = findTooDeep(text);
   if (deep !== null) {
-    return oneProblem(
-      file,
-      deep.line,
-      deep.col,
-      `nested deeper than ${MAX_NESTING} levels: a config needs a handful`,
-    );
+    const message = `nested deeper than ${MAX_NESTING} levels: a config needs a handful`;
+    return {
+      config: null,
+      problems: [problem(file, deep.line, deep.col, message)],
+      certificates: [],
+    };
   }
   const lineCounter = new LineCounter();
   // Duplicate keys are reported by the walker, which can say where the first one was.
@@ -51,20 +70,38 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   const w = new Walker(file, lineCounter, doc);
   for (const e of doc.errors) w.reportAt(e.pos[0], e.message, "error");
   for (const e of doc.warnings) w.reportAt(e.pos[0], e.message, "warning");
+  const certificates: CertificateEntry[] = [];
   // A document with syntax errors is only partly understood: checking its keys would
   // mostly report echoes of the syntax error.
   const config = doc.errors.length > 0 ? null : readDocument(
     w,
     { key: doc.contents ?? {}, node: w.resolve(doc.contents), path: "" },
     file,
-    opts.checkFiles ?? false,
+    certificates,
   );
-  const problems = w.problems
+  return { config, problems: w.problems, certificates };
+}
+
+/** The problems of `parsed` and of its certificate files, each where parsing reached its entry. */
+function withFileProblems({ problems, certificates }: Parsed): ConfigProblem[] {
+  const all = [...problems];
+  // Last entry first, so that an insertion leaves the earlier entries' places where they were.
+  for (let i = certificates.length - 1; i >= 0; i--) {
+    const { pair, site, reportedBefore } = certificates[i];
+    const found = checkCertificateFiles(pair, site);
+    if (found !== null) all.splice(reportedBefore, 0, found);
+  }
+  return all;
+}
+
+/** Problems in file order (ties in the order reported), and the config only without errors. */
+function settle(config: Config | null, problems: readonly ConfigProblem[]): LoadResult {
+  const sorted = problems
     .map((p, i) => ({ p, i }))
     .sort((a, b) => a.p.line - b.p.line || a.p.col - b.p.col || a.i - b.i)
     .map(({ p }) => Object.freeze(p));
-  const ok = problems.every((p) => p.severity === "warning");
-  return Object.freeze({ config: ok ? config : null, problems: Object.freeze(problems) });
+  const ok = sorted.every((p) => p.severity === "warning");
+  return Object.freeze({ config: ok ? config : null, problems: Object.freeze(sorted) });
 }
 
 /** What loading a file gives: also the text read, so that it is read once per load. */
@@ -73,22 +110,25 @@ export interface FileLoadResult extends LoadResult {
   readonly source: string | null;
 }
 
-/** Reads and validates the config file at `path`; an unreadable file is one problem at 1:1. */
+/**
+ * Reads and validates the config file at `path`, then checks its certificate files; an
+ * unreadable config file is one problem at 1:1.
+ */
 export function loadConfigFile(path: string): FileLoadResult {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    return { ...oneProblem(path, 1, 1, `cannot read the config file: ${reason}`), source: null };
+    const unreadable = problem(path, 1, 1, `cannot read the config file: ${reason}`);
+    return { ...settle(null, [unreadable]), source: null };
   }
   return Object.freeze({ ...parseConfig(text, path, { checkFiles: true }), source: text });
 }
 
-/** A result with no config and the one error that stopped loading. */
-function oneProblem(file: string, line: number, col: number, message: string): LoadResult {
-  const problem: ConfigProblem = { file, line, col, path: "", message, severity: "error" };
-  return Object.freeze({ config: null, problems: Object.freeze([Object.freeze(problem)]) });
+/** An error about the whole file, at `line`:`col`. */
+function problem(file: string, line: number, col: number, message: string): ConfigProblem {
+  return { file, line, col, path: "", message, severity: "error" };
 }
 
 /** `FILE:LINE:COL: path: message`, with "warning: " before the path for warnings. */

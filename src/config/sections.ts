@@ -4,13 +4,12 @@
  * @module
  */
 
-import { inspectCertificate } from "../tls/inspect.ts";
 import { resolve } from "node:path";
 import { isScalar } from "yaml";
 import { readEndpoint } from "./addresses.ts";
 import type { BindUse } from "./binds.ts";
 import * as read from "./scalars.ts";
-import type { AdminConfig, CertificateConfig, Defaults } from "./types.ts";
+import type { AdminConfig, CertificateConfig, Defaults, ProblemSite } from "./types.ts";
 import type { Entry, Walker } from "./yaml_walk.ts";
 
 /** Timeouts when `defaults:` leaves them out. */
@@ -41,12 +40,27 @@ export function readDefaults(w: Walker, e: Entry | undefined): Defaults {
   };
 }
 
-/** `certificates: [{ cert, key }]`, paths resolved against `baseDir`. */
+/** A complete `certificates:` entry, kept so that its files can be checked after parsing. */
+export interface CertificateEntry {
+  readonly pair: CertificateConfig;
+  /** Where problems about its files point. */
+  readonly site: ProblemSite;
+  /**
+   * How many problems parsing had reported when it reached the entry. Problems sort by
+   * position, ties in the order reported: a file problem goes here, as if parsing found it.
+   */
+  readonly reportedBefore: number;
+}
+
+/**
+ * `certificates: [{ cert, key }]`, paths resolved against `baseDir`; each complete entry also
+ * joins `entries`.
+ */
 export function readCertificates(
   w: Walker,
   e: Entry | undefined,
   baseDir: string,
-  checkFiles: boolean,
+  entries: CertificateEntry[],
 ): CertificateConfig[] {
   if (e === undefined || e.node === null) return [];
   const out: CertificateConfig[] = [];
@@ -60,16 +74,10 @@ export function readCertificates(
       return path === undefined ? "" : resolve(baseDir, path);
     };
     const pair = { cert: file("cert"), key: file("key") };
-    if (checkFiles && pair.cert !== "" && pair.key !== "") {
-      const r = inspectCertificate(pair.cert, pair.key);
-      if ("error" in r) w.error(item.node, item.path, r.error);
-      else if (r.expired) {
-        w.warn(
-          item.node,
-          item.path,
-          `certificate "${pair.cert}" expired on ${r.ok.notAfter.toISOString()}`,
-        );
-      }
+    // A pair missing a path already has its error; there are no files to check.
+    if (pair.cert !== "" && pair.key !== "") {
+      const site = w.site(item.node, item.path);
+      entries.push({ pair, site, reportedBefore: w.problems.length });
     }
     out.push(pair);
   }

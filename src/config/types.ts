@@ -163,13 +163,17 @@ export interface Config {
   readonly workers: number | "auto";
 }
 
-/** One problem found in a config file, positioned for `FILE:LINE:COL: message`. */
-export interface ConfigProblem {
+/** Where a problem points: `FILE:LINE:COL` and a key path. */
+export interface ProblemSite {
   readonly file: string;
   readonly line: number;
   readonly col: number;
   /** Key path, e.g. "listeners.web.routes[2].to". */
   readonly path: string;
+}
+
+/** One problem found in a config file, positioned for `FILE:LINE:COL: message`. */
+export interface ConfigProblem extends ProblemSite {
   readonly message: string;
   readonly severity: "error" | "warning";
 }

@@ -8,7 +8,7 @@
  */
 
 import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter } from "yaml";
-import type { ConfigProblem } from "./types.ts";
+import type { ConfigProblem, ProblemSite } from "./types.ts";
 import { didYouMean } from "./suggest.ts";
 
 /** A position-carrying YAML node (scalar, map, list or alias). */
@@ -74,19 +74,21 @@ export class Walker {
     this.problems.push({ file: this.file, line, col, path: "", message, severity });
   }
 
+  /** Where a problem about `node` points (1:1 when the node has no position). */
+  site(node: YamlNode | null, path: string): ProblemSite {
+    const offset = node?.range?.[0];
+    if (offset === undefined) return { file: this.file, line: 1, col: 1, path };
+    const { line, col } = this.lines.linePos(offset);
+    return { file: this.file, line, col, path };
+  }
+
   private report(
     node: YamlNode | null,
     path: string,
     message: string,
     severity: "error" | "warning",
   ): void {
-    const offset = node?.range?.[0];
-    if (offset === undefined) {
-      this.problems.push({ file: this.file, line: 1, col: 1, path, message, severity });
-      return;
-    }
-    const { line, col } = this.lines.linePos(offset);
-    this.problems.push({ file: this.file, line, col, path, message, severity });
+    this.problems.push({ ...this.site(node, path), message, severity });
   }
 
   /** The node an alias points to; null for a null scalar (a key written without a value). */

@@ -1,7 +1,8 @@
 /**
  * Reading a certificate/key pair from PEM files and checking that it can serve: readable,
- * parseable, the key belongs to the certificate, not expired. Used by the config loader (so
- * `check` reports problems) and when building the certificate store.
+ * parseable, the key belongs to the certificate, not expired. Used by the check of a parsed
+ * config's files (`check_files.ts`, so `check` reports problems) and when building the
+ * certificate store.
  *
  * @module
  */

@@ -12,6 +12,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { formatProblem, loadConfigFile, parseConfig } from "../../src/config/load.ts";
 import type { ConfigProblem } from "../../src/config/types.ts";
+import { checkCertificateFiles } from "../../src/tls/check_files.ts";
 import { selfSigned } from "../helpers/certs.ts";
 import { BASE, yaml } from "./problems.ts";
 
@@ -85,6 +86,17 @@ test("a key that does not belong to the certificate is an error", () => {
   assert.deepEqual(formatted(problems), [
     `${FILE}:2:5: certificates[0]: key "${other.keyFile}" does not belong to certificate "${CERT}"`,
   ]);
+});
+
+test("an expired certificate is a warning (it still loads)", () => {
+  const site = { file: "t.yaml", line: 2, col: 5, path: "certificates[0]" };
+  const pair = { cert: CERT, key: KEY };
+  assert.equal(checkCertificateFiles(pair, site), null);
+  assert.deepEqual(checkCertificateFiles(pair, site, new Date("2200-01-01T00:00:00Z")), {
+    ...site,
+    message: `certificate "${CERT}" expired on 2126-11-02T16:43:58.000Z`,
+    severity: "warning",
+  });
 });
 
 test("file problems sort by position among the others; an incomplete entry is not checked", () => {
