@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { SniffResult } from "../../src/sniff/result.ts";
+import type { Invalid, Match, SniffResult } from "../../src/sniff/result.ts";
 
 /** `text` one byte per char (latin1): test inputs are written as strings with \xNN escapes. */
 export function ascii(text: string): Uint8Array {
@@ -18,18 +18,51 @@ export function text(bytes: Uint8Array): string {
   return out;
 }
 
-/** Asserts a match (of `length` bytes when given) and returns its value. */
-export function expectMatch<T>(r: SniffResult<T>, length?: number): T {
+/** Asserts a match and returns it: its value and how many bytes it spans. */
+export function expectMatchResult<T>(r: SniffResult<T>): Match<T> {
   assert.equal(r.kind, "match", `expected match, got ${JSON.stringify(r)}`);
   if (r.kind !== "match") throw new Error("unreachable");
-  if (length !== undefined) assert.equal(r.length, length);
-  return r.value;
+  return r;
+}
+
+/** Asserts a match (of `length` bytes when given) and returns its value. */
+export function expectMatch<T>(r: SniffResult<T>, length?: number): T {
+  const m = expectMatchResult(r);
+  if (length !== undefined) assert.equal(m.length, length);
+  return m.value;
+}
+
+/** {@link expectMatch} for an HTTP head, which must also end (`headerEnd`) where the match does. */
+export function expectHeadMatch<T extends { readonly headerEnd: number }>(
+  r: SniffResult<T>,
+  length?: number,
+): T {
+  const m = expectMatchResult(r);
+  if (length !== undefined) assert.equal(m.length, length);
+  assert.equal(m.value.headerEnd, m.length);
+  return m.value;
 }
 
 /** Asserts `invalid` with a reason matching `reason` (a string must be equal). */
-export function expectInvalid<T>(r: SniffResult<T>, reason: RegExp | string): void {
+export function expectInvalid<T>(
+  r: SniffResult<T>,
+  reason: RegExp | string,
+): asserts r is Invalid {
   assert.equal(r.kind, "invalid", `expected invalid, got ${JSON.stringify(r)}`);
   if (r.kind !== "invalid") throw new Error("unreachable");
   if (typeof reason === "string") assert.equal(r.reason, reason);
   else assert.match(r.reason, reason);
+}
+
+/**
+ * {@link expectInvalid} for a sniffer whose reasons all start with `prefix`, the name of what
+ * it parses (e.g. "SSH: ").
+ */
+export function expectInvalidFrom(
+  prefix: string,
+): <T>(r: SniffResult<T>, reason: RegExp | string) => void {
+  return (r, reason) => {
+    expectInvalid(r, reason);
+    assert.ok(r.reason.startsWith(prefix), `expected "${prefix}" first, got "${r.reason}"`);
+  };
 }

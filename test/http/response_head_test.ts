@@ -7,7 +7,7 @@ import {
 } from "../../src/http/response_head.ts";
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { editBytes, mulberry32, type Prng } from "../helpers/prng.ts";
-import { ascii, expectInvalid, expectMatch as expectHead } from "../helpers/sniff.ts";
+import { ascii, expectHeadMatch, expectInvalid } from "../helpers/sniff.ts";
 
 const LIMITS: HttpResponseHeadLimits = { maxHead: 65536 };
 
@@ -18,13 +18,6 @@ function res(...lines: string[]): Uint8Array {
 
 function sniff(buf: Uint8Array, limits = LIMITS): SniffResult<HttpResponseHead> {
   return sniffHttpResponseHead(buf, limits);
-}
-
-/** A match whose head ends where the match does. */
-function expectMatch(r: SniffResult<HttpResponseHead>, length?: number): HttpResponseHead {
-  const head = expectHead(r, length);
-  assert.equal(r.kind === "match" && head.headerEnd, r.kind === "match" && r.length);
-  return head;
 }
 
 function sniffLines(...lines: string[]): SniffResult<HttpResponseHead> {
@@ -63,7 +56,7 @@ const VALID: [string, Uint8Array][] = [
 describe("sniffHttpResponseHead: valid heads", () => {
   test("a simple 200, every field", () => {
     const buf = res("HTTP/1.1 200 OK", "Content-Type: text/plain", "Content-Length: 12");
-    assert.deepEqual(expectMatch(sniff(buf), buf.length), {
+    assert.deepEqual(expectHeadMatch(sniff(buf), buf.length), {
       version: "1.1",
       status: 200,
       reason: "OK",
@@ -79,26 +72,26 @@ describe("sniffHttpResponseHead: valid heads", () => {
   test("the body is not part of the head", () => {
     const head = res("HTTP/1.1 200 OK", "Content-Length: 5");
     const buf = new Uint8Array([...head, ...ascii("hello")]);
-    assert.equal(expectMatch(sniff(buf), head.length).contentLength, 5);
+    assert.equal(expectHeadMatch(sniff(buf), head.length).contentLength, 5);
   });
   test("reason phrase: missing, empty, with spaces, HTAB and obs-text", () => {
-    assert.equal(expectMatch(sniffLines("HTTP/1.1 204")).reason, "");
-    assert.equal(expectMatch(sniffLines("HTTP/1.1 204 ")).reason, "");
-    assert.equal(expectMatch(sniffLines("HTTP/1.1 404 Not  Found ")).reason, "Not  Found ");
-    assert.equal(expectMatch(sniffLines("HTTP/1.1 200 \tOK\xe9")).reason, "\tOK\xe9");
+    assert.equal(expectHeadMatch(sniffLines("HTTP/1.1 204")).reason, "");
+    assert.equal(expectHeadMatch(sniffLines("HTTP/1.1 204 ")).reason, "");
+    assert.equal(expectHeadMatch(sniffLines("HTTP/1.1 404 Not  Found ")).reason, "Not  Found ");
+    assert.equal(expectHeadMatch(sniffLines("HTTP/1.1 200 \tOK\xe9")).reason, "\tOK\xe9");
   });
   test("status codes 100 and 999 are the bounds", () => {
-    assert.equal(expectMatch(sniffLines("HTTP/1.1 100 Continue")).status, 100);
-    assert.equal(expectMatch(sniffLines("HTTP/1.1 999 Whatever")).status, 999);
+    assert.equal(expectHeadMatch(sniffLines("HTTP/1.1 100 Continue")).status, 100);
+    assert.equal(expectHeadMatch(sniffLines("HTTP/1.1 999 Whatever")).status, 999);
   });
   test("HTTP/1.0: connection closes unless keep-alive", () => {
-    assert.equal(expectMatch(sniffLines("HTTP/1.0 200 OK")).connectionClose, true);
-    const h = expectMatch(sniffLines("HTTP/1.0 200 OK", "Connection: Keep-Alive"));
+    assert.equal(expectHeadMatch(sniffLines("HTTP/1.0 200 OK")).connectionClose, true);
+    const h = expectHeadMatch(sniffLines("HTTP/1.0 200 OK", "Connection: Keep-Alive"));
     assert.equal(h.connectionClose, false);
     assert.equal(h.version, "1.0");
   });
   test("HTTP/1.1 with Connection: close", () => {
-    const h = expectMatch(sniffLines("HTTP/1.1 200 OK", "Connection: foo, Close"));
+    const h = expectHeadMatch(sniffLines("HTTP/1.1 200 OK", "Connection: foo, Close"));
     assert.equal(h.connectionClose, true);
   });
   test("Transfer-Encoding: chunked, any case, after other codings, across headers", () => {
@@ -111,61 +104,66 @@ describe("sniffHttpResponseHead: valid heads", () => {
         ["Transfer-Encoding: ,chunked,"],
       ]
     ) {
-      const h = expectMatch(sniffLines("HTTP/1.1 200 OK", ...lines));
+      const h = expectHeadMatch(sniffLines("HTTP/1.1 200 OK", ...lines));
       assert.deepEqual([h.chunked, h.contentLength, h.conflictingLength], [true, null, false]);
     }
   });
   test("Transfer-Encoding not ending in chunked: not chunked, no length (close-delimited)", () => {
     for (const coding of ["gzip", "br", "x-custom"]) {
-      const h = expectMatch(sniffLines("HTTP/1.1 200 OK", `Transfer-Encoding: ${coding}`));
+      const h = expectHeadMatch(sniffLines("HTTP/1.1 200 OK", `Transfer-Encoding: ${coding}`));
       assert.deepEqual([h.chunked, h.contentLength], [false, null], coding);
     }
   });
   test("Transfer-Encoding with Content-Length: TE wins, CL ignored, conflict flagged", () => {
-    const h = expectMatch(
+    const h = expectHeadMatch(
       sniffLines("HTTP/1.1 200 OK", "Content-Length: 10", "Transfer-Encoding: chunked"),
     );
     assert.deepEqual([h.chunked, h.contentLength, h.conflictingLength], [true, null, true]);
-    const g = expectMatch(
+    const g = expectHeadMatch(
       sniffLines("HTTP/1.1 200 OK", "Transfer-Encoding: gzip", "Content-Length: 10"),
     );
     assert.deepEqual([g.chunked, g.contentLength, g.conflictingLength], [false, null, true]);
   });
   test("HTTP/1.0 with Transfer-Encoding: framed by it, but the connection closes", () => {
-    const h = expectMatch(
+    const h = expectHeadMatch(
       sniffLines("HTTP/1.0 200 OK", "Connection: keep-alive", "Transfer-Encoding: chunked"),
     );
     assert.deepEqual([h.chunked, h.connectionClose], [true, true]);
   });
   test("identical duplicate Content-Length is accepted", () => {
-    const h = expectMatch(sniffLines("HTTP/1.1 200 OK", "Content-Length: 7", "content-length: 7"));
+    const h = expectHeadMatch(
+      sniffLines("HTTP/1.1 200 OK", "Content-Length: 7", "content-length: 7"),
+    );
     assert.equal(h.contentLength, 7);
   });
   test("Content-Length: 0 and the largest accepted", () => {
-    assert.equal(expectMatch(sniffLines("HTTP/1.1 200 OK", "Content-Length: 0")).contentLength, 0);
-    const big = expectMatch(sniffLines("HTTP/1.1 200 OK", "Content-Length: 999999999999999"));
+    assert.equal(
+      expectHeadMatch(sniffLines("HTTP/1.1 200 OK", "Content-Length: 0")).contentLength,
+      0,
+    );
+    const big = expectHeadMatch(sniffLines("HTTP/1.1 200 OK", "Content-Length: 999999999999999"));
     assert.equal(big.contentLength, 999999999999999);
   });
   test("Upgrade needs the upgrade connection option and HTTP/1.1", () => {
-    assert.equal(expectMatch(sniff(VALID[5][1])).upgrade, "websocket");
+    assert.equal(expectHeadMatch(sniff(VALID[5][1])).upgrade, "websocket");
     assert.equal(
-      expectMatch(sniffLines("HTTP/1.1 426 Upgrade Required", "Upgrade: h2c")).upgrade,
+      expectHeadMatch(sniffLines("HTTP/1.1 426 Upgrade Required", "Upgrade: h2c")).upgrade,
       null,
     );
     assert.equal(
-      expectMatch(sniffLines("HTTP/1.0 101 X", "Connection: upgrade", "Upgrade: a")).upgrade,
+      expectHeadMatch(sniffLines("HTTP/1.0 101 X", "Connection: upgrade", "Upgrade: a")).upgrade,
       null,
     );
     const two = sniffLines("HTTP/1.1 101 X", "Upgrade: a", "Connection: upgrade", "Upgrade: b");
-    assert.equal(expectMatch(two).upgrade, "a, b");
+    assert.equal(expectHeadMatch(two).upgrade, "a, b");
   });
   test("header names as sent; values OWS-trimmed; obs-text kept", () => {
-    const h = expectMatch(sniffLines("HTTP/1.1 200 OK", "X-A: \t v a l \t", "x-b:\xff"));
+    const h = expectHeadMatch(sniffLines("HTTP/1.1 200 OK", "X-A: \t v a l \t", "x-b:\xff"));
     assert.deepEqual(h.headers, [["X-A", "v a l"], ["x-b", "\xff"]]);
   });
   test("a head of exactly maxHead bytes", () => {
     const buf = res("HTTP/1.1 200 OK", "Content-Length: 0");
-    expectMatch(sniff(buf, { maxHead: buf.length }), buf.length);
+    expectHeadMatch(sniff(buf, { maxHead: buf.length }), buf.length);
   });
 });
 
@@ -331,7 +329,7 @@ describe("sniffHttpResponseHead: detection", () => {
       for (let n = 0; n < buf.length; n++) {
         assert.equal(sniff(buf.subarray(0, n)), NEED_MORE, `prefix of ${n} bytes`);
       }
-      expectMatch(sniff(buf), buf.length);
+      expectHeadMatch(sniff(buf), buf.length);
     });
   }
   test("a malformed status line is rejected before the head is complete", () => {
@@ -458,7 +456,7 @@ describe("linear time", () => {
     for (let size = 17; size < 1 << 20; size += 6) lines.push("a: bc");
     const buf = ascii(`${lines.join("\r\n")}\r\n\r\n`);
     const started = performance.now();
-    const h = expectMatch(sniff(buf, { maxHead: 2 << 20 }), buf.length);
+    const h = expectHeadMatch(sniff(buf, { maxHead: 2 << 20 }), buf.length);
     const elapsed = performance.now() - started;
     assert.equal(h.headers.length, lines.length - 1);
     // Parsing builds a pair of strings per field: slower than the body scanners, still linear.

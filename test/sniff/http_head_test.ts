@@ -10,7 +10,7 @@ import {
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { parseIp } from "../../src/net/ip.ts";
 import { editBytes, mulberry32, type Prng } from "../helpers/prng.ts";
-import { ascii, expectInvalid, expectMatch as expectHead } from "../helpers/sniff.ts";
+import { ascii, expectHeadMatch, expectInvalid } from "../helpers/sniff.ts";
 
 const LIMITS: HttpHeadLimits = { maxLine: 8192, maxHead: 65536 };
 
@@ -21,13 +21,6 @@ function req(...lines: string[]): Uint8Array {
 
 function sniff(buf: Uint8Array, limits = LIMITS): SniffResult<HttpRequestHead> {
   return sniffHttpRequestHead(buf, limits);
-}
-
-/** A match whose head ends where the match does. */
-function expectMatch(r: SniffResult<HttpRequestHead>, length?: number): HttpRequestHead {
-  const head = expectHead(r, length);
-  assert.equal(r.kind === "match" && head.headerEnd, r.kind === "match" && r.length);
-  return head;
 }
 
 /** Sniffs a head built from lines; for the one-line invalid cases below. */
@@ -58,7 +51,7 @@ const VALID: [string, Uint8Array][] = [
 describe("sniffHttpRequestHead: valid heads", () => {
   test("a simple GET, every field", () => {
     const buf = req("GET /a/b?c=d HTTP/1.1", "Host: Example.COM", "Accept: */*");
-    assert.deepEqual(expectMatch(sniff(buf), buf.length), {
+    assert.deepEqual(expectHeadMatch(sniff(buf), buf.length), {
       method: "GET",
       target: "/a/b?c=d",
       version: "1.1",
@@ -78,41 +71,41 @@ describe("sniffHttpRequestHead: valid heads", () => {
   test("the body is not part of the head", () => {
     const head = req("POST / HTTP/1.1", "Host: a", "Content-Length: 5");
     const buf = new Uint8Array([...head, ...ascii("hello")]);
-    const h = expectMatch(sniff(buf), head.length);
+    const h = expectHeadMatch(sniff(buf), head.length);
     assert.equal(h.contentLength, 5);
   });
   test("HTTP/1.0 without Host: host null, connection closes", () => {
-    const h = expectMatch(sniff(VALID[3][1]));
+    const h = expectHeadMatch(sniff(VALID[3][1]));
     assert.deepEqual([h.version, h.host, h.hostRaw, h.connectionClose], ["1.0", null, null, true]);
   });
   test("HTTP/1.0 with keep-alive stays open", () => {
-    const h = expectMatch(sniffLines("GET / HTTP/1.0", "Connection: Keep-Alive"));
+    const h = expectHeadMatch(sniffLines("GET / HTTP/1.0", "Connection: Keep-Alive"));
     assert.equal(h.connectionClose, false);
   });
   test("HTTP/1.1 with Connection: close", () => {
-    const h = expectMatch(sniffLines("GET / HTTP/1.1", "Host: a", "Connection: foo, Close"));
+    const h = expectHeadMatch(sniffLines("GET / HTTP/1.1", "Host: a", "Connection: foo, Close"));
     assert.equal(h.connectionClose, true);
   });
   test("Host: port and trailing dot stripped, lower-cased; hostRaw as sent", () => {
-    const h = expectMatch(sniffLines("GET / HTTP/1.1", "Host: WWW.Example.com.:8080"));
+    const h = expectHeadMatch(sniffLines("GET / HTTP/1.1", "Host: WWW.Example.com.:8080"));
     assert.equal(h.host, "www.example.com");
     assert.equal(h.hostRaw, "WWW.Example.com.:8080");
   });
   test("Host: IPv6 literal loses its brackets and is canonical", () => {
-    const h = expectMatch(sniffLines("GET / HTTP/1.1", "Host: [2001:DB8:0::1]:443"));
+    const h = expectHeadMatch(sniffLines("GET / HTTP/1.1", "Host: [2001:DB8:0::1]:443"));
     assert.equal(h.host, "2001:db8::1");
   });
   test("Host: IPv4 literal", () => {
-    const h = expectMatch(sniffLines("GET / HTTP/1.1", "Host: 192.168.0.11"));
+    const h = expectHeadMatch(sniffLines("GET / HTTP/1.1", "Host: 192.168.0.11"));
     assert.equal(h.host, "192.168.0.11");
   });
   test("Host: empty value is allowed and gives no host", () => {
-    const h = expectMatch(sniffLines("GET / HTTP/1.1", "Host:"));
+    const h = expectHeadMatch(sniffLines("GET / HTTP/1.1", "Host:"));
     assert.equal(h.host, null);
     assert.equal(h.hostRaw, "");
   });
   test("absolute-form authority wins over Host", () => {
-    const h = expectMatch(
+    const h = expectHeadMatch(
       sniffLines("GET http://Other.Example:8080/a/b?x=1 HTTP/1.1", "Host: example.com"),
     );
     assert.deepEqual([h.host, h.hostRaw, h.path, h.target], [
@@ -123,15 +116,21 @@ describe("sniffHttpRequestHead: valid heads", () => {
     ]);
   });
   test("absolute-form without a path has path /", () => {
-    assert.equal(expectMatch(sniffLines("GET HTTPS://a.example HTTP/1.1", "Host: a")).path, "/");
-    assert.equal(expectMatch(sniffLines("GET http://a.example?q HTTP/1.1", "Host: a")).path, "/");
+    assert.equal(
+      expectHeadMatch(sniffLines("GET HTTPS://a.example HTTP/1.1", "Host: a")).path,
+      "/",
+    );
+    assert.equal(
+      expectHeadMatch(sniffLines("GET http://a.example?q HTTP/1.1", "Host: a")).path,
+      "/",
+    );
   });
   test("absolute-form with an IPv6 literal", () => {
-    const h = expectMatch(sniffLines("GET http://[::1]:80/x HTTP/1.1", "Host: a"));
+    const h = expectHeadMatch(sniffLines("GET http://[::1]:80/x HTTP/1.1", "Host: a"));
     assert.deepEqual([h.host, h.path], ["::1", "/x"]);
   });
   test("CONNECT authority-form", () => {
-    const h = expectMatch(sniff(VALID[5][1]));
+    const h = expectHeadMatch(sniff(VALID[5][1]));
     assert.deepEqual([h.method, h.host, h.hostRaw, h.path], [
       "CONNECT",
       "example.com",
@@ -140,31 +139,31 @@ describe("sniffHttpRequestHead: valid heads", () => {
     ]);
   });
   test("OPTIONS asterisk-form", () => {
-    assert.equal(expectMatch(sniff(VALID[6][1])).path, "*");
+    assert.equal(expectHeadMatch(sniff(VALID[6][1])).path, "*");
   });
   test("extension methods are tokens", () => {
-    assert.equal(expectMatch(sniffLines("PURGE /x HTTP/1.1", "Host: a")).method, "PURGE");
+    assert.equal(expectHeadMatch(sniffLines("PURGE /x HTTP/1.1", "Host: a")).method, "PURGE");
   });
   test("header names as sent; values OWS-trimmed; empty values; obs-text kept", () => {
     const buf = ascii(
       "GET / HTTP/1.1\r\nHost: a\r\nX-Odd-CASE: \t v \t\r\nX-Empty:\r\n" +
         "X-Latin: caf\xe9\r\n\r\n",
     );
-    const h = expectMatch(sniff(buf));
+    const h = expectHeadMatch(sniff(buf));
     assert.deepEqual(h.headers, [["Host", "a"], ["X-Odd-CASE", "v"], ["X-Empty", ""], [
       "X-Latin",
       "caf\xe9",
     ]]);
   });
   test("identical duplicate Content-Length is accepted", () => {
-    const h = expectMatch(
+    const h = expectHeadMatch(
       sniffLines("POST / HTTP/1.1", "Host: a", "Content-Length: 42", "content-length: 42"),
     );
     assert.equal(h.contentLength, 42);
   });
   test("Content-Length: 0", () => {
     assert.equal(
-      expectMatch(sniffLines("POST / HTTP/1.1", "Host: a", "Content-Length: 0")).contentLength,
+      expectHeadMatch(sniffLines("POST / HTTP/1.1", "Host: a", "Content-Length: 0")).contentLength,
       0,
     );
   });
@@ -178,38 +177,38 @@ describe("sniffHttpRequestHead: valid heads", () => {
         ["Transfer-Encoding: , chunked,"],
       ]
     ) {
-      const h = expectMatch(sniffLines("POST / HTTP/1.1", "Host: a", ...lines));
+      const h = expectHeadMatch(sniffLines("POST / HTTP/1.1", "Host: a", ...lines));
       assert.deepEqual([h.chunked, h.contentLength], [true, null], lines.join(" / "));
     }
   });
   test("Upgrade needs the upgrade connection option", () => {
-    assert.equal(expectMatch(sniff(VALID[7][1])).upgrade, "websocket");
-    const without = expectMatch(sniffLines("GET / HTTP/1.1", "Host: a", "Upgrade: websocket"));
+    assert.equal(expectHeadMatch(sniff(VALID[7][1])).upgrade, "websocket");
+    const without = expectHeadMatch(sniffLines("GET / HTTP/1.1", "Host: a", "Upgrade: websocket"));
     assert.equal(without.upgrade, null);
   });
   test("Upgrade is ignored in HTTP/1.0", () => {
-    const h = expectMatch(sniffLines("GET / HTTP/1.0", "Connection: upgrade", "Upgrade: h2c"));
+    const h = expectHeadMatch(sniffLines("GET / HTTP/1.0", "Connection: upgrade", "Upgrade: h2c"));
     assert.equal(h.upgrade, null);
   });
   test("several Upgrade headers are joined", () => {
-    const h = expectMatch(
+    const h = expectHeadMatch(
       sniffLines("GET / HTTP/1.1", "Host: a", "Connection: upgrade", "Upgrade: a", "Upgrade: b"),
     );
     assert.equal(h.upgrade, "a, b");
   });
   test("Expect: 100-continue", () => {
-    const h = expectMatch(
+    const h = expectHeadMatch(
       sniffLines("PUT / HTTP/1.1", "Host: a", "Content-Length: 1", "Expect: 100-Continue"),
     );
     assert.equal(h.expectContinue, true);
   });
   test("Expect is ignored in HTTP/1.0", () => {
-    const h = expectMatch(sniffLines("PUT / HTTP/1.0", "Expect: 100-continue", "Expect: x"));
+    const h = expectHeadMatch(sniffLines("PUT / HTTP/1.0", "Expect: 100-continue", "Expect: x"));
     assert.equal(h.expectContinue, false);
   });
   test("a request line of exactly maxLine bytes, a head of exactly maxHead bytes", () => {
     const buf = req("GET /abcdef HTTP/1.1", "Host: a");
-    assert.equal(expectMatch(sniff(buf, { maxLine: 20, maxHead: buf.length })).method, "GET");
+    assert.equal(expectHeadMatch(sniff(buf, { maxLine: 20, maxHead: buf.length })).method, "GET");
   });
 });
 
@@ -514,7 +513,7 @@ describe("sniffHttpRequestHead: detection", () => {
       for (let n = 0; n < buf.length; n++) {
         assert.equal(sniff(buf.subarray(0, n)), NEED_MORE, `prefix of ${n} bytes`);
       }
-      expectMatch(sniff(buf), buf.length);
+      expectHeadMatch(sniff(buf), buf.length);
     });
   }
 });

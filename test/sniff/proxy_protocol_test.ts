@@ -10,12 +10,9 @@ import {
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { formatIp, parseIp } from "../../src/net/ip.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
+import { ascii, expectInvalid, expectMatch } from "../helpers/sniff.ts";
 
 const SIG = "0d0a0d0a000d0a515549540a";
-
-function ascii(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
 
 /** Bytes from hex; spaces are ignored so fixtures can be laid out by field. */
 function hex(text: string): Uint8Array {
@@ -48,19 +45,6 @@ function concat(...parts: Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-function expectMatch(r: SniffResult<ProxyHeader>, length: number): ProxyHeader {
-  assert.equal(r.kind, "match", JSON.stringify(r));
-  if (r.kind !== "match") throw new Error("unreachable");
-  assert.equal(r.length, length);
-  return r.value;
-}
-
-function expectInvalid(r: SniffResult<ProxyHeader>, reason: RegExp): void {
-  assert.equal(r.kind, "invalid", JSON.stringify(r));
-  if (r.kind !== "invalid") throw new Error("unreachable");
-  assert.match(r.reason, reason);
 }
 
 function addr(address: string, port: number): ProxyAddress {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { sniffSshBanner, type SshBanner } from "../../src/sniff/ssh.ts";
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { mulberry32 } from "../helpers/prng.ts";
-import { ascii } from "../helpers/sniff.ts";
+import { ascii, expectInvalidFrom } from "../helpers/sniff.ts";
 
 /** Latin-1 bytes of a string (one byte per char). */
 function concat(...parts: Uint8Array[]): Uint8Array {
@@ -20,12 +20,7 @@ function sniff(s: string): SniffResult<SshBanner> {
   return sniffSshBanner(ascii(s));
 }
 
-function expectInvalid(r: SniffResult<SshBanner>, reason: RegExp): void {
-  assert.equal(r.kind, "invalid", `expected invalid, got ${JSON.stringify(r)}`);
-  if (r.kind !== "invalid") throw new Error("unreachable");
-  assert.match(r.reason, /^SSH: /);
-  assert.match(r.reason, reason);
-}
+const expectInvalid = expectInvalidFrom("SSH: ");
 
 // Identification strings real clients send.
 const BANNERS: [string, string, string][] = [

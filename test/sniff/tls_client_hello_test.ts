@@ -10,7 +10,7 @@ import {
 } from "../../src/sniff/tls_client_hello.ts";
 import { NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
-import { ascii } from "../helpers/sniff.ts";
+import { ascii, expectInvalidFrom, expectMatchResult } from "../helpers/sniff.ts";
 
 // ---- fixtures ----
 
@@ -173,20 +173,7 @@ function unframe(records: Uint8Array): Uint8Array {
   return concat(...parts);
 }
 
-// ---- result helpers ----
-
-function expectMatch(r: SniffResult<ClientHello>): { value: ClientHello; length: number } {
-  assert.equal(r.kind, "match", `expected match, got ${JSON.stringify(r)}`);
-  if (r.kind !== "match") throw new Error("unreachable");
-  return r;
-}
-
-function expectInvalid(r: SniffResult<ClientHello>, reason: RegExp): void {
-  assert.equal(r.kind, "invalid", `expected invalid, got ${JSON.stringify(r)}`);
-  if (r.kind !== "invalid") throw new Error("unreachable");
-  assert.match(r.reason, reason);
-  assert.match(r.reason, /^ClientHello: /);
-}
+const expectInvalid = expectInvalidFrom("ClientHello: ");
 
 // ---- tests ----
 
@@ -195,7 +182,7 @@ describe("sniffClientHello: real fixtures", () => {
     test(`${f.file}: SNI ${f.sni}, ALPN [${f.alpn.join(",")}], TLS 1.3 offered`, () => {
       const bytes = file(f.file);
       assert.equal(bytes.length, f.size);
-      const { value, length } = expectMatch(sniffClientHello(bytes));
+      const { value, length } = expectMatchResult(sniffClientHello(bytes));
       assert.equal(length, f.size);
       assert.equal(value.sni, f.sni);
       assert.deepEqual(value.alpn, f.alpn);
@@ -215,20 +202,20 @@ describe("sniffClientHello: real fixtures", () => {
 
     test(`${f.file}: bytes after the first flight are not counted`, () => {
       const ccs = [0x14, 0x03, 0x03, 0x00, 0x01, 0x01];
-      const { value, length } = expectMatch(sniffClientHello(concat(file(f.file), ccs)));
+      const { value, length } = expectMatchResult(sniffClientHello(concat(file(f.file), ccs)));
       assert.equal(length, f.size);
       assert.equal(value.sni, f.sni);
     });
   }
 
   test("chromium.bin: GREASE in supported_versions is reported as sent", () => {
-    const { value } = expectMatch(sniffClientHello(file("chromium.bin")));
+    const { value } = expectMatchResult(sniffClientHello(file("chromium.bin")));
     assert.deepEqual(value.versions, [0xcaca, 0x0304, 0x0303]);
   });
 
   test("curl and openssl s_client offer TLS 1.3 down to TLS 1.0", () => {
     for (const name of ["curl-openssl3.bin", "openssl-s_client.bin"]) {
-      const { value } = expectMatch(sniffClientHello(file(name)));
+      const { value } = expectMatchResult(sniffClientHello(file(name)));
       assert.deepEqual(value.versions, [0x0304, 0x0303, 0x0302, 0x0301], name);
     }
   });
@@ -237,7 +224,7 @@ describe("sniffClientHello: real fixtures", () => {
     const bytes = file("node20.bin");
     const big = concat(new Uint8Array(37).fill(0xee), bytes, [1, 2, 3]);
     const view = big.subarray(37);
-    const { value, length } = expectMatch(sniffClientHello(view));
+    const { value, length } = expectMatchResult(sniffClientHello(view));
     assert.equal(length, bytes.length);
     assert.equal(value.sni, "c.test");
   });
@@ -254,12 +241,12 @@ describe("sniffClientHello: real fixtures", () => {
 describe("sniffClientHello: handshake split over records", () => {
   for (const f of FIXTURES) {
     const hs = unframe(file(f.file));
-    const expected = expectMatch(sniffClientHello(file(f.file))).value;
+    const expected = expectMatchResult(sniffClientHello(file(f.file))).value;
 
     test(`${f.file}: split into two records at every header offset and mid-message`, () => {
       for (const at of [1, 2, 3, 4, 5, 38, Math.floor(hs.length / 2), hs.length - 1]) {
         const bytes = frameAt(hs, [at]);
-        const { value, length } = expectMatch(sniffClientHello(bytes));
+        const { value, length } = expectMatchResult(sniffClientHello(bytes));
         assert.deepEqual(value, expected, `split at ${at}`);
         assert.equal(length, hs.length + 10, `split at ${at}`);
       }
@@ -269,7 +256,7 @@ describe("sniffClientHello: handshake split over records", () => {
       test(`${f.file}: re-framed into ${chunk}-byte records`, () => {
         const bytes = frame(hs, chunk);
         const records = Math.ceil(hs.length / chunk);
-        const { value, length } = expectMatch(sniffClientHello(bytes));
+        const { value, length } = expectMatchResult(sniffClientHello(bytes));
         assert.deepEqual(value, expected);
         assert.equal(length, hs.length + 5 * records);
         assert.equal(length, bytes.length);
@@ -288,7 +275,7 @@ describe("sniffClientHello: handshake split over records", () => {
   test("later records may carry another record version (0x0303)", () => {
     const hs = unframe(file("deno.bin"));
     const bytes = concat(frame(hs.subarray(0, 50)), frame(hs.subarray(50), 16384, 0x0303));
-    const { value, length } = expectMatch(sniffClientHello(bytes));
+    const { value, length } = expectMatchResult(sniffClientHello(bytes));
     assert.equal(value.recordVersion, 0x0301);
     assert.equal(value.sni, "localhost");
     assert.equal(length, bytes.length);
@@ -298,14 +285,14 @@ describe("sniffClientHello: handshake split over records", () => {
     const hs = unframe(file("bun.bin"));
     const first = frame(hs, 1000);
     const bytes = concat(first, frame(handshake([1, 2, 3], 20)));
-    assert.equal(expectMatch(sniffClientHello(bytes)).length, first.length);
+    assert.equal(expectMatchResult(sniffClientHello(bytes)).length, first.length);
   });
 });
 
 describe("sniffClientHello: synthetic hellos", () => {
   test("defaults: SNI, ALPN, supported_versions", () => {
     const bytes = hello();
-    const { value, length } = expectMatch(sniffClientHello(bytes));
+    const { value, length } = expectMatchResult(sniffClientHello(bytes));
     assert.deepEqual(value, {
       sni: "example.com",
       alpn: ["h2", "http/1.1"],
@@ -319,7 +306,7 @@ describe("sniffClientHello: synthetic hellos", () => {
   test("a hello over 5 KiB in one record", () => {
     const bytes = hello({ extensions: [sniExt("big.test"), paddingExt(5200)] });
     assert.ok(bytes.length > 5 * 1024);
-    const { value, length } = expectMatch(sniffClientHello(bytes));
+    const { value, length } = expectMatchResult(sniffClientHello(bytes));
     assert.equal(value.sni, "big.test");
     assert.equal(length, bytes.length);
   });
@@ -328,7 +315,7 @@ describe("sniffClientHello: synthetic hellos", () => {
     const hs = handshake(helloBody({ extensions: [paddingExt(60 * 1024), sniExt("huge.test")] }));
     for (const chunk of [16384, 16384 + 2048]) {
       const bytes = frame(hs, chunk);
-      const { value, length } = expectMatch(sniffClientHello(bytes));
+      const { value, length } = expectMatchResult(sniffClientHello(bytes));
       assert.equal(value.sni, "huge.test");
       assert.equal(length, bytes.length);
       // Spot-check prefixes rather than all 60 K of them: each record boundary and its neighbours.
@@ -347,20 +334,20 @@ describe("sniffClientHello: synthetic hellos", () => {
     const body = helloBody({ extensions: [sniExt("max.test"), paddingExt(65536 - fixed - 4)] });
     assert.equal(body.length, 65536);
     const bytes = frame(handshake(body));
-    const { value, length } = expectMatch(sniffClientHello(bytes));
+    const { value, length } = expectMatchResult(sniffClientHello(bytes));
     assert.equal(value.sni, "max.test");
     assert.equal(length, bytes.length);
   });
 
   test("no SNI extension gives sni null", () => {
     const bytes = hello({ extensions: [alpnExt("h2"), versionsExt(0x0304)] });
-    const { value } = expectMatch(sniffClientHello(bytes));
+    const { value } = expectMatchResult(sniffClientHello(bytes));
     assert.equal(value.sni, null);
     assert.deepEqual(value.alpn, ["h2"]);
   });
 
   test("no extensions at all: versions falls back to legacy_version", () => {
-    const { value } = expectMatch(sniffClientHello(hello({ extensions: null })));
+    const { value } = expectMatchResult(sniffClientHello(hello({ extensions: null })));
     assert.deepEqual(value, {
       sni: null,
       alpn: [],
@@ -371,37 +358,39 @@ describe("sniffClientHello: synthetic hellos", () => {
   });
 
   test("an empty extensions block is fine", () => {
-    const { value } = expectMatch(sniffClientHello(hello({ extensions: [] })));
+    const { value } = expectMatchResult(sniffClientHello(hello({ extensions: [] })));
     assert.equal(value.sni, null);
     assert.deepEqual(value.versions, [0x0303]);
   });
 
   test("no supported_versions: versions is [legacy_version]", () => {
     const bytes = hello({ legacyVersion: 0x0302, extensions: [sniExt("old.test")] });
-    const { value } = expectMatch(sniffClientHello(bytes));
+    const { value } = expectMatchResult(sniffClientHello(bytes));
     assert.deepEqual(value.versions, [0x0302]);
     assert.equal(value.legacyVersion, 0x0302);
   });
 
   test("an empty session id is fine", () => {
-    const { value } = expectMatch(sniffClientHello(hello({ sessionId: [] })));
+    const { value } = expectMatchResult(sniffClientHello(hello({ sessionId: [] })));
     assert.equal(value.sni, "example.com");
   });
 
   test("uppercase SNI is lower-cased", () => {
-    const { value } = expectMatch(
+    const { value } = expectMatchResult(
       sniffClientHello(hello({ extensions: [sniExt("WWW.Ex-Ample.COM")] })),
     );
     assert.equal(value.sni, "www.ex-ample.com");
   });
 
   test("a trailing dot is stripped", () => {
-    const { value } = expectMatch(sniffClientHello(hello({ extensions: [sniExt("Api.Test.")] })));
+    const { value } = expectMatchResult(
+      sniffClientHello(hello({ extensions: [sniExt("Api.Test.")] })),
+    );
     assert.equal(value.sni, "api.test");
   });
 
   test("underscore and digits are allowed", () => {
-    const { value } = expectMatch(
+    const { value } = expectMatchResult(
       sniffClientHello(hello({ extensions: [sniExt("_acme.0day.test")] })),
     );
     assert.equal(value.sni, "_acme.0day.test");
@@ -410,7 +399,7 @@ describe("sniffClientHello: synthetic hellos", () => {
   test("a 255-byte host_name is accepted", () => {
     const name = Array(4).fill("a".repeat(63)).join("."); // 4 * 63 + 3 = 255
     assert.equal(name.length, 255);
-    const { value } = expectMatch(sniffClientHello(hello({ extensions: [sniExt(name)] })));
+    const { value } = expectMatchResult(sniffClientHello(hello({ extensions: [sniExt(name)] })));
     assert.equal(value.sni, name);
   });
 
@@ -418,21 +407,24 @@ describe("sniffClientHello: synthetic hellos", () => {
     const other = concat([7], vec16([1, 2, 3]));
     const host = concat([0], vec16(ascii("h.test")));
     const exts = [ext(0, vec16(concat(other, host)))];
-    const { value } = expectMatch(sniffClientHello(hello({ extensions: exts })));
+    const { value } = expectMatchResult(sniffClientHello(hello({ extensions: exts })));
     assert.equal(value.sni, "h.test");
     const onlyOther = [ext(0, vec16(other))];
-    assert.equal(expectMatch(sniffClientHello(hello({ extensions: onlyOther }))).value.sni, null);
+    assert.equal(
+      expectMatchResult(sniffClientHello(hello({ extensions: onlyOther }))).value.sni,
+      null,
+    );
   });
 
   test("ALPN names keep one char per byte", () => {
     const exts = [ext(0x10, vec16(concat(vec8([0x68, 0x33]), vec8([0xff, 0x00]))))];
-    const { value } = expectMatch(sniffClientHello(hello({ extensions: exts })));
+    const { value } = expectMatchResult(sniffClientHello(hello({ extensions: exts })));
     assert.deepEqual(value.alpn, ["h3", "\xff\x00"]);
   });
 
   test("unknown and GREASE extensions are skipped", () => {
     const exts = [ext(0x0a0a, []), ext(0xfe0d, new Uint8Array(90)), sniExt("g.test")];
-    const { value } = expectMatch(sniffClientHello(hello({ extensions: exts })));
+    const { value } = expectMatchResult(sniffClientHello(hello({ extensions: exts })));
     assert.equal(value.sni, "g.test");
   });
 });
