@@ -1,7 +1,9 @@
 /**
  * One client connection to an `http` listener. Every request on it is routed on its own
- * (by Host, path, client address), so the session frames request and response bodies itself,
- * streaming: it never holds a whole body, only the current head.
+ * (by Host, path, client address), so the session frames request bodies itself and its
+ * `HttpResponse` (http_response.ts) the responses, streaming: neither holds a whole body, only
+ * the current head. The session owns both connections: it alone closes them and logs each
+ * request once; the response side reports back to it.
  *
  * Requests are handled one at a time: a pipelined request waits, unread, until the response
  * before it is complete, so responses reach the client in order. A backend connection is kept
@@ -15,19 +17,16 @@
  */
 
 import { addForwarded } from "../http/forwarded.ts";
-import { ChunkedDecoder, LengthCounter, requestBodyKind, responseBodyKind } from "../http/body.ts";
+import { ChunkedDecoder, LengthCounter, requestBodyKind } from "../http/body.ts";
 import { errorResponse, statusOf } from "../http/error_response.ts";
 import { h2ConnectionError, h2ErrorCode, h2ErrorResponse } from "../http/h2_answer.ts";
-import { type HttpResponseHead, sniffHttpResponseHead } from "../http/response_head.ts";
-import { rewriteRequestHead, switchAllowed } from "../http/request_rewrite.ts";
+import { rewriteRequestHead } from "../http/request_rewrite.ts";
 import { TrailerFilter } from "../http/trailers.ts";
-import { accessRecord, type Outcome } from "../log/access.ts";
+import type { Outcome } from "../log/access.ts";
 import { type ParsedIp, parseIp } from "../net/ip.ts";
-import type { RouteConfig } from "../config/types.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { sniffH2Authority } from "../sniff/h2_authority.ts";
 import { concat } from "../sniff/bytes.ts";
-import { latin1 } from "../sniff/http_fields.ts";
 import {
   HEAD_LIMITS,
   type HttpRequestHead,
@@ -38,10 +37,11 @@ import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
 import { forwardWhole } from "./forward.ts";
+import { type Exchange, logExchange, newExchange, type Upstream } from "./http_exchange.ts";
+import { HttpResponse } from "./http_response.ts";
+import type { Pipe, PipeOutcome } from "./pipe.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 
-/** Longest response head a backend may send (502 beyond). */
-const MAX_RESPONSE_HEAD = 65536;
 /** Cap for buffering an h2c client's first frames while looking for :authority. */
 const MAX_H2_SNIFF = 65536;
 /**
@@ -51,69 +51,20 @@ const MAX_H2_SNIFF = 65536;
  */
 const MAX_PIPELINED = 65536;
 
-type BodyScanner = LengthCounter | ChunkedDecoder;
-
-/**
- * `head` without its Content-Length fields: a message with Transfer-Encoding too is forwarded
- * only after removing them (RFC 9112 section 6.3).
- */
-function withoutContentLength(head: Uint8Array): Uint8Array {
-  const lines = latin1(head, 0, head.length).split("\r\n");
-  const text = lines.filter((l) => !/^content-length:/i.test(l)).join("\r\n");
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
-
 /** How the request stream stands. */
 type ReqState = "head" | "dialing" | "body" | "sent" | "closed";
-/** How the response stream stands. */
-type ResState = "idle" | "head" | "body" | "done";
-
-/** The upstream connection of the current request. */
-interface Upstream {
-  /** The backend connection and its server. */
-  readonly lease: Lease;
-  readonly backend: string;
-  /** May carry another request after the current response. */
-  reusable: boolean;
-  /** A write to it returned false and has not drained. */
-  blocked: boolean;
-}
-
-/** Facts about the request in flight, for its log line. */
-interface Exchange {
-  readonly t0: number;
-  readonly method: string;
-  readonly host: string | null;
-  readonly path: string;
-  /** The upgrade protocols the request offered as forwarded ("a, b"), or null. */
-  upgrade: string | null;
-  route: RouteConfig | null;
-  backend: string | null;
-  server: string | null;
-  bytesIn: number;
-  bytesOut: number;
-  status: number;
-}
 
 /** One http client connection. */
 export class HttpSession implements ConnHandlers {
   #req: ReqState = "head";
-  #res: ResState = "idle";
+  readonly #res: HttpResponse;
   #buf = new SniffBuffer(HEAD_LIMITS.maxHead + 1);
   #first = true;
   /** When the head being waited for is late (ms since the epoch); 0: not waiting. */
   #headDeadline = 0;
-  #reqBody: BodyScanner | null = null;
-  #resBody: BodyScanner | null = null;
-  /** The trailer sections of chunked bodies (null: not chunked). */
+  #reqBody: LengthCounter | ChunkedDecoder | null = null;
+  /** The trailer section of a chunked request body (null: not chunked). */
   #reqTrailers: TrailerFilter | null = null;
-  #resTrailers: TrailerFilter | null = null;
-  #resHead: HttpResponseHead | null = null;
-  #resBuf: SniffBuffer | null = null;
-  /** Response delimited by the backend closing. */
-  #resUntilClose = false;
-  /** A response head kept back to go out in one write with the body bytes after it. */
-  #heldHead: Uint8Array | null = null;
   #up: Upstream | null = null;
   #ex: Exchange | null = null;
   /** Client bytes read past the current request (a pipelined request), kept for later. */
@@ -150,6 +101,12 @@ export class HttpSession implements ConnHandlers {
       drain: () => this.#upDrain(),
       error: (e) => this.#upError(e),
     };
+    this.#res = new HttpResponse({
+      write: (bytes) => this.#write(bytes),
+      complete: (close) => this.#responseDone(close),
+      tunnel: (head, rest) => this.#tunnel(head, rest),
+      abort: (reason, status, outcome) => this.#abort(reason, status, outcome),
+    });
   }
 
   /** Starts reading the first request. */
@@ -191,9 +148,7 @@ export class HttpSession implements ConnHandlers {
    * #tunnel hands it to its pipe.
    */
   #actOnEof(): void {
-    if (
-      this.#req === "head" && this.#buf.length === 0 && this.#res !== "head" && this.#res !== "body"
-    ) {
+    if (this.#req === "head" && this.#buf.length === 0 && !this.#res.pending) {
       // A connection that never sent a request is still logged once (HAProxy logs these too,
       // unless dontlognull); after requests, a close between them is the normal end.
       if (this.#first) this.#logExchange("client_closed", "closed before sending a request");
@@ -227,13 +182,13 @@ export class HttpSession implements ConnHandlers {
       this.#headTimeout();
       return;
     }
-    const idle = this.#req === "head" && this.#buf.length === 0 && this.#res !== "head";
+    const idle = this.#req === "head" && this.#buf.length === 0 && !this.#res.awaitingHead;
     if (idle && this.ctx.services.isDraining()) {
       this.#closeClient();
       return;
     }
     if (now - this.last <= this.ctx.listener.idleTimeoutMs) return;
-    if (this.#res === "head") {
+    if (this.#res.awaitingHead) {
       this.#abort("the backend sent no response in time", 504, "server_timeout");
     } else this.#abort("idle timeout", 0, "idle_timeout");
   }
@@ -313,19 +268,8 @@ export class HttpSession implements ConnHandlers {
   }
 
   #request(head: HttpRequestHead, bytes: Uint8Array): void {
-    this.#ex = {
-      t0: Date.now(),
-      method: head.method,
-      host: head.host,
-      path: head.path,
-      upgrade: head.upgrade,
-      route: null,
-      backend: null,
-      server: null,
-      bytesIn: bytes.length,
-      bytesOut: 0,
-      status: 0,
-    };
+    this.#ex = newExchange(head.method, head.host, head.path, head.upgrade);
+    this.#ex.bytesIn = bytes.length;
     this.ctx.counters.bytesIn += bytes.length;
     if (head.method === "CONNECT") {
       this.#refuse(405, "CONNECT is not supported by a reverse proxy", "refused");
@@ -399,8 +343,7 @@ export class HttpSession implements ConnHandlers {
       proto: this.tls !== null ? "https" : "http",
       host: head.hostRaw,
     }, head.headers);
-    this.#res = "head";
-    this.#resBuf = new SniffBuffer(MAX_RESPONSE_HEAD);
+    this.#res.expect(ex, up);
     this.#upWrite(up, out);
     const kind = requestBodyKind(head);
     this.#reqBody = kind.kind === "length"
@@ -456,150 +399,18 @@ export class HttpSession implements ConnHandlers {
 
   #upData(chunk: Uint8Array): void {
     this.last = clock.now;
-    if (this.#res === "head") this.#resHeadData(chunk);
-    else if (this.#res === "body") this.#resBodyData(chunk);
-    else if (this.#up !== null) {
-      // Bytes outside any response: the backend is out of step; never reuse it.
-      this.#up.reusable = false;
-    }
-  }
-
-  #resHeadData(chunk: Uint8Array): void {
-    const buf = this.#resBuf!;
-    // As for request heads: a read may hold the head and more body than the buffer takes.
-    // `bytes` is exactly what #resBuf holds: nothing consumed from it, nothing left out.
-    let kept = buf.push(chunk);
-    let bytes = kept ? buf.bytes : concat([buf.bytes, chunk]);
-    for (;;) {
-      const r = sniffHttpResponseHead(bytes, { maxHead: MAX_RESPONSE_HEAD });
-      if (r.kind === "more") {
-        if (kept) return;
-        // Only the unparsed bytes wait for more, not a 1xx head already forwarded.
-        const next = new SniffBuffer(MAX_RESPONSE_HEAD);
-        if (next.push(bytes)) this.#resBuf = next;
-        else this.#abort(`response head over ${MAX_RESPONSE_HEAD} bytes`, 502, "bad_response");
-        return;
-      }
-      if (r.kind !== "match") {
-        const why = r.kind === "no" ? "not an HTTP/1 response" : r.reason;
-        this.#abort(`backend response: ${why}`, 502, "bad_response");
-        return;
-      }
-      const res = r.value;
-      const head = bytes.subarray(0, res.headerEnd);
-      const rest = bytes.subarray(res.headerEnd);
-      if (res.status >= 100 && res.status < 200 && res.status !== 101) {
-        // 100 Continue and friends: forward and keep reading for the final response.
-        this.#write(head);
-        bytes = rest;
-        kept = false;
-        continue;
-      }
-      this.#response(res, head, rest);
-      return;
-    }
-  }
-
-  #response(res: HttpResponseHead, head: Uint8Array, rest: Uint8Array): void {
-    const ex = this.#ex!;
-    const up = this.#up!;
-    ex.status = res.status;
-    this.#resHead = res;
-    this.#resBuf = null;
-    const kind = responseBodyKind(ex, res);
-    if (kind.kind === "tunnel") {
-      if (res.status === 101 && !switchAllowed(ex.upgrade, res.headers)) {
-        const why = ex.upgrade === null
-          ? "backend switched protocols without an Upgrade request"
-          : `backend switched protocols to one not offered (${ex.upgrade})`;
-        this.#abort(why, 502, "bad_response");
-        return;
-      }
-      this.#tunnel(head, rest);
-      return;
-    }
-    if (res.connectionClose || res.conflictingLength) up.reusable = false;
-    if (res.connectionClose || res.conflictingLength) this.#closeAfter = true;
-    const out = res.conflictingLength ? withoutContentLength(head) : head;
-    this.#res = "body";
-    if (kind.kind === "none") {
-      this.#write(out);
-      if (rest.length > 0) up.reusable = false;
-      this.#responseDone();
-      return;
-    }
-    if (kind.kind === "close") {
-      this.#resUntilClose = true;
-      up.reusable = false;
-      this.#closeAfter = true;
-      this.#resBody = null;
-    } else {
-      this.#resBody = kind.kind === "length"
-        ? new LengthCounter(kind.length)
-        : new ChunkedDecoder();
-      this.#resTrailers = kind.kind === "chunked" ? new TrailerFilter() : null;
-    }
-    if (rest.length === 0) {
-      this.#write(out);
-      return;
-    }
-    // Head and the body bytes that came with it go out in one write (one syscall).
-    this.#heldHead = out;
-    this.#resBodyData(rest);
-  }
-
-  /** Writes body bytes, preceded by a held head (one contiguous write when it can be). */
-  #writeBody(body: Uint8Array): void {
-    const h = this.#heldHead;
-    if (h !== null) {
-      this.#heldHead = null;
-      if (h.buffer === body.buffer && h.byteOffset + h.length === body.byteOffset) {
-        this.#write(new Uint8Array(body.buffer, h.byteOffset, h.length + body.length));
-        return;
-      }
-      this.#write(h);
-    }
-    if (body.length > 0) this.#write(body);
-  }
-
-  #resBodyData(chunk: Uint8Array): void {
-    if (this.#resUntilClose) {
-      this.#writeBody(chunk);
-      return;
-    }
-    const p = this.#resBody!.push(chunk);
-    if ("error" in p) {
-      this.#heldHead = null;
-      this.#abort(`backend response body: ${p.error}`, 0, "bad_response");
-      return;
-    }
-    const body = p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed);
-    this.#writeBody(this.#resTrailers === null ? body : this.#resTrailers.take(body, p));
-    if (p.done) {
-      if (p.consumed < chunk.length) this.#up!.reusable = false;
-      this.#responseDone();
-    }
+    if (this.#res.pending) this.#res.data(chunk);
+    // Bytes outside any response: the backend is out of step; never reuse it.
+    else if (this.#up !== null) this.#up.reusable = false;
   }
 
   #upEnd(): void {
     const up = this.#up;
     if (up === null) return;
     up.reusable = false;
-    if (this.#res === "body" && this.#resUntilClose) {
-      this.#responseDone();
-      return;
-    }
-    if (this.#res === "head" || this.#res === "body") {
-      const nothingSent = this.#res === "head" && (this.#ex?.bytesOut ?? 0) === 0;
-      this.#abort(
-        "backend closed before the response was complete",
-        nothingSent ? 502 : 0,
-        "server_closed",
-      );
-      return;
-    }
+    if (this.#res.pending) this.#res.ended();
     // Closed while idle between requests: just forget it.
-    this.#dropUpstream();
+    else this.#dropUpstream();
   }
 
   #upDrain(): void {
@@ -612,23 +423,19 @@ export class HttpSession implements ConnHandlers {
   }
 
   #upError(err: Error): void {
-    if (this.#res === "head" || this.#res === "body") {
-      const nothingSent = this.#res === "head" && (this.#ex?.bytesOut ?? 0) === 0;
-      this.#abort(`backend: ${err.message}`, nothingSent ? 502 : 0, "server_error");
-    } else this.#dropUpstream(true);
+    if (this.#res.pending) this.#res.failed(err);
+    else this.#dropUpstream(true);
   }
 
   // ---- transitions ----
 
-  #responseDone(): void {
-    this.#res = "done";
-    this.#resBody = null;
-    this.#resUntilClose = false;
+  /** `close`: the response ended the connection (Connection: close, or delimited by close). */
+  #responseDone(close: boolean): void {
     this.#logExchange("ok");
     this.#ex = null;
     const up = this.#up;
     // A request body still streaming when the response ended cannot be resynchronized.
-    if (this.#req === "body") this.#closeAfter = true;
+    if (close || this.#req === "body") this.#closeAfter = true;
     if (up !== null && !up.reusable) this.#dropUpstream();
     // While draining, a keep-alive connection ends after the response it is serving. A client
     // that sent its FIN after pipelined requests still gets their responses.
@@ -638,7 +445,6 @@ export class HttpSession implements ConnHandlers {
       return;
     }
     this.#req = "head";
-    this.#res = "idle";
     this.#armHeadTimer();
     const next = this.#next;
     this.#next = null;
@@ -656,26 +462,14 @@ export class HttpSession implements ConnHandlers {
     this.#write(head);
     if (rest.length > 0) this.#write(rest);
     this.#up = null;
-    this.#req = "closed";
-    this.#res = "done";
-    this.#clearHeadTimer();
-    unwatch(this);
     const clientNext = this.#next;
     this.#next = null;
-    const tunnel = forwardWhole(
-      this.ctx,
-      this.client,
-      up.lease,
-      clientNext,
-      (outcome, _err, pipe) => {
-        ex.bytesIn += pipe.up.bytes;
-        ex.bytesOut += pipe.down.bytes;
-        this.#ex = ex;
-        this.#done = true;
-        this.ctx.counters.active--;
-        this.#logExchange(outcome === "ok" ? "upgraded" : outcome);
-      },
-    );
+    const tunnel = this.#forward(up.lease, clientNext, (outcome, pipe) => {
+      ex.bytesIn += pipe.up.bytes;
+      ex.bytesOut += pipe.down.bytes;
+      this.#ex = ex;
+      this.#logExchange(outcome === "ok" ? "upgraded" : outcome);
+    });
     // The upstream was paused when a write of the head to the client did not complete at once
     // (see #write); the pipe resumes it when that write drains, as for one of its own.
     if (this.#clientBlocked) tunnel.down.blocked = true;
@@ -706,19 +500,9 @@ export class HttpSession implements ConnHandlers {
     const { route, backend: name } = this.ctx.router.decide(
       this.#routeInput(authority, path ?? "/"),
     );
-    const ex: Exchange = {
-      t0: Date.now(),
-      method: method ?? "PRI",
-      host: authority,
-      path: path ?? "",
-      upgrade: null,
-      route,
-      backend: name,
-      server: null,
-      bytesIn: 0,
-      bytesOut: 0,
-      status: 0,
-    };
+    const ex = newExchange(method ?? "PRI", authority, path ?? "", null);
+    ex.route = route;
+    ex.backend = name;
     this.#ex = ex;
     const stream = r.value.stream;
     if (name === null) {
@@ -739,21 +523,31 @@ export class HttpSession implements ConnHandlers {
       }
       bump(this.ctx.counters.routed, name);
       ex.server = d.server.config.name;
-      this.#req = "closed";
-      unwatch(this);
-      forwardWhole(
-        this.ctx,
-        this.client,
-        d,
-        bytes,
-        (outcome, _err, pipe) => {
-          ex.bytesIn = pipe.up.bytes;
-          ex.bytesOut = pipe.down.bytes;
-          this.#done = true;
-          this.ctx.counters.active--;
-          this.#logExchange(outcome === "ok" ? "h2c" : outcome, undefined, "h2c");
-        },
-      );
+      this.#forward(d, bytes, (outcome, pipe) => {
+        ex.bytesIn = pipe.up.bytes;
+        ex.bytesOut = pipe.down.bytes;
+        this.#logExchange(outcome === "ok" ? "h2c" : outcome, undefined, "h2c");
+      });
+    });
+  }
+
+  /**
+   * Hands the client and the backend connection of `lease` to a Pipe, `first` (client bytes
+   * already read) going to the backend first. The session then only logs, once, through
+   * `log` when the pipe is done.
+   */
+  #forward(
+    lease: Lease,
+    first: Uint8Array | null,
+    log: (outcome: PipeOutcome, pipe: Pipe) => void,
+  ): Pipe {
+    this.#req = "closed";
+    this.#clearHeadTimer();
+    unwatch(this);
+    return forwardWhole(this.ctx, this.client, lease, first, (outcome, _err, pipe) => {
+      this.#done = true;
+      this.ctx.counters.active--;
+      log(outcome, pipe);
     });
   }
 
@@ -817,22 +611,6 @@ export class HttpSession implements ConnHandlers {
   }
 
   #logExchange(outcome: Outcome, reason?: string, proto?: string, status?: number): void {
-    const ex = this.#ex;
-    const code = status ?? ex?.status ?? 0;
-    if (code !== 0) bump(this.ctx.counters.httpRequests, `${ex?.backend ?? ""}\t${code}`);
-    this.ctx.services.log.access(accessRecord(this.ctx.listener.name, this.client, outcome, {
-      host: ex?.host ?? null,
-      method: ex?.method,
-      path: ex?.path,
-      proto,
-      status: code === 0 ? undefined : code,
-      route: ex?.route?.index ?? null,
-      backend: ex?.backend ?? null,
-      server: ex?.server ?? null,
-      bytes_in: ex?.bytesIn ?? this.#buf.length,
-      bytes_out: ex?.bytesOut ?? 0,
-      duration_ms: ex === null ? 0 : Date.now() - ex.t0,
-      reason,
-    }));
+    logExchange(this, this.#ex, this.#buf.length, outcome, reason, proto, status);
   }
 }
