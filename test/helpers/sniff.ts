@@ -1,6 +1,6 @@
 /**
- * Shared helpers for the codec and sniffer tests: bytes from text and back, and assertions on
- * a SniffResult that narrow it for the caller.
+ * Shared helpers for the codec and sniffer tests: bytes from text or hex and back, joined, and
+ * assertions on a SniffResult that narrow it for the caller.
  */
 
 import assert from "node:assert/strict";
@@ -9,6 +9,23 @@ import type { Invalid, Match, SniffResult } from "../../src/sniff/result.ts";
 /** `text` one byte per char (latin1): test inputs are written as strings with \xNN escapes. */
 export function ascii(text: string): Uint8Array {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+/** Bytes from hex; whitespace is ignored so that inputs can be laid out by field. */
+export function hex(text: string): Uint8Array {
+  const clean = text.replace(/\s+/g, "");
+  return Uint8Array.from(clean.match(/../g) ?? [], (h) => parseInt(h, 16));
+}
+
+/** `parts` one after another (byte values written as numbers count as bytes too). */
+export function concat(...parts: (Uint8Array | readonly number[])[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** `bytes` one char per byte: the inverse of {@link ascii}. */

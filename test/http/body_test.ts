@@ -13,21 +13,16 @@ import {
 import { type HttpResponseHead, sniffHttpResponseHead } from "../../src/http/response_head.ts";
 import { type HttpRequestHead, sniffHttpRequestHead } from "../../src/sniff/http_head.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
-import { ascii } from "../helpers/sniff.ts";
+import { ascii, expectMatch } from "../helpers/sniff.ts";
 
 function requestHead(...lines: string[]): HttpRequestHead {
-  const r = sniffHttpRequestHead(ascii(`${lines.join("\r\n")}\r\n\r\n`), {
-    maxLine: 8192,
-    maxHead: 65536,
-  });
-  if (r.kind !== "match") throw new Error(`test head does not parse: ${JSON.stringify(r)}`);
-  return r.value;
+  const head = ascii(`${lines.join("\r\n")}\r\n\r\n`);
+  return expectMatch(sniffHttpRequestHead(head, { maxLine: 8192, maxHead: 65536 }));
 }
 
 function responseHead(...lines: string[]): HttpResponseHead {
-  const r = sniffHttpResponseHead(ascii(`${lines.join("\r\n")}\r\n\r\n`), { maxHead: 65536 });
-  if (r.kind !== "match") throw new Error(`test head does not parse: ${JSON.stringify(r)}`);
-  return r.value;
+  const head = ascii(`${lines.join("\r\n")}\r\n\r\n`);
+  return expectMatch(sniffHttpResponseHead(head, { maxHead: 65536 }));
 }
 
 describe("requestBodyKind", () => {

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import type { ForwardedHeader } from "../../src/config/types.ts";
 import { addForwarded, forwardedElement } from "../../src/http/forwarded.ts";
 import { sniffHttpRequestHead } from "../../src/sniff/http_head.ts";
+import { expectMatch } from "../helpers/sniff.ts";
 
 const ALL: ForwardedHeader[] = [
   "x-forwarded-for",
@@ -21,11 +22,9 @@ function both(
   proto: "http" | "https" = "http",
 ) {
   const bytes = te.encode(head);
-  const r = sniffHttpRequestHead(bytes, { maxLine: 8192, maxHead: 32768 });
-  assert.equal(r.kind, "match");
-  const parsed = r.kind === "match" ? r.value : null;
-  const facts = { client, proto, host: parsed!.hostRaw };
-  const fast = td.decode(addForwarded(bytes, headers, facts, parsed!.headers));
+  const parsed = expectMatch(sniffHttpRequestHead(bytes, { maxLine: 8192, maxHead: 32768 }));
+  const facts = { client, proto, host: parsed.hostRaw };
+  const fast = td.decode(addForwarded(bytes, headers, facts, parsed.headers));
   const slow = td.decode(addForwarded(bytes, headers, facts));
   return { fast, slow };
 }

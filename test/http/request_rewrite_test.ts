@@ -3,15 +3,12 @@ import assert from "node:assert/strict";
 import { rewriteRequestHead, switchAllowed } from "../../src/http/request_rewrite.ts";
 import { type HttpRequestHead, sniffHttpRequestHead } from "../../src/sniff/http_head.ts";
 import { mulberry32 } from "../helpers/prng.ts";
-import { ascii, text } from "../helpers/sniff.ts";
+import { ascii, expectMatch, text } from "../helpers/sniff.ts";
 
 const LIMITS = { maxLine: 8192, maxHead: 65536 };
 
 function parse(head: string): HttpRequestHead {
-  const r = sniffHttpRequestHead(ascii(head), LIMITS);
-  assert.equal(r.kind, "match", JSON.stringify(r));
-  if (r.kind !== "match") throw new Error("unreachable");
-  return r.value;
+  return expectMatch(sniffHttpRequestHead(ascii(head), LIMITS));
 }
 
 /** The head as forwarded, and the upgrade still offered. */

@@ -7,7 +7,7 @@ import { H2_PREFACE } from "../../src/sniff/http_head.ts";
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { block, indexed, literal, sizeUpdate } from "../helpers/hpack_block.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
-import { expectInvalid, expectMatch } from "../helpers/sniff.ts";
+import { concat, expectInvalid, expectMatch } from "../helpers/sniff.ts";
 
 // ---- frame builders ----
 
@@ -27,16 +27,6 @@ const ACK = 0x1;
 const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY_FLAG = 0x20;
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function u32(value: number): number[] {
   return [value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff];

@@ -12,16 +12,11 @@ import {
   sizeUpdate,
 } from "../helpers/hpack_block.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
+import { hex } from "../helpers/sniff.ts";
 
 type Field = [string, string];
 /** A dynamic table entry as RFC 7541 Appendix C prints it: name, value, size. */
 type Entry = [string, string, number];
-
-/** Bytes from hex; spaces and newlines are ignored so RFC dumps can be pasted. */
-function hex(text: string): Uint8Array {
-  const clean = text.replace(/\s+/g, "");
-  return Uint8Array.from(clean.match(/../g) ?? [], (h) => parseInt(h, 16));
-}
 
 function headersOf(r: HpackResult): Field[] {
   if ("error" in r) assert.fail(`expected headers, got error ${JSON.stringify(r.error)}`);

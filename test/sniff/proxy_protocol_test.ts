@@ -10,15 +10,9 @@ import {
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { formatIp, parseIp } from "../../src/net/ip.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
-import { ascii, expectInvalid, expectMatch } from "../helpers/sniff.ts";
+import { ascii, concat, expectInvalid, expectMatch, hex } from "../helpers/sniff.ts";
 
 const SIG = "0d0a0d0a000d0a515549540a";
-
-/** Bytes from hex; spaces are ignored so fixtures can be laid out by field. */
-function hex(text: string): Uint8Array {
-  const clean = text.replace(/\s+/g, "");
-  return Uint8Array.from(clean.match(/../g) ?? [], (h) => parseInt(h, 16));
-}
 
 function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -34,16 +28,6 @@ function v2(verCmd: number, family: number, body: string): Uint8Array {
   out[14] = block.length >> 8;
   out[15] = block.length & 0xff;
   out.set(block, 16);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 

@@ -3,18 +3,7 @@ import assert from "node:assert/strict";
 import { sniffSshBanner, type SshBanner } from "../../src/sniff/ssh.ts";
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { mulberry32 } from "../helpers/prng.ts";
-import { ascii, expectInvalidFrom } from "../helpers/sniff.ts";
-
-/** Latin-1 bytes of a string (one byte per char). */
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
+import { ascii, concat, expectInvalidFrom, expectMatch } from "../helpers/sniff.ts";
 
 function sniff(s: string): SniffResult<SshBanner> {
   return sniffSshBanner(ascii(s));
@@ -77,21 +66,16 @@ describe("sniffSshBanner: matches", () => {
   test("a line of exactly 255 bytes, CR LF included, is accepted", () => {
     const line = "SSH-2.0-" + "x".repeat(245) + "\r\n";
     assert.equal(line.length, 255);
-    const r = sniff(line);
-    assert.equal(r.kind, "match");
-    if (r.kind === "match") assert.equal(r.length, 255);
+    expectMatch(sniff(line), 255);
   });
 
   test("comments may hold spaces, dashes and non-ASCII bytes", () => {
-    const r = sniff("SSH-2.0-Client_1.0 built by caf\xc3\xa9 - see docs\r\n");
-    assert.equal(r.kind, "match");
-    if (r.kind === "match") assert.equal(r.value.software, "Client_1.0");
+    const banner = expectMatch(sniff("SSH-2.0-Client_1.0 built by caf\xc3\xa9 - see docs\r\n"));
+    assert.equal(banner.software, "Client_1.0");
   });
 
   test("a trailing space with no comments is accepted", () => {
-    const r = sniff("SSH-2.0-Go \r\n");
-    assert.equal(r.kind, "match");
-    if (r.kind === "match") assert.equal(r.value.software, "Go");
+    assert.equal(expectMatch(sniff("SSH-2.0-Go \r\n")).software, "Go");
   });
 });
 

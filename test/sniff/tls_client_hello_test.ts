@@ -10,7 +10,7 @@ import {
 } from "../../src/sniff/tls_client_hello.ts";
 import { NO_MATCH, type SniffResult } from "../../src/sniff/result.ts";
 import { mulberry32, type Prng } from "../helpers/prng.ts";
-import { ascii, expectInvalidFrom, expectMatchResult } from "../helpers/sniff.ts";
+import { ascii, concat, expectInvalidFrom, expectMatchResult } from "../helpers/sniff.ts";
 
 // ---- fixtures ----
 
@@ -48,19 +48,6 @@ function file(name: string): Uint8Array {
 
 type Bytes = Uint8Array | readonly number[];
 
-function concat(...parts: Bytes[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
-/** Latin-1 bytes of a string (one byte per char). */
 function u16(v: number): number[] {
   return [(v >> 8) & 0xff, v & 0xff];
 }
