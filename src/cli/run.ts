@@ -9,29 +9,27 @@
  * @module
  */
 
-import { readFileSync } from "node:fs";
-import process from "node:process";
 import { adminApp, type AdminState } from "../admin/app.ts";
-import { formatProblem, loadConfigFile, parseConfig } from "../config/load.ts";
+import { formatProblem } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { HealthChecker } from "../health/checker.ts";
 import { type LogFormat, Logger } from "../log/logger.ts";
 import { hostPort } from "../net/endpoint.ts";
-import { Instance } from "../proxy/instance.ts";
-import { localAddresses } from "../proxy/local_addresses.ts";
+import type { Instance } from "../proxy/instance.ts";
 import { runtime } from "../runtime/mod.ts";
 import type { HttpServer } from "../runtime/types.ts";
+import { startAdmin } from "../server/admin.ts";
 import { coalesced } from "../server/coalesce.ts";
+import { FileReloads } from "../server/file_reload.ts";
+import { Server } from "../server/server.ts";
+import { onSignals } from "../server/signals.ts";
 import { supervise } from "../workers/supervisor.ts";
 import { resolveWorkers, workerIdFromEnv } from "../workers/spawn.ts";
 import { runWorker } from "../workers/worker.ts";
-import { EXIT_INVALID, loadOrReport } from "./config_arg.ts";
-import { waitForConnections } from "./drain.ts";
+import { EXIT_INVALID, loadReported } from "./config_arg.ts";
 
 /** Options for {@link serve}. */
 export interface ServeOptions {
-  /** Extra fields for every log line (e.g. the worker number). */
-  readonly logFields?: Record<string, unknown>;
   /** Called once everything listens (the demo prints its instructions then). */
   readonly onReady?: (instance: Instance, admin: HttpServer | null) => void;
   /** Where SIGHUP reads the config again; null: reload is not possible (embedded config). */
@@ -49,71 +47,40 @@ export async function run(
 ): Promise<number> {
   const id = workerIdFromEnv();
   if (id !== null) return await runWorker(id, format);
-  const config = loadOrReport(file);
-  if (config === null) return EXIT_INVALID;
+  const { source, config } = loadReported(file);
+  if (source === null || config === null) return EXIT_INVALID;
+  const log = new Logger(format);
   if (resolveWorkers(workers ?? config.workers) <= 1) {
-    return await serve(config, new Logger(format), { reloadFile: file });
+    return await serve(config, log, { reloadFile: file });
   }
   // The supervisor sends its workers the very text it validated.
-  let source: string;
-  try {
-    source = readFileSync(file, "utf8");
-  } catch {
-    return loadOrReport(file) === null ? EXIT_INVALID : 1;
-  }
-  const parsed = parseConfig(source, file, { checkFiles: true });
-  if (parsed.config === null) {
-    for (const p of parsed.problems) process.stderr.write(formatProblem(p) + "\n");
-    return EXIT_INVALID;
-  }
-  return await supervise({
-    file,
-    source,
-    config: parsed.config,
-    format,
-    log: new Logger(format),
-    workers,
-    argv: runtime.argv(),
-  });
+  return await supervise({ file, source, config, format, log, workers, argv: runtime.argv() });
 }
 
-/** Serves `config` until SIGTERM/SIGINT; resolves with the exit code. */
+/** Serves `config` in this process until SIGTERM/SIGINT; resolves with the exit code. */
 export async function serve(config: Config, log: Logger, opts: ServeOptions): Promise<number> {
-  const instance: Instance = new Instance(
-    {
-      rt: runtime,
-      log,
-      isLocal: (host) => localAddresses.has(host),
-      isDraining: () => instance.draining,
-    },
-    config,
-  );
-  const state: AdminState = {
-    instance,
-    runtime: runtime.version,
-    started: new Date(),
-    ready: false,
-    reloads: { ok: 0, failed: 0 },
-  };
+  const server = new Server({ log });
   const health = new HealthChecker(runtime, log);
+  const reloads = opts.reloadFile === null ? null : new FileReloads(opts.reloadFile, log);
+  const started = new Date();
+  let state: AdminState;
   let admin: HttpServer | null = null;
   try {
-    await instance.start();
-    if (config.admin !== null) {
-      const { host, port } = config.admin.listen;
-      // Bun.serve throws synchronously: .then makes that a rejection too.
-      admin = await Promise.resolve().then(() =>
-        runtime.serveHttp({ host, port }, adminApp(state).fetch)
-      ).catch((err: Error) => {
-        throw new Error(`admin: cannot listen on ${config.admin!.listen.text}: ${err.message}`);
-      });
-    }
+    state = {
+      instance: await server.start(config),
+      runtime: runtime.version,
+      started,
+      ready: false,
+      reloads: reloads?.counts ?? { ok: 0, failed: 0 },
+    };
+    if (config.admin !== null) admin = await startAdmin(config.admin, adminApp(state).fetch);
   } catch (err) {
-    instance.close();
+    server.instance?.close();
     log.event("error", (err as Error).message);
     log.flush();
     return 1;
   }
+  const instance = state.instance;
   health.watch(instance.generation.backends);
   state.ready = true;
   log.event("info", "listening", {
@@ -129,49 +96,26 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
 
   // A SIGHUP during a reload runs one more after it: the file may have changed after it was read.
   const reload = coalesced(async () => {
-    if (opts.reloadFile === null || instance.draining) return;
-    try {
-      const { config: next, problems } = loadConfigFile(opts.reloadFile);
-      if (next === null) {
-        state.reloads.failed++;
-        log.event("error", "reload failed: the old config keeps serving", {
-          problems: problems.map(formatProblem),
-        });
-        return;
-      }
-      await instance.reload(next);
+    if (reloads === null || server.draining) return;
+    await reloads.run(async ({ config: next, problems }) => {
+      await server.reload(next);
       health.watch(instance.generation.backends);
-      state.reloads.ok++;
-      log.event("info", "reloaded", {
-        file: opts.reloadFile,
-        listeners: next.listeners.size,
-        ...(problems.length === 0 ? {} : { warnings: problems.map(formatProblem) }),
-      });
-    } catch (err) {
-      state.reloads.failed++;
-      log.event("error", "reload failed: the old config keeps serving", {
-        error: (err as Error).message,
-      });
-    }
+      return problems.length === 0 ? {} : { warnings: problems.map(formatProblem) };
+    });
   });
-  process.on("SIGHUP", () => void reload());
 
   return await new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      if (instance.draining) return;
-      log.event("info", "draining", { signal, active: instance.active });
-      instance.close();
-      health.stop();
-      void waitForConnections(instance, instance.generation.config.defaults.shutdownTimeoutMs)
-        .then(async (left) => {
-          log.event("info", "stopped", { left });
-          log.flush();
+    onSignals({
+      reload: () => void reload(),
+      stop: (signal) => {
+        if (server.draining) return;
+        health.stop();
+        void server.drain(signal).then(async () => {
           // Past the deadline the remaining connections close with the process.
           await admin?.close();
           resolve(0);
         });
-    };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
+      },
+    });
   });
 }

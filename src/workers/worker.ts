@@ -18,10 +18,8 @@ import process from "node:process";
 import { parseConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import { type LogFormat, Logger } from "../log/logger.ts";
-import { Instance } from "../proxy/instance.ts";
-import { localAddresses } from "../proxy/local_addresses.ts";
-import { runtime } from "../runtime/mod.ts";
-import { waitForConnections } from "../cli/drain.ts";
+import type { Instance } from "../proxy/instance.ts";
+import { Server } from "../server/server.ts";
 import type { FromWorker, HealthEntry, SocketEntry, ToWorker } from "./protocol.ts";
 import { lineSafe } from "./spawn.ts";
 import { serverKey, takeSnapshot } from "./snapshot.ts";
@@ -65,20 +63,22 @@ export function runWorker(id: number, format: LogFormat): Promise<number> {
     lineSafe((t) => process.stdout.write(t), 1),
     lineSafe((t) => process.stderr.write(t), 2),
   );
-  let instance: Instance | null = null;
   let ports = new Map<string, number>();
   let health = new Map<string, boolean>();
-  let draining = false;
-  // start and reload run one after the other, in the order they came.
-  let queue: Promise<void> = Promise.resolve();
-  const enqueue = (f: () => Promise<void>) => {
-    queue = queue.then(f).catch((err) => log.event("error", (err as Error).message));
+  const server = new Server({
+    log,
+    bind: { reusePort: true, portFor: (key) => ports.get(key) },
+    eventPrefix: "worker ",
+  });
+  /** Runs a message's handler; what it did not expect is logged (the worker goes on). */
+  const handle = (op: Promise<void>) => {
+    op.catch((err) => log.event("error", (err as Error).message));
   };
 
   /** Applies the supervisor's health to the current generation's servers. */
   const applyHealth = () => {
-    if (instance === null) return;
-    for (const [backend, bal] of instance.generation.backends) {
+    if (server.instance === null) return;
+    for (const [backend, bal] of server.instance.generation.backends) {
       for (const s of bal.servers) {
         const up = health.get(serverKey(backend, s.config.name, s.config.address.text));
         if (up !== undefined) s.up = up;
@@ -86,9 +86,12 @@ export function runWorker(id: number, format: LogFormat): Promise<number> {
     }
   };
 
-  /** Passive failures go to the supervisor's checker (only backends it checks count them). */
-  const wire = () => {
-    for (const [backend, bal] of instance!.generation.backends) {
+  /**
+   * After a start or reload: passive failures go to the supervisor's checker (only backends
+   * it checks count them), and its health applies to the new generation.
+   */
+  const connect = (instance: Instance) => {
+    for (const [backend, bal] of instance.generation.backends) {
       if (bal.config.healthCheck === null) continue;
       bal.onFailure = (s, reason) =>
         send({
@@ -99,6 +102,7 @@ export function runWorker(id: number, format: LogFormat): Promise<number> {
           reason,
         });
     }
+    applyHealth();
   };
 
   const setPorts = (entries: readonly SocketEntry[]) => {
@@ -112,29 +116,15 @@ export function runWorker(id: number, format: LogFormat): Promise<number> {
     const start = async (m: Extract<ToWorker, { t: "start" }>) => {
       setPorts(m.ports);
       setHealth(m.health);
-      let next: Instance | null = null;
+      let instance: Instance;
       try {
-        const config = parse(m.file, m.source);
-        next = new Instance(
-          {
-            rt: runtime,
-            log,
-            isLocal: (host) => localAddresses.has(host),
-            isDraining: () => draining,
-          },
-          config,
-          { reusePort: true, portFor: (key) => ports.get(key) },
-        );
-        await next.start();
+        instance = await server.start(parse(m.file, m.source));
       } catch (err) {
-        next?.close();
         // The supervisor logs it (once for the instance) and exits 1.
         send({ t: "failed", error: (err as Error).message }, () => resolve(1));
         return;
       }
-      instance = next;
-      wire();
-      applyHealth();
+      connect(instance);
       const sockets = socketsOf(instance);
       log.event("info", "worker ready", {
         pid: process.pid,
@@ -144,59 +134,48 @@ export function runWorker(id: number, format: LogFormat): Promise<number> {
     };
 
     const reload = async (m: Extract<ToWorker, { t: "reload" }>) => {
-      if (instance === null || draining) {
-        send({ t: "reloaded", seq: m.seq, ok: false, error: "not serving", sockets: [] });
-        return;
-      }
-      setPorts(m.ports);
       try {
-        await instance.reload(parse(m.file, m.source));
+        // Its turn may come after a start or reload still running: the ports are set then.
+        await server.reload(() => {
+          setPorts(m.ports);
+          return parse(m.file, m.source);
+        });
       } catch (err) {
         send({
           t: "reloaded",
           seq: m.seq,
           ok: false,
           error: (err as Error).message,
-          sockets: socketsOf(instance),
+          sockets: server.instance === null ? [] : socketsOf(server.instance),
         });
         return;
       }
-      wire();
-      applyHealth();
-      send({ t: "reloaded", seq: m.seq, ok: true, sockets: socketsOf(instance) });
+      connect(server.instance!);
+      send({ t: "reloaded", seq: m.seq, ok: true, sockets: socketsOf(server.instance!) });
     };
 
     const drain = (signal: string) => {
-      if (draining) return;
-      draining = true;
-      enqueue(async () => {
-        const inst = instance;
-        log.event("info", "worker draining", { signal, active: inst?.active ?? 0 });
-        inst?.close();
-        const left = inst === null
-          ? 0
-          : await waitForConnections(inst, inst.generation.config.defaults.shutdownTimeoutMs);
-        log.event("info", "worker stopped", { left });
-        log.flush();
-        send({ t: "stopped", left, snapshot: takeSnapshot(inst) }, () => resolve(0));
-      });
+      if (server.draining) return;
+      void server.drain(signal).then((left) =>
+        send({ t: "stopped", left, snapshot: takeSnapshot(server.instance) }, () => resolve(0))
+      );
     };
 
     process.on("message", (raw: unknown) => {
       const m = raw as ToWorker;
       switch (m.t) {
         case "start":
-          enqueue(() => start(m));
+          handle(start(m));
           break;
         case "reload":
-          enqueue(() => reload(m));
+          handle(reload(m));
           break;
         case "health":
           setHealth(m.servers);
           applyHealth();
           break;
         case "snapshot":
-          send({ t: "snapshot", seq: m.seq, snapshot: takeSnapshot(instance) });
+          send({ t: "snapshot", seq: m.seq, snapshot: takeSnapshot(server.instance) });
           break;
         case "drain":
           drain(m.signal);
