@@ -67,7 +67,6 @@ export class HttpResponse {
   #closes = false;
   /** A head kept back to go out in one write with the body bytes after it. */
   #heldHead: Uint8Array | null = null;
-
   readonly #owner: ResponseOwner;
 
   constructor(owner: ResponseOwner) {
@@ -112,7 +111,7 @@ export class HttpResponse {
 
   /** Aborts; the client gets a 502 only while it has seen nothing of a response (no 1xx). */
   #fail(reason: string, outcome: Outcome): void {
-    const nothingSent = this.#state === "head" && (this.#ex?.bytesOut ?? 0) === 0;
+    const nothingSent = this.#state === "head" && this.#ex!.bytesOut === 0;
     this.#owner.abort(reason, nothingSent ? 502 : 0, outcome);
   }
 

@@ -313,12 +313,7 @@ export class HttpSession implements ConnHandlers {
         return;
       }
       bump(this.ctx.counters.routed, name);
-      const fresh: Upstream = {
-        lease: r,
-        backend: name,
-        reusable: true,
-        blocked: false,
-      };
+      const fresh: Upstream = { lease: r, backend: name, reusable: true, blocked: false };
       this.#up = fresh;
       r.conn.start(this.#upHandlers);
       this.#send(fresh, head, bytes);
