@@ -1,7 +1,9 @@
 /**
  * dial() in process, against a runtime whose connect is under the test's control: a lease
- * counts once however often it is released, and a connection that completes after its owner
- * left is closed and released by dial itself.
+ * counts once however often it is released, a connection that completes after its owner
+ * left is closed and released by dial itself, a backend with `proxy_protocol` gets the PROXY
+ * header as the first bytes of the connection, and a failed connect moves on to a server not
+ * tried yet.
  */
 
 import assert from "node:assert/strict";
@@ -10,6 +12,8 @@ import type { BackendConfig } from "../../src/config/types.ts";
 import { Balancer } from "../../src/proxy/balancer.ts";
 import { dial } from "../../src/proxy/dial.ts";
 import type { Addr, Conn, ConnectOptions, Runtime } from "../../src/runtime/types.ts";
+import { sniffProxyHeader } from "../../src/sniff/proxy_protocol.ts";
+import { ConnectStub, refused } from "../helpers/fake_conn.ts";
 
 const ADDR: Addr = { host: "127.0.0.1", port: 1, family: 4 };
 
@@ -40,7 +44,7 @@ function controlledRuntime() {
   return { rt, pending };
 }
 
-function backend(): Balancer {
+function backend(over: Partial<BackendConfig> = {}): Balancer {
   const config: BackendConfig = {
     name: "b",
     balance: "roundrobin",
@@ -55,6 +59,7 @@ function backend(): Balancer {
       weight: 1,
       address: { host: "127.0.0.1", port: 1000, family: 4, text: "127.0.0.1:1000" },
     }],
+    ...over,
   };
   return new Balancer(config);
 }
@@ -106,5 +111,67 @@ describe("dial", () => {
     assert.ok(!r.ok && r.gone === undefined);
     assert.match(r.reason, /connect to s0: connect refused \(ECONNREFUSED\)/);
     assert.equal(b.servers[0].active, 0);
+  });
+
+  const WHO = {
+    client: { host: "203.0.113.7", port: 51000, family: 4 as const },
+    local: { host: "198.51.100.1", port: 443, family: 4 as const },
+  };
+
+  for (const v of ["v1", "v2"] as const) {
+    test(`proxy_protocol ${v}: the PROXY header for the client is the connection's first write`, async () => {
+      const stub = new ConnectStub();
+      const r = await dial(stub.runtime(), backend({ proxyProtocol: v }), null, WHO);
+      assert.ok(r.ok);
+      const conn = stub.attempts[0].conn!;
+      assert.equal(r.conn, conn);
+      assert.equal(conn.writes.length, 1, "one write, before the owner has the connection");
+      const h = sniffProxyHeader(conn.writes[0]);
+      assert.equal(h.kind, "match", JSON.stringify(h));
+      if (h.kind !== "match") return;
+      assert.equal(h.length, conn.writes[0].length, "the header and nothing else");
+      assert.equal(h.value.version, v === "v1" ? 1 : 2);
+      assert.deepEqual(h.value.source, { family: 4, address: "203.0.113.7", port: 51000 });
+      assert.deepEqual(h.value.destination, { family: 4, address: "198.51.100.1", port: 443 });
+      r.release();
+    });
+  }
+
+  test("without proxy_protocol nothing is written before the owner writes", async () => {
+    const stub = new ConnectStub();
+    const r = await dial(stub.runtime(), backend(), null, WHO);
+    assert.ok(r.ok);
+    assert.deepEqual(stub.attempts[0].conn!.writes, []);
+    r.release();
+  });
+
+  test("a refused connect moves on to a server not tried yet, and counts the failure", async () => {
+    const stub = new ConnectStub();
+    stub.answer = (_o, n) => n === 0 ? refused() : "accept";
+    // "first" would pick the refused server again if dial did not exclude it.
+    const b = backend({
+      balance: "first",
+      retries: 1,
+      servers: [0, 1].map((i) => ({
+        name: `s${i}`,
+        weight: 1,
+        address: {
+          host: "127.0.0.1",
+          port: 1000 + i,
+          family: 4 as const,
+          text: `127.0.0.1:${1000 + i}`,
+        },
+      })),
+    });
+    const r = await dial(stub.runtime(), b, null);
+    assert.ok(r.ok);
+    const ports = stub.attempts.map((a) => a.opts.port);
+    assert.equal(new Set(ports).size, 2, `two different servers tried: ${ports}`);
+    assert.equal(r.server.config.address.port, ports[1]);
+    const failed = b.servers.find((s) => s.config.address.port === ports[0])!;
+    assert.equal(failed.failures, 1);
+    assert.equal(failed.active, 0);
+    assert.equal(r.server.active, 1);
+    r.release();
   });
 });
