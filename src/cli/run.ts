@@ -54,7 +54,7 @@ export async function run(
     return await serve(config, log, { reloadFile: file });
   }
   // The supervisor sends its workers the very text it validated.
-  return await supervise({ file, source, config, format, log, workers, argv: runtime.argv() });
+  return await supervise({ file, source, config, log, workers, argv: runtime.argv() });
 }
 
 /** Serves `config` in this process until SIGTERM/SIGINT; resolves with the exit code. */

@@ -26,11 +26,13 @@ export class FileReloads {
   constructor(readonly file: string, readonly log: Logger) {}
 
   /**
-   * Loads the file and hands it to `apply`, which resolves with fields to add to the
+   * Loads the file and hands it to `apply`, which may resolve with fields to add to the
    * "reloaded" event. Logs "reloaded", or "reload failed: the old config keeps serving" with
    * the file's problems or the error `apply` threw. Resolves with whether it reloaded.
    */
-  async run(apply: (loaded: ValidLoad) => Promise<Record<string, unknown>>): Promise<boolean> {
+  async run(
+    apply: (loaded: ValidLoad) => Promise<Record<string, unknown> | void>,
+  ): Promise<boolean> {
     try {
       const { source, config, problems } = loadConfigFile(this.file);
       if (source === null || config === null) {

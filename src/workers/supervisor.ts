@@ -36,85 +36,29 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import process from "node:process";
 import { adminApp, type AdminSource, type Readiness, statusBody } from "../admin/app.ts";
 import { renderMetrics } from "../admin/metrics.ts";
 import type { InstanceView } from "../admin/view.ts";
-import { formatProblem, loadConfigFile, parseConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
-import { HealthChecker } from "../health/checker.ts";
-import type { LogFormat, Logger } from "../log/logger.ts";
+import type { Logger } from "../log/logger.ts";
 import { hostPort } from "../net/endpoint.ts";
-import { Balancer } from "../proxy/balancer.ts";
 import { runtime } from "../runtime/mod.ts";
 import type { HttpServer } from "../runtime/types.ts";
+import { startAdmin } from "../server/admin.ts";
 import { coalesced } from "../server/coalesce.ts";
-import type { FromWorker, HealthEntry, SocketEntry, ToWorker } from "./protocol.ts";
-import {
-  EMPTY_SNAPSHOT,
-  retire,
-  sumSnapshots,
-  supervisedView,
-  type WorkerSnapshot,
-} from "./snapshot.ts";
-import { resolveWorkers, WORKER_ENV } from "./spawn.ts";
+import { FileReloads } from "../server/file_reload.ts";
+import { onSignals } from "../server/signals.ts";
+import { SharedHealth } from "./health.ts";
+import type { FromWorker } from "./protocol.ts";
+import { Rollout } from "./rollout.ts";
+import { type Slot, Slots } from "./slots.ts";
+import { supervisedView } from "./snapshot.ts";
+import { resolveWorkers } from "./spawn.ts";
 
-/** First restart delay; it doubles with each death in a row. */
-const RESTART_MIN_MS = 100;
-/** Longest restart delay. */
-const RESTART_MAX_MS = 30_000;
-/** A worker that lived this long resets the backoff. */
-const STABLE_MS = 10_000;
-/** How long a scrape waits for a worker's snapshot. */
-const SNAPSHOT_TIMEOUT_MS = 1000;
 /** How often snapshots are taken anyway, so a worker's counters outlive it. */
 const SNAPSHOT_POLL_MS = 5000;
-/** How long a worker may take to apply a reload. */
-const RELOAD_TIMEOUT_MS = 30_000;
-/** How long after a worker's exit its IPC channel gets to deliver what is left. */
-const CLOSE_WAIT_MS = 200;
 /** After shutdown_timeout, how long a draining worker gets before SIGKILL. */
 const KILL_GRACE_MS = 5000;
-
-/**
- * waiting: a restart is scheduled; starting: spawned, not serving yet; ready: serving;
- * draining: told to finish and exit; stopped: gone for good.
- */
-type SlotState = "waiting" | "starting" | "ready" | "draining" | "stopped";
-
-/** One worker position (its number stays across restarts). */
-interface Slot {
-  readonly id: number;
-  child: ChildProcess | null;
-  pid: number | null;
-  state: SlotState;
-  /** Sent `start` (or `drain`) already: it reads messages. */
-  admitted: boolean;
-  /** The config generation its start or last reload carried. */
-  gen: number;
-  /** When it was spawned (ms). */
-  since: number;
-  restarts: number;
-  /** Deaths in a row (backoff). */
-  streak: number;
-  /** Its last snapshot (this incarnation). */
-  last: WorkerSnapshot | null;
-  /** Connections its drain cut at shutdown_timeout. */
-  left: number | null;
-  /** Why it could not start. */
-  error: string | null;
-  /** Being scaled away: not restarted. */
-  retiring: boolean;
-  timer: ReturnType<typeof setTimeout> | null;
-  pending: Map<number, (m: FromWorker | null) => void>;
-}
-
-/** Whether some bind of `config` lets the kernel pick the port. */
-function hasPortZero(config: Config): boolean {
-  return [...config.listeners.values()].some((l) => l.bind.some((b) => b.port === 0));
-}
 
 /** Options for {@link supervise}. */
 export interface SuperviseOptions {
@@ -122,7 +66,6 @@ export interface SuperviseOptions {
   /** The config text, as read and validated once. */
   readonly source: string;
   readonly config: Config;
-  readonly format: LogFormat;
   readonly log: Logger;
   /** `--workers`; null: the config's `workers` decides (and a reload may change it). */
   readonly workers: number | "auto" | null;
@@ -138,23 +81,10 @@ export async function supervise(opts: SuperviseOptions): Promise<number> {
 class Supervisor implements AdminSource {
   readonly #opts: SuperviseOptions;
   readonly #log: Logger;
-  #config: Config;
-  #source: string;
-  /** Bumped on every committed reload. */
-  #gen = 0;
-  /** The sockets of the last worker that started or reloaded on `#portsGen`. */
-  #ports: readonly SocketEntry[] = [];
-  #portsGen = -1;
-  /** The worker binding alone to learn port-0 ports; others wait in `#held`. */
-  #leader: Slot | null = null;
-  #held: Slot[] = [];
-  #balancers: Map<string, Balancer>;
-  readonly #health: HealthChecker;
-  readonly #slots: Slot[] = [];
-  /** What dead workers counted. */
-  #retired: WorkerSnapshot = EMPTY_SNAPSHOT;
-  readonly #reloads = { ok: 0, failed: 0 };
-  #restarts = 0;
+  readonly #slots: Slots;
+  readonly #health: SharedHealth;
+  readonly #rollout: Rollout;
+  readonly #reloads: FileReloads;
   #starting = true;
   #startedUp: () => void = () => {};
   /** Resolves once the first start of the workers has ended (ready or failed). */
@@ -166,7 +96,6 @@ class Supervisor implements AdminSource {
   #exitCode = 0;
   #quiet = false;
   #admin: HttpServer | null = null;
-  #seq = 0;
   #poll: ReturnType<typeof setInterval> | null = null;
   #killTimer: ReturnType<typeof setTimeout> | null = null;
   #finished: (code: number) => void = () => {};
@@ -175,48 +104,57 @@ class Supervisor implements AdminSource {
   constructor(opts: SuperviseOptions) {
     this.#opts = opts;
     this.#log = opts.log;
-    this.#config = opts.config;
-    this.#source = opts.source;
-    this.#balancers = this.#buildBalancers(opts.config, null);
-    this.#health = new HealthChecker(runtime, opts.log);
+    this.#slots = new Slots(opts.argv, opts.log, {
+      message: (slot, m) => this.#message(slot, m),
+      exited: (slot, pid, code, signal) => this.#exited(slot, pid, code, signal),
+    });
+    this.#health = new SharedHealth(
+      opts.config,
+      opts.log,
+      (servers) => this.#slots.broadcast({ t: "health", servers }),
+    );
+    this.#rollout = new Rollout(
+      {
+        file: opts.file,
+        slots: this.#slots,
+        log: opts.log,
+        draining: () => this.#draining,
+        health: () => this.#health.table(),
+        committed: (config) => this.#health.update(config),
+      },
+      opts.config,
+      opts.source,
+    );
+    this.#reloads = new FileReloads(opts.file, opts.log);
   }
 
   async run(): Promise<number> {
     const done = new Promise<number>((resolve) => (this.#finished = resolve));
-    process.on("SIGHUP", () => {
-      // Logged as it comes: the reload it asks for may have to wait for one still running
-      // (up to RELOAD_TIMEOUT_MS per worker) or for the start-up.
-      this.#log.event("info", "reload requested", { signal: "SIGHUP" });
-      void this.#reload();
+    onSignals({
+      reload: () => {
+        // Logged as it comes: the reload it asks for may have to wait for one still running
+        // (each worker may take up to 30 s to apply it) or for the start-up.
+        this.#log.event("info", "reload requested", { signal: "SIGHUP" });
+        void this.#reload();
+      },
+      stop: (signal) => this.#stop(signal),
     });
-    process.on("SIGTERM", () => this.#stop("SIGTERM"));
-    process.on("SIGINT", () => this.#stop("SIGINT"));
 
-    const admin = this.#config.admin;
+    const admin = this.#rollout.config.admin;
     if (admin !== null) {
       try {
-        // Bun.serve throws synchronously: .then makes that a rejection too.
-        this.#admin = await Promise.resolve().then(() =>
-          runtime.serveHttp(
-            { host: admin.listen.host, port: admin.listen.port },
-            adminApp(this).fetch,
-          )
-        );
+        this.#admin = await startAdmin(admin, adminApp(this).fetch);
       } catch (err) {
-        this.#log.event(
-          "error",
-          `admin: cannot listen on ${admin.listen.text}: ${(err as Error).message}`,
-        );
+        this.#log.event("error", (err as Error).message);
         this.#log.flush();
         return 1;
       }
     }
-    this.#health.onChange = () => this.#pushHealth();
-    this.#health.watch(this.#balancers);
+    this.#health.watch();
 
     const failure = await new Promise<string | null>((resolve) => {
       this.#startWaiter = resolve;
-      for (let id = 1; id <= this.#target(); id++) this.#spawn(this.#newSlot(id));
+      for (let id = 1; id <= this.#target(); id++) this.#slots.spawn(this.#add(id));
     });
     this.#starting = false;
     this.#startedUp();
@@ -230,12 +168,12 @@ class Supervisor implements AdminSource {
     if (!this.#draining) {
       this.#log.event("info", "listening", {
         runtime: runtime.version,
-        workers: this.#slots.length,
-        pids: this.#slots.map((s) => s.pid),
+        workers: this.#slots.list.length,
+        pids: this.#slots.list.map((s) => s.pid),
         listeners: this.#binds().map((b) => `${b.listener}=${b.addr}`),
         admin: this.#admin === null ? null : hostPort(this.#admin.addr.host, this.#admin.addr.port),
       });
-      this.#poll = setInterval(() => void this.#gather(), SNAPSHOT_POLL_MS);
+      this.#poll = setInterval(() => void this.#slots.gather(), SNAPSHOT_POLL_MS);
     }
     return await done;
   }
@@ -243,180 +181,32 @@ class Supervisor implements AdminSource {
   // --- workers ---------------------------------------------------------------------------------
 
   #target(): number {
-    return resolveWorkers(this.#opts.workers ?? this.#config.workers);
+    return resolveWorkers(this.#opts.workers ?? this.#rollout.config.workers);
   }
 
-  #newSlot(id: number): Slot {
-    const slot: Slot = {
-      id,
-      child: null,
-      pid: null,
-      state: "waiting",
-      admitted: false,
-      gen: this.#gen,
-      since: Date.now(),
-      restarts: 0,
-      streak: 0,
-      last: null,
-      left: null,
-      error: null,
-      retiring: false,
-      timer: null,
-      pending: new Map(),
-    };
-    this.#slots.push(slot);
-    this.#slots.sort((a, b) => a.id - b.id);
-    return slot;
-  }
-
-  #spawn(slot: Slot): void {
-    const [cmd, args] = runtime.selfCommand(this.#opts.argv);
-    Object.assign(slot, {
-      state: "starting",
-      admitted: false,
-      since: Date.now(),
-      last: null,
-      left: null,
-      error: null,
-    });
-    let child: ChildProcess;
-    try {
-      child = spawn(cmd, args, {
-        env: { ...process.env, [WORKER_ENV]: String(slot.id) },
-        stdio: ["ignore", "inherit", "inherit", "ipc"],
-      });
-    } catch (err) {
-      slot.error = `worker ${slot.id}: cannot start: ${(err as Error).message}`;
-      this.#exited(slot, null, null);
-      return;
-    }
-    slot.child = child;
-    slot.pid = child.pid ?? null;
-    child.on("message", (m) => {
-      if (slot.child === child) this.#message(slot, m as FromWorker);
-    });
-    // "close", not "exit": it comes after the IPC channel has delivered everything (the
-    // "stopped" message with the worker's last counters).
-    // The end is "close" (after the IPC channel delivered everything, such as the "stopped"
-    // message with the worker's last counters); Deno does not always emit it, so "exit" is
-    // taken as the end too after a short wait.
-    let ended = false;
-    const end = (code: number | null, signal: string | null) => {
-      if (ended) return;
-      ended = true;
-      if (slot.child === child) this.#exited(slot, code, signal);
-    };
-    child.on("exit", (code, signal) => setTimeout(() => end(code, signal), CLOSE_WAIT_MS));
-    child.on("close", (code, signal) => end(code, signal));
-    child.on("error", (err) => {
-      // A spawn that failed never exits; a failed send needs nothing (the exit follows).
-      if (slot.child === child && child.pid === undefined) {
-        slot.error = `worker ${slot.id}: cannot start: ${err.message}`;
-        this.#exited(slot, null, null);
-      }
-    });
-    this.#log.event("info", "worker started", { worker: slot.id, pid: slot.pid });
-  }
-
-  #send(slot: Slot, m: ToWorker): void {
-    try {
-      slot.child?.send(m);
-    } catch {
-      // The channel closed: the exit handler deals with the worker.
-    }
-  }
-
-  /** Sends `make(seq)` and resolves with the answer, or null on timeout or exit. */
-  #request(
-    slot: Slot,
-    make: (seq: number) => ToWorker,
-    timeoutMs: number,
-  ): Promise<FromWorker | null> {
-    if (slot.child === null || !slot.admitted) return Promise.resolve(null);
-    return new Promise((resolve) => {
-      const seq = ++this.#seq;
-      const timer = setTimeout(() => {
-        slot.pending.delete(seq);
-        resolve(null);
-      }, timeoutMs);
-      slot.pending.set(seq, (m) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-      this.#send(slot, make(seq));
-    });
-  }
-
-  /** A worker that listens for messages gets its config (or a drain). */
-  #admit(slot: Slot): void {
-    if (this.#draining || slot.retiring) {
-      slot.admitted = true;
-      slot.state = "draining";
-      this.#send(slot, { t: "drain", signal: this.#draining ? "shutdown" : "scaled down" });
-      return;
-    }
-    if (this.#portsGen !== this.#gen && hasPortZero(this.#config)) {
-      // Port-0 binds of this config have no port yet: one worker binds first, alone.
-      if (this.#leader !== null && this.#leader !== slot) {
-        if (!this.#held.includes(slot)) this.#held.push(slot);
-        return;
-      }
-      this.#leader = slot;
-    }
-    slot.admitted = true;
-    slot.gen = this.#gen;
-    this.#send(slot, {
-      t: "start",
-      file: this.#opts.file,
-      source: this.#source,
-      ports: this.#ports,
-      health: this.#healthTable(),
-    });
-  }
-
-  /** The leader is done (ready or gone): admit the workers it held back. */
-  #release(): void {
-    this.#leader = null;
-    const held = this.#held;
-    this.#held = [];
-    for (const s of held) if (s.child !== null) this.#admit(s);
+  #add(id: number): Slot {
+    return this.#slots.add(id, this.#rollout.gen);
   }
 
   #message(slot: Slot, m: FromWorker): void {
     switch (m.t) {
       case "hello":
-        this.#admit(slot);
+        this.#rollout.admit(slot);
         break;
       case "ready":
         if (slot.state === "starting") slot.state = "ready";
-        if (slot.gen === this.#gen) {
-          this.#ports = m.sockets;
-          this.#portsGen = this.#gen;
-        }
-        if (this.#leader === slot) this.#release();
-        this.#send(slot, { t: "health", servers: this.#healthTable() });
+        this.#rollout.ready(slot, m.sockets);
+        this.#slots.send(slot, { t: "health", servers: this.#health.table() });
         // A reload happened while it started: bring it up to date.
-        if (slot.gen !== this.#gen && !this.#draining) void this.#sync(slot);
+        if (slot.gen !== this.#rollout.gen && !this.#draining) void this.#rollout.sync(slot);
         this.#checkStartup();
         break;
       case "failed":
         slot.error = m.error;
         break;
-      case "reloaded":
-      case "snapshot": {
-        const waiter = slot.pending.get(m.seq);
-        slot.pending.delete(m.seq);
-        waiter?.(m);
+      case "failure":
+        this.#health.failure(m);
         break;
-      }
-      case "failure": {
-        const bal = this.#balancers.get(m.backend);
-        const s = bal?.servers.find((x) =>
-          x.config.name === m.server && x.config.address.text === m.address
-        );
-        if (bal !== undefined && s !== undefined) bal.onFailure?.(s, m.reason);
-        break;
-      }
       case "stopped":
         slot.left = m.left;
         slot.last = m.snapshot;
@@ -424,17 +214,8 @@ class Supervisor implements AdminSource {
     }
   }
 
-  #exited(slot: Slot, code: number | null, signal: string | null): void {
-    const pid = slot.pid;
-    slot.child = null;
-    slot.pid = null;
-    if (slot.last !== null) this.#retired = sumSnapshots([this.#retired, retire(slot.last)]);
-    slot.last = null;
-    for (const waiter of slot.pending.values()) waiter(null);
-    slot.pending.clear();
-    this.#held = this.#held.filter((s) => s !== slot);
-    if (this.#leader === slot) this.#release();
-
+  #exited(slot: Slot, pid: number | null, code: number | null, signal: string | null): void {
+    this.#rollout.gone(slot);
     if (this.#starting && !this.#draining) {
       slot.error ??= `worker ${slot.id} exited (${signal ?? code}) before it was ready`;
       slot.state = "stopped";
@@ -444,16 +225,13 @@ class Supervisor implements AdminSource {
     if (this.#draining || slot.retiring) {
       slot.state = "stopped";
       if (slot.retiring && !this.#draining) {
-        this.#slots.splice(this.#slots.indexOf(slot), 1);
+        this.#slots.remove(slot);
         this.#log.event("info", "worker retired", { worker: slot.id, pid });
       }
       this.#checkStopped();
       return;
     }
-    if (Date.now() - slot.since >= STABLE_MS) slot.streak = 0;
-    const delay = Math.min(RESTART_MIN_MS * 2 ** slot.streak, RESTART_MAX_MS);
-    slot.streak++;
-    slot.state = "waiting";
+    const delay = this.#slots.restartLater(slot, () => this.#draining || slot.retiring);
     this.#log.event("warn", "worker exited; restarting it", {
       worker: slot.id,
       pid,
@@ -462,56 +240,25 @@ class Supervisor implements AdminSource {
       error: slot.error ?? undefined,
       restart_in_ms: delay,
     });
-    slot.timer = setTimeout(() => {
-      slot.timer = null;
-      if (this.#draining || slot.retiring) return;
-      slot.restarts++;
-      this.#restarts++;
-      this.#spawn(slot);
-    }, delay);
   }
 
   #checkStartup(): void {
     if (this.#startWaiter === null) return;
-    const failed = this.#slots.find((s) => s.error !== null && s.state !== "ready");
+    const slots = this.#slots.list;
+    const failed = slots.find((s) => s.error !== null && s.state !== "ready");
     const resolve = this.#startWaiter;
     if (this.#draining) resolve("draining");
     else if (failed !== undefined) resolve(failed.error);
-    else if (this.#slots.every((s) => s.state === "ready")) resolve(null);
+    else if (slots.every((s) => s.state === "ready")) resolve(null);
     else return;
     this.#startWaiter = null;
-  }
-
-  /** Brings a worker to the current config (a reload it missed); restarts it if it cannot. */
-  async #sync(slot: Slot): Promise<boolean> {
-    const gen = this.#gen;
-    const r = await this.#request(slot, (seq) => ({
-      t: "reload",
-      seq,
-      file: this.#opts.file,
-      source: this.#source,
-      ports: this.#ports,
-    }), RELOAD_TIMEOUT_MS);
-    if (r?.t === "reloaded" && r.ok) {
-      slot.gen = gen;
-      this.#send(slot, { t: "health", servers: this.#healthTable() });
-      return true;
-    }
-    if (slot.child === null || this.#draining) return false;
-    // Drained (its live connections finish) and started again on the current config.
-    this.#log.event("error", "worker could not apply the config: restarting it", {
-      worker: slot.id,
-      error: r?.t === "reloaded" ? r.error : "no answer",
-    });
-    slot.state = "draining";
-    this.#send(slot, { t: "drain", signal: "reload failed" });
-    return false;
   }
 
   /** Starts or retires workers to match the target count (after a reload). */
   #scale(): void {
     const target = this.#target();
-    const serving = this.#slots.filter((s) => !s.retiring);
+    const slots = this.#slots.list;
+    const serving = slots.filter((s) => !s.retiring);
     if (serving.length === target) return;
     this.#log.event("info", "workers", { from: serving.length, to: target });
     if (serving.length < target) {
@@ -520,50 +267,21 @@ class Supervisor implements AdminSource {
       for (let id = 1; need > 0; id++) {
         if (used.has(id)) continue;
         // A retiring worker still draining keeps its number until it is gone.
-        if (this.#slots.some((s) => s.id === id)) continue;
-        this.#spawn(this.#newSlot(id));
+        if (slots.some((s) => s.id === id)) continue;
+        this.#slots.spawn(this.#add(id));
         need--;
       }
       return;
     }
     for (const s of serving.slice(target)) {
       s.retiring = true;
-      if (s.timer !== null) {
-        clearTimeout(s.timer);
-        s.timer = null;
-        this.#slots.splice(this.#slots.indexOf(s), 1);
+      if (this.#slots.cancelRestart(s)) {
+        this.#slots.remove(s);
       } else if (s.admitted) {
         s.state = "draining";
-        this.#send(s, { t: "drain", signal: "scaled down" });
+        this.#slots.send(s, { t: "drain", signal: "scaled down" });
       }
       // Not admitted yet: its hello gets the drain.
-    }
-  }
-
-  // --- health ----------------------------------------------------------------------------------
-
-  #buildBalancers(config: Config, previous: Map<string, Balancer> | null): Map<string, Balancer> {
-    const out = new Map<string, Balancer>();
-    for (const [name, b] of config.backends) {
-      out.set(name, new Balancer(b, previous?.get(name)));
-    }
-    return out;
-  }
-
-  #healthTable(): HealthEntry[] {
-    const out: HealthEntry[] = [];
-    for (const [backend, bal] of this.#balancers) {
-      for (const s of bal.servers) {
-        out.push({ backend, server: s.config.name, address: s.config.address.text, up: s.up });
-      }
-    }
-    return out;
-  }
-
-  #pushHealth(): void {
-    const servers = this.#healthTable();
-    for (const s of this.#slots) {
-      if (s.admitted && s.child !== null) this.#send(s, { t: "health", servers });
     }
   }
 
@@ -576,65 +294,9 @@ class Supervisor implements AdminSource {
    */
   readonly #reload = coalesced(async () => {
     await this.#startup;
-    if (!this.#draining) await this.#reloadOnce();
+    if (this.#draining) return;
+    if (await this.#reloads.run((loaded) => this.#rollout.apply(loaded))) this.#scale();
   });
-
-  #reloadFailed(fields: Record<string, unknown>): void {
-    this.#reloads.failed++;
-    this.#log.event("error", "reload failed: the old config keeps serving", fields);
-  }
-
-  async #reloadOnce(): Promise<void> {
-    const file = this.#opts.file;
-    let source: string;
-    try {
-      source = readFileSync(file, "utf8");
-    } catch {
-      this.#reloadFailed({ problems: loadConfigFile(file).problems.map(formatProblem) });
-      return;
-    }
-    const { config, problems } = parseConfig(source, file, { checkFiles: true });
-    if (config === null) {
-      this.#reloadFailed({ problems: problems.map(formatProblem) });
-      return;
-    }
-    // The first ready worker binds first: a bind failure stops the reload before anything
-    // changed anywhere, and new port-0 listeners get the port it got.
-    const leader = this.#slots.find((s) => s.state === "ready" && !s.retiring);
-    let sockets: readonly SocketEntry[] | null = null;
-    if (leader !== undefined) {
-      const r = await this.#request(leader, (seq) => ({
-        t: "reload",
-        seq,
-        file,
-        source,
-        ports: this.#ports,
-      }), RELOAD_TIMEOUT_MS);
-      if (r?.t !== "reloaded" || !r.ok) {
-        this.#reloadFailed({
-          error: r?.t === "reloaded" ? r.error : `worker ${leader.id} did not answer`,
-        });
-        return;
-      }
-      sockets = r.sockets;
-    }
-    this.#config = config;
-    this.#source = source;
-    this.#gen++;
-    if (leader !== undefined) leader.gen = this.#gen;
-    if (sockets !== null) {
-      this.#ports = sockets;
-      this.#portsGen = this.#gen;
-    }
-    this.#balancers = this.#buildBalancers(config, this.#balancers);
-    this.#health.watch(this.#balancers);
-    this.#pushHealth();
-    const others = this.#slots.filter((s) => s !== leader && s.state === "ready" && !s.retiring);
-    await Promise.all(others.map((s) => this.#sync(s)));
-    this.#reloads.ok++;
-    this.#log.event("info", "reloaded", { file, listeners: config.listeners.size });
-    this.#scale();
-  }
 
   // --- shutdown --------------------------------------------------------------------------------
 
@@ -643,30 +305,27 @@ class Supervisor implements AdminSource {
     this.#draining = true;
     this.#health.stop();
     if (this.#poll !== null) clearInterval(this.#poll);
-    for (const s of this.#slots) {
-      if (s.timer !== null) {
-        clearTimeout(s.timer);
-        s.timer = null;
-      }
+    for (const s of this.#slots.list) {
+      this.#slots.cancelRestart(s);
       if (s.child === null) s.state = "stopped";
     }
     this.#checkStartup();
     void (async () => {
       // Counted before the drain goes out: the connections open at the signal.
-      const total = await this.#gather();
+      const total = await this.#slots.gather();
       if (!this.#quiet) {
         const active = total.listeners.reduce((n, [, c]) => n + c.active, 0);
         this.#log.event("info", "draining", { signal, active });
       }
-      for (const s of this.#slots) {
+      for (const s of this.#slots.list) {
         if (s.child === null) continue;
         s.state = "draining";
-        if (s.admitted) this.#send(s, { t: "drain", signal });
+        if (s.admitted) this.#slots.send(s, { t: "drain", signal });
       }
       this.#drainSent = true;
-      const grace = this.#config.defaults.shutdownTimeoutMs + KILL_GRACE_MS;
+      const grace = this.#rollout.config.defaults.shutdownTimeoutMs + KILL_GRACE_MS;
       this.#killTimer = setTimeout(() => {
-        for (const s of this.#slots) {
+        for (const s of this.#slots.list) {
           if (s.child === null) continue;
           this.#log.event("warn", "worker did not stop in time: killing it", {
             worker: s.id,
@@ -680,11 +339,11 @@ class Supervisor implements AdminSource {
   }
 
   #checkStopped(): void {
-    if (!this.#drainSent || this.#slots.some((s) => s.child !== null)) return;
+    if (!this.#drainSent || this.#slots.list.some((s) => s.child !== null)) return;
     this.#drainSent = false;
     if (this.#killTimer !== null) clearTimeout(this.#killTimer);
     if (!this.#quiet) {
-      const left = this.#slots.reduce((n, s) => n + (s.left ?? 0), 0);
+      const left = this.#slots.list.reduce((n, s) => n + (s.left ?? 0), 0);
       this.#log.event("info", "stopped", { left });
     }
     this.#log.flush();
@@ -694,29 +353,27 @@ class Supervisor implements AdminSource {
 
   // --- admin -----------------------------------------------------------------------------------
 
-  /** Every worker's snapshot (fresh where it answers) plus what dead workers counted. */
-  async #gather(): Promise<WorkerSnapshot> {
-    const live = this.#slots.filter((s) => s.child !== null && s.admitted);
-    await Promise.all(live.map(async (s) => {
-      const r = await this.#request(s, (seq) => ({ t: "snapshot", seq }), SNAPSHOT_TIMEOUT_MS);
-      if (r?.t === "snapshot" && s.child !== null) s.last = r.snapshot;
-    }));
-    const lasts = this.#slots.map((s) => s.last).filter((x) => x !== null);
-    return sumSnapshots([this.#retired, ...lasts]);
-  }
-
   #binds(): { listener: string; addr: string }[] {
-    return this.#ports.map((e) => ({ listener: e.listener, addr: hostPort(e.host, e.port) }));
+    return this.#rollout.ports.map((e) => ({
+      listener: e.listener,
+      addr: hostPort(e.host, e.port),
+    }));
   }
 
   async #view(): Promise<InstanceView> {
-    const total = await this.#gather();
-    return supervisedView(this.#config, this.#binds(), total, this.#balancers, this.#reloads);
+    const total = await this.#slots.gather();
+    return supervisedView(
+      this.#rollout.config,
+      this.#binds(),
+      total,
+      this.#health.balancers,
+      this.#reloads.counts,
+    );
   }
 
   readiness(): Readiness {
     if (this.#draining) return "draining";
-    const serving = this.#slots.filter((s) => !s.retiring);
+    const serving = this.#slots.list.filter((s) => !s.retiring);
     const ready = serving.length >= this.#target() && serving.every((s) => s.state === "ready");
     return ready ? "ready" : "starting";
   }
@@ -728,7 +385,7 @@ class Supervisor implements AdminSource {
       started: this.#started,
       readiness: this.readiness(),
     }, {
-      workers: this.#slots.map((s) => ({
+      workers: this.#slots.list.map((s) => ({
         worker: s.id,
         pid: s.pid,
         state: s.state,
@@ -743,8 +400,8 @@ class Supervisor implements AdminSource {
     return renderMetrics({
       ...view,
       workers: {
-        running: this.#slots.filter((s) => s.child !== null).length,
-        restarts: this.#restarts,
+        running: this.#slots.list.filter((s) => s.child !== null).length,
+        restarts: this.#slots.restarts,
       },
     });
   }
