@@ -1,8 +1,8 @@
 /**
  * Operations end to end: the admin endpoint (/healthz, /readyz, /status, /metrics), active
  * health checks, SIGHUP reload (new routes at once, live transfers untouched, invalid files
- * ignored, removed listeners closed), 1,000 connections across reloads, SIGTERM drain, and an
- * admin address that cannot be had. The router runs as a subprocess under the test's runtime;
+ * ignored, removed listeners closed), 1,000 connections across reloads, and an admin address
+ * that cannot be had. (SIGTERM drain: drain_test.ts, with and without workers.) The router runs as a subprocess under the test's runtime;
  * the tests wait on its events and poll /status or /metrics, never on fixed sleeps.
  */
 
@@ -767,85 +767,6 @@ backends:
     assert.equal(m.n("switchyard_connections_refused_total", { listener: "load" }), 0);
     const bad = router.access.filter((r) => r.listener === "load" && r.outcome !== "ok");
     assert.deepEqual(bad, []);
-  });
-});
-
-describe(`SIGTERM (router on ${runtimeName})`, () => {
-  let sinkA: TestServer;
-
-  before(async () => {
-    sinkA = await namedSink("A");
-  });
-
-  after(async () => {
-    await sinkA?.close();
-  });
-
-  const config = (timeout: string) => `
-admin: { listen: "127.0.0.1:0" }
-defaults: { shutdown_timeout: ${timeout} }
-listeners:
-  slow:
-    bind: "127.0.0.1:0"
-    protocol: tcp
-    default: "127.0.0.1:${sinkA.port}"
-`;
-
-  test("SIGTERM stops accepting, /readyz turns 503, a slow transfer finishes byte-exact, exit 0", async () => {
-    const router = await startRouter(config("30s"));
-    try {
-      const admin = adminPort(router);
-      const port = router.port("slow");
-      const c = await SinkClient.open(port);
-      const chunk = bytes(64 << 10, 9);
-      for (let i = 0; i < 4; i++) await c.send(chunk);
-
-      signal(router, "SIGTERM");
-      const ev = await router.waitFor(
-        () => events(router).find((e) => e.msg === "draining"),
-        "the draining event",
-      );
-      assert.equal(ev.signal, "SIGTERM");
-      assert.equal(ev.active, 1);
-      const ready = await get(admin, "/readyz");
-      assert.equal(ready.status, 503);
-      assert.equal((await get(admin, "/healthz")).status, 200);
-      const s = await status<Status>(admin);
-      assert.equal(s.draining, true);
-      assert.equal(s.ready, false);
-      assert.equal(await tryConnect(port), "refused");
-
-      // The transfer goes on while the router waits for it.
-      for (let i = 0; i < 12; i++) {
-        await c.send(chunk);
-        assert.equal(router.child.exitCode, null, "still running while the transfer lasts");
-      }
-      await c.finish();
-      assert.equal(await router.exited, 0);
-      const stopped = events(router).find((e) => e.msg === "stopped");
-      assert.equal(stopped?.left, 0);
-      const rec = router.access.find((r) => r.listener === "slow");
-      assert.equal(rec?.outcome, "ok");
-      assert.equal(rec?.bytes_in, 16 * chunk.length);
-    } finally {
-      await router.stop();
-    }
-  });
-
-  test("past shutdown_timeout the remaining connections are cut and the exit is still 0", async () => {
-    const router = await startRouter(config("300ms"));
-    try {
-      const c = await SinkClient.open(router.port("slow"));
-      await c.send(bytes(100));
-      signal(router, "SIGTERM");
-      assert.equal(await router.exited, 0);
-      const stopped = events(router).find((e) => e.msg === "stopped");
-      assert.equal(stopped?.left, 1);
-      await c.c.until(() => c.c.ended || c.c.closed, "the cut");
-      c.c.destroy();
-    } finally {
-      await router.stop();
-    }
   });
 });
 

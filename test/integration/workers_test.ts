@@ -3,8 +3,8 @@
  * log names the worker), /metrics and /status sum them, SIGHUP reloads both (a live transfer
  * carries on), a SIGHUP during a reload or the start-up gets a reload after it, a SIGKILLed
  * worker leaves the port serving and comes back, health is checked once for the instance and
- * reaches both workers, SIGTERM drains both and exits 0, and a bind failure exits 1. The router
- * runs as a subprocess under the test's runtime. As root, in network namespaces: a
+ * reaches both workers, and a bind failure exits 1 (SIGTERM draining both: drain_test.ts). The
+ * router runs as a subprocess under the test's runtime. As root, in network namespaces: a
  * `transparent: true` listener (an FFI-made IP_TRANSPARENT socket) and `usesrc client` work in
  * both workers.
  */
@@ -26,7 +26,6 @@ import {
   until,
 } from "../helpers/admin.ts";
 import { namedSink, SinkClient, type TestServer } from "../helpers/backends.ts";
-import { tryConnect } from "../helpers/clients.ts";
 import { pattern as bytes } from "../helpers/http_backends.ts";
 import {
   cliIn,
@@ -693,100 +692,7 @@ backends:
   });
 });
 
-describe(`workers: SIGTERM and start-up (router on ${runtimeName})`, () => {
-  let sinkA: TestServer;
-
-  before(async () => {
-    sinkA = await namedSink("A");
-  });
-
-  after(async () => {
-    await sinkA?.close();
-  });
-
-  test("SIGTERM drains both workers: /readyz 503, no new connections, a slow transfer finishes, exit 0", async () => {
-    const router = await startRouter(`
-admin: { listen: "127.0.0.1:0" }
-workers: 2
-defaults: { shutdown_timeout: 30s }
-listeners:
-  slow:
-    bind: "127.0.0.1:0"
-    protocol: tcp
-    default: "127.0.0.1:${sinkA.port}"
-`);
-    try {
-      const admin = adminPort(router);
-      const port = router.port("slow");
-      const c = await SinkClient.open(port);
-      const chunk = bytes(64 << 10, 9);
-      for (let i = 0; i < 4; i++) await c.send(chunk);
-      await until(
-        async () => (await status<Status>(admin)).listeners[0].active === 1,
-        "the live one",
-        15_000,
-      );
-
-      signal(router, "SIGTERM");
-      const ev = await router.waitFor(
-        () => events(router).find((e) => e.msg === "draining" && e.worker === undefined),
-        "the draining event",
-      );
-      assert.equal(ev.signal, "SIGTERM");
-      assert.equal(ev.active, 1);
-      assert.equal((await get(admin, "/readyz")).status, 503);
-      assert.equal((await get(admin, "/healthz")).status, 200);
-      await router.waitFor(
-        () => events(router).filter((e) => e.msg === "worker draining").length === 2,
-        "both workers draining",
-      );
-      const s = await status<Status>(admin);
-      assert.equal(s.draining, true);
-      assert.equal(s.ready, false);
-      assert.equal(await tryConnect(port), "refused");
-
-      for (let i = 0; i < 12; i++) {
-        await c.send(chunk);
-        assert.equal(router.child.exitCode, null, "still running while the transfer lasts");
-      }
-      await c.finish();
-      assert.equal(await router.exited, 0);
-      const stopped = events(router).filter((e) => e.msg === "stopped");
-      assert.equal(stopped.length, 1);
-      assert.equal(stopped[0].left, 0);
-      assert.equal(events(router).filter((e) => e.msg === "worker stopped").length, 2);
-      const rec = router.access.find((r) => r.listener === "slow");
-      assert.equal(rec?.outcome, "ok");
-      assert.equal(rec?.bytes_in, 16 * chunk.length);
-    } finally {
-      await router.stop();
-    }
-  });
-
-  test("past shutdown_timeout the workers cut what is left and the supervisor still exits 0", async () => {
-    const router = await startRouter(`
-workers: 2
-defaults: { shutdown_timeout: 300ms }
-listeners:
-  slow:
-    bind: "127.0.0.1:0"
-    protocol: tcp
-    default: "127.0.0.1:${sinkA.port}"
-`);
-    try {
-      const c = await SinkClient.open(router.port("slow"));
-      await c.send(bytes(100));
-      signal(router, "SIGTERM");
-      assert.equal(await router.exited, 0);
-      const stopped = events(router).find((e) => e.msg === "stopped");
-      assert.equal(stopped?.left, 1);
-      await c.c.until(() => c.c.ended || c.c.closed, "the cut");
-      c.c.destroy();
-    } finally {
-      await router.stop();
-    }
-  });
-
+describe(`workers: start-up (router on ${runtimeName})`, () => {
   test("a listener address taken by another process: exit 1 with one message naming it", async () => {
     const taken = net.createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
