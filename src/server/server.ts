@@ -33,7 +33,7 @@ export interface ServerOptions {
 
 /** Starts, reloads and drains one {@link Instance}. */
 export class Server {
-  readonly log: Logger;
+  readonly #log: Logger;
   readonly #bind: BindOptions;
   readonly #prefix: string;
   #instance: Instance | null = null;
@@ -43,7 +43,7 @@ export class Server {
   #drained: Promise<number> | null = null;
 
   constructor(opts: ServerOptions) {
-    this.log = opts.log;
+    this.#log = opts.log;
     this.#bind = opts.bind ?? {};
     this.#prefix = opts.eventPrefix ?? "";
   }
@@ -67,7 +67,7 @@ export class Server {
     const instance = new Instance(
       {
         rt: runtime,
-        log: this.log,
+        log: this.#log,
         isLocal: (host) => localAddresses.has(host),
         isDraining: () => this.#draining,
       },
@@ -115,13 +115,13 @@ export class Server {
 
   async #drain(signal: string): Promise<number> {
     const instance = this.#instance;
-    this.log.event("info", `${this.#prefix}draining`, { signal, active: instance?.active ?? 0 });
+    this.#log.event("info", `${this.#prefix}draining`, { signal, active: instance?.active ?? 0 });
     instance?.close();
     const left = instance === null
       ? 0
       : await waitForConnections(instance, instance.generation.config.defaults.shutdownTimeoutMs);
-    this.log.event("info", `${this.#prefix}stopped`, { left });
-    this.log.flush();
+    this.#log.event("info", `${this.#prefix}stopped`, { left });
+    this.#log.flush();
     return left;
   }
 }

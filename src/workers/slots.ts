@@ -71,8 +71,7 @@ export interface SlotEvents {
 /** Every worker slot, in worker-number order. */
 export class Slots {
   readonly list: Slot[] = [];
-  /** Restarts so far, across slots. */
-  restarts = 0;
+  #restarts = 0;
   /** What dead workers counted. */
   #retired: WorkerSnapshot = EMPTY_SNAPSHOT;
   #seq = 0;
@@ -83,6 +82,11 @@ export class Slots {
     readonly log: Logger,
     readonly events: SlotEvents,
   ) {}
+
+  /** Restarts so far, across slots. */
+  get restarts(): number {
+    return this.#restarts;
+  }
 
   /** A new slot for worker `id`, on config generation `gen`, not spawned yet. */
   add(id: number, gen: number): Slot {
@@ -173,7 +177,7 @@ export class Slots {
       slot.timer = null;
       if (cancelled()) return;
       slot.restarts++;
-      this.restarts++;
+      this.#restarts++;
       this.spawn(slot);
     }, delay);
     return delay;
