@@ -10,7 +10,7 @@
 import type { BackendConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Runtime } from "../runtime/types.ts";
-import { encodeProxyV1, encodeProxyV2 } from "../sniff/proxy_protocol.ts";
+import { encodeProxyV1, encodeProxyV2 } from "../proxy_protocol/encode.ts";
 import type { Balancer, ServerState } from "../proxy/balancer.ts";
 
 /** Longest status line an HTTP check reads before giving up. */

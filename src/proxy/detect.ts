@@ -7,12 +7,13 @@
  */
 
 import type { DetectedProtocol } from "../config/types.ts";
-import { sniffH2Authority } from "../sniff/h2_authority.ts";
-import { HEAD_LIMITS, sniffH2Preface, sniffHttpRequestHead } from "../sniff/http_head.ts";
-import { sniffSshBanner } from "../sniff/ssh.ts";
-import { type ClientHello, sniffClientHello } from "../sniff/tls_client_hello.ts";
-import { statusOf } from "../http/error_response.ts";
-import { h2ErrorCode } from "../http/h2_answer.ts";
+import { sniffH2Authority } from "../h2/authority.ts";
+import { sniffH2Preface } from "../h2/preface.ts";
+import { HEAD_LIMITS, sniffHttpRequestHead } from "../http1/request_head.ts";
+import { sniffSshBanner } from "../ssh/banner.ts";
+import { type ClientHello, sniffClientHello } from "../tls/client_hello.ts";
+import { statusOf } from "../http1/error_response.ts";
+import { h2ErrorCode } from "../h2/answer.ts";
 
 /** What the bytes so far say. */
 export type Detection =

@@ -11,7 +11,7 @@
  */
 
 import type { Addr, Conn, Runtime } from "../runtime/types.ts";
-import { encodeProxyV1, encodeProxyV2 } from "../sniff/proxy_protocol.ts";
+import { encodeProxyV1, encodeProxyV2 } from "../proxy_protocol/encode.ts";
 import { originateTls } from "../tls/originate.ts";
 import type { Balancer, ServerState } from "./balancer.ts";
 import { dialFrom, sourceRoute } from "./transparent.ts";

@@ -11,13 +11,13 @@
  * @module
  */
 
-import { ChunkedDecoder, LengthCounter, responseBodyKind } from "../http/body.ts";
-import { type HttpResponseHead, sniffHttpResponseHead } from "../http/response_head.ts";
-import { switchAllowed } from "../http/request_rewrite.ts";
-import { TrailerFilter } from "../http/trailers.ts";
+import { ChunkedDecoder, LengthCounter, responseBodyKind } from "../http1/body.ts";
+import { type HttpResponseHead, sniffHttpResponseHead } from "../http1/response_head.ts";
+import { switchAllowed } from "../http1/request_rewrite.ts";
+import { TrailerFilter } from "../http1/trailers.ts";
 import type { Outcome } from "../log/access.ts";
-import { concat } from "../sniff/bytes.ts";
-import { latin1 } from "../sniff/http_fields.ts";
+import { concat } from "../wire/bytes.ts";
+import { latin1 } from "../http1/fields.ts";
 import type { Exchange, Upstream } from "./http_exchange.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 

@@ -16,23 +16,19 @@
  * @module
  */
 
-import { addForwarded } from "../http/forwarded.ts";
-import { ChunkedDecoder, LengthCounter, requestBodyKind } from "../http/body.ts";
-import { errorResponse, statusOf } from "../http/error_response.ts";
-import { h2ConnectionError, h2ErrorCode, h2ErrorResponse } from "../http/h2_answer.ts";
-import { rewriteRequestHead } from "../http/request_rewrite.ts";
-import { TrailerFilter } from "../http/trailers.ts";
+import { addForwarded } from "../http1/forwarded.ts";
+import { ChunkedDecoder, LengthCounter, requestBodyKind } from "../http1/body.ts";
+import { errorResponse, statusOf } from "../http1/error_response.ts";
+import { h2ConnectionError, h2ErrorCode, h2ErrorResponse } from "../h2/answer.ts";
+import { rewriteRequestHead } from "../http1/request_rewrite.ts";
+import { TrailerFilter } from "../http1/trailers.ts";
 import type { Outcome } from "../log/access.ts";
 import { type ParsedIp, parseIp } from "../net/ip.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
-import { sniffH2Authority } from "../sniff/h2_authority.ts";
-import { concat } from "../sniff/bytes.ts";
-import {
-  HEAD_LIMITS,
-  type HttpRequestHead,
-  sniffH2Preface,
-  sniffHttpRequestHead,
-} from "../sniff/http_head.ts";
+import { sniffH2Authority } from "../h2/authority.ts";
+import { concat } from "../wire/bytes.ts";
+import { HEAD_LIMITS, type HttpRequestHead, sniffHttpRequestHead } from "../http1/request_head.ts";
+import { sniffH2Preface } from "../h2/preface.ts";
 import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";

@@ -10,8 +10,9 @@
  */
 
 import type { Addr, Conn, ConnHandlers } from "../runtime/types.ts";
-import { type ProxyHeader, sniffProxyHeader } from "../sniff/proxy_protocol.ts";
-import { concat } from "../sniff/bytes.ts";
+import { sniffProxyHeader } from "../proxy_protocol/decode.ts";
+import type { ProxyHeader } from "../proxy_protocol/header.ts";
+import { concat } from "../wire/bytes.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 
 /** The `name` of the error a guarded session gets when its client sent a forbidden header. */

@@ -15,15 +15,12 @@ import { parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { RouteInput } from "../route/router.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
-import {
-  TLS_ALERT_HANDSHAKE_FAILURE,
-  TLS_ALERT_UNRECOGNIZED_NAME,
-} from "../sniff/tls_client_hello.ts";
+import { TLS_ALERT_HANDSHAKE_FAILURE, TLS_ALERT_UNRECOGNIZED_NAME } from "../tls/client_hello.ts";
 import { terminateTls } from "../tls/terminate.ts";
 import { isGuarded, PROXY_REFUSED } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
-import { h2ConnectionError, h2ErrorResponse } from "../http/h2_answer.ts";
-import { errorResponse } from "../http/error_response.ts";
+import { h2ConnectionError, h2ErrorResponse } from "../h2/answer.ts";
+import { errorResponse } from "../http1/error_response.ts";
 import { detectAuto, type Detection, detectTls } from "./detect.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial } from "./dial.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { huffmanEncode } from "../../src/sniff/hpack_huffman.ts";
+import { huffmanEncode } from "../../src/h2/hpack_huffman.ts";
 
 /** How a literal field is represented (RFC 7541 section 6.2). */
 export type LiteralKind = "indexing" | "without" | "never";

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { Invalid, Match, SniffResult } from "../../src/sniff/result.ts";
+import type { Invalid, Match, SniffResult } from "../../src/wire/result.ts";
 
 /** `text` one byte per char (latin1): test inputs are written as strings with \xNN escapes. */
 export function ascii(text: string): Uint8Array {

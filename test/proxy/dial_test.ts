@@ -12,7 +12,7 @@ import type { BackendConfig } from "../../src/config/types.ts";
 import { Balancer } from "../../src/proxy/balancer.ts";
 import { dial } from "../../src/proxy/dial.ts";
 import type { Addr, Conn, ConnectOptions, Runtime } from "../../src/runtime/types.ts";
-import { sniffProxyHeader } from "../../src/sniff/proxy_protocol.ts";
+import { sniffProxyHeader } from "../../src/proxy_protocol/decode.ts";
 import { ConnectStub, refused } from "../helpers/fake_conn.ts";
 
 const ADDR: Addr = { host: "127.0.0.1", port: 1, family: 4 };

@@ -16,7 +16,8 @@ import {
   readProxyHeader,
 } from "../../src/proxy/proxy_accept.ts";
 import type { Conn, ConnHandlers } from "../../src/runtime/types.ts";
-import { encodeProxyV2, type ProxyHeader } from "../../src/sniff/proxy_protocol.ts";
+import { encodeProxyV2 } from "../../src/proxy_protocol/encode.ts";
+import type { ProxyHeader } from "../../src/proxy_protocol/header.ts";
 import {
   bytes,
   CLIENT,

@@ -13,8 +13,8 @@ import { describe, test } from "node:test";
 import { guardUntrusted } from "../../src/proxy/proxy_accept.ts";
 import { StreamSession } from "../../src/proxy/stream_session.ts";
 import type { Conn } from "../../src/runtime/types.ts";
-import { TLS_ALERT_UNRECOGNIZED_NAME } from "../../src/sniff/tls_client_hello.ts";
-import { encodeProxyV1 } from "../../src/sniff/proxy_protocol.ts";
+import { TLS_ALERT_UNRECOGNIZED_NAME } from "../../src/tls/client_hello.ts";
+import { encodeProxyV1 } from "../../src/proxy_protocol/encode.ts";
 import {
   FakeConn,
   latin1,
