@@ -78,6 +78,14 @@ export function statusBody(
         last_failure: s.lastFailure,
       })),
     })),
+    certificates: view.certificates.map((c) => ({
+      names: c.names,
+      source: c.source,
+      file: c.file,
+      not_after: c.notAfter?.toISOString() ?? null,
+      next_renewal: c.nextRenewal?.toISOString() ?? null,
+      last_error: c.lastError,
+    })),
   };
 }
 

@@ -6,6 +6,11 @@
  */
 
 import type { ListenerCounters } from "../proxy/context.ts";
+import {
+  ACME_ORDER_RESULTS,
+  type AcmeOrderResult,
+  type CertificateView,
+} from "../tls/certificates.ts";
 import type { BackendView } from "./view.ts";
 
 /** What /metrics reads (an `InstanceView` fits, with `counters` as `listeners`). */
@@ -18,6 +23,10 @@ export interface MetricsSource {
   readonly reloads: { readonly ok: number; readonly failed: number };
   /** Under a supervisor: worker processes running now and restarts since start. */
   readonly workers?: { readonly running: number; readonly restarts: number };
+  /** Certificates, for their expiry; none when left out. */
+  readonly certificates?: readonly CertificateView[];
+  /** ACME orders by result; all zero when left out. */
+  readonly acmeOrders?: Readonly<Record<AcmeOrderResult, number>>;
 }
 
 function label(v: string): string {
@@ -45,8 +54,29 @@ class Families {
   }
 }
 
-/** Renders every metric of `src`. */
-export function renderMetrics(src: MetricsSource): string {
+/**
+ * Seconds until each certificate's not_after, one sample per certificate labelled by its
+ * first name: an alert on it fires once per certificate (what gets renewed), as with
+ * Traefik's `traefik_tls_certs_not_after{cn}`, not once per name of a many-name certificate.
+ * Certificates sharing a first name give the soonest expiry, the one an alert is for. A
+ * certificate not obtained yet has no sample.
+ */
+function expirySamples(
+  certificates: readonly CertificateView[],
+  now: number,
+): [Record<string, string>, number][] {
+  const soonest = new Map<string, number>();
+  for (const c of certificates) {
+    if (c.notAfter === null) continue;
+    const name = c.names[0] ?? c.file ?? "";
+    const left = Math.round((c.notAfter.getTime() - now) / 1000);
+    soonest.set(name, Math.min(left, soonest.get(name) ?? Infinity));
+  }
+  return [...soonest].map(([name, left]) => [{ name }, left]);
+}
+
+/** Renders every metric of `src`; `now` (ms) is when certificate expiry is counted from. */
+export function renderMetrics(src: MetricsSource, now = Date.now()): string {
   const f = new Families();
   const L = [...(src.listeners ?? src.counters ?? new Map<string, ListenerCounters>())];
   f.family(
@@ -134,6 +164,19 @@ export function renderMetrics(src: MetricsSource): string {
     { result: "ok" },
     src.reloads.ok,
   ], [{ result: "failed" }, src.reloads.failed]]);
+  f.family(
+    "switchyard_certificate_expiry_seconds",
+    "gauge",
+    "Seconds until the certificate expires (not_after; negative once expired), by its first name.",
+    expirySamples(src.certificates ?? [], now),
+  );
+  // Every result from zero, so that increase() sees an order's first failure.
+  f.family(
+    "switchyard_acme_orders_total",
+    "counter",
+    "ACME certificate orders, by result.",
+    ACME_ORDER_RESULTS.map((result) => [{ result }, src.acmeOrders?.[result] ?? 0]),
+  );
   if (src.workers !== undefined) {
     f.family("switchyard_workers", "gauge", "Worker processes running now.", [[
       {},

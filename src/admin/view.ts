@@ -1,6 +1,6 @@
 /**
  * What the admin endpoint reports on, as plain data: the config, the bound addresses, the
- * listener counters and the servers' state. A single process reads it straight off its
+ * listener counters, the servers' state and the certificates. A single process reads it straight off its
  * {@link Instance}; a supervisor builds it from its own health checker and the sum of its
  * workers' snapshots (see `src/workers/snapshot.ts`). /status and /metrics render only this.
  *
@@ -11,6 +11,7 @@ import type { BackendConfig, Config, ServerConfig } from "../config/types.ts";
 import { hostPort } from "../net/endpoint.ts";
 import type { ListenerCounters } from "../proxy/context.ts";
 import type { Instance } from "../proxy/instance.ts";
+import type { AcmeOrderResult, CertificateView } from "../tls/certificates.ts";
 
 /** One server as reported (a `ServerState` fits). */
 export interface ServerView {
@@ -46,6 +47,9 @@ export interface InstanceView {
   readonly counters: ReadonlyMap<string, ListenerCounters>;
   readonly backends: ReadonlyMap<string, BackendView>;
   readonly reloads: { readonly ok: number; readonly failed: number };
+  /** Every certificate TLS termination can serve (or is waiting for). */
+  readonly certificates: readonly CertificateView[];
+  readonly acmeOrders: Readonly<Record<AcmeOrderResult, number>>;
 }
 
 /** The view of one process's instance. */
@@ -63,5 +67,7 @@ export function instanceView(
     counters: instance.counters,
     backends: gen.backends,
     reloads,
+    certificates: instance.certificates.list(),
+    acmeOrders: instance.certificates.acmeOrders,
   };
 }

@@ -7,7 +7,7 @@
 
 import type { Config, ListenerConfig } from "../config/types.ts";
 import type { CidrSet } from "../net/cidr.ts";
-import type { CertStore } from "../tls/cert_store.ts";
+import type { Certificates } from "../tls/certificates.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Router } from "../route/router.ts";
 import type { Runtime } from "../runtime/types.ts";
@@ -76,5 +76,6 @@ export interface ListenerContext {
 /** Where a tls listener sends what it decrypts. */
 export interface TerminateTarget {
   readonly http: ListenerContext;
-  readonly certs: CertStore;
+  /** The process's certificates, which change without a new generation (file renewals, ACME). */
+  readonly certs: Certificates;
 }

@@ -5,7 +5,9 @@
  *
  * Reload builds a new generation. Sockets whose bind is unchanged are kept (no connection is
  * refused during a reload); sessions already running keep the generation they started with;
- * removed binds stop accepting. Counters and server health carry over by name.
+ * removed binds stop accepting. Counters and server health carry over by name. Certificates
+ * are not part of a generation: every generation terminates with the process's one
+ * {@link Certificates}, which changes on its own (renewed files, ACME).
  *
  * @module
  */
@@ -15,7 +17,7 @@ import { CidrSet } from "../net/cidr.ts";
 import { hostPort } from "../net/endpoint.ts";
 import { parseIp } from "../net/ip.ts";
 import { compileRouter } from "../route/router.ts";
-import { CertStore } from "../tls/cert_store.ts";
+import type { Certificates } from "../tls/certificates.ts";
 import type { Conn, Listener } from "../runtime/types.ts";
 import { Balancer } from "./balancer.ts";
 import {
@@ -91,6 +93,8 @@ export class Instance {
   constructor(
     readonly services: Services,
     config: Config,
+    /** What `terminate:` listeners decrypt with (its owner sets the config's files on it). */
+    readonly certificates: Certificates,
     readonly bindOptions: BindOptions = {},
   ) {
     this.#gen = this.#build(config, null);
@@ -134,10 +138,6 @@ export class Instance {
       backends.set(name, new Balancer(b, previous?.backends.get(name)));
     }
     const contexts = new Map<string, ListenerContext>();
-    const certs = config.certificates.length === 0 ? null : new CertStore(
-      config.certificates,
-      (msg) => this.services.log.event("error", "certificate not loaded", { error: msg }),
-    );
     const make = (l: ListenerConfig): ListenerContext => {
       let counters = this.#counters.get(l.name);
       if (counters === undefined) this.#counters.set(l.name, counters = newCounters());
@@ -151,9 +151,9 @@ export class Instance {
         counters,
         services: this.services,
         proxyFrom: l.acceptProxy === null ? null : new CidrSet(l.acceptProxy.from),
-        terminate: target === undefined || certs === null
+        terminate: target === undefined
           ? null
-          : { http: contexts.get(target.name) ?? make(target), certs },
+          : { http: contexts.get(target.name) ?? make(target), certs: this.certificates },
       };
       contexts.set(l.name, ctx);
       return ctx;

@@ -235,12 +235,7 @@ export class StreamSession implements ConnHandlers {
     const secureContext = t.certs.select(sni);
     if (secureContext === null) {
       this.#reply(TLS_ALERT_HANDSHAKE_FAILURE);
-      this.#finish(
-        "tls_failed",
-        "no certificate loaded to terminate with",
-        this.#buf?.length ?? 0,
-        0,
-      );
+      this.#finish("tls_failed", t.certs.unavailable, this.#buf?.length ?? 0, 0);
       return;
     }
     const hello = this.#buf!.bytes;

@@ -9,6 +9,10 @@
  * moment a drain is asked for, reloads still waiting their turn are refused and sessions
  * treat the process as draining (an idle keep-alive connection closes).
  *
+ * The server owns the process's {@link Certificates}: each start and reload sets the config's
+ * certificate files on it, and it watches them for renewals from the start until the drain.
+ * The ACME manager puts its certificates there too.
+ *
  * @module
  */
 
@@ -17,6 +21,7 @@ import type { Logger } from "../log/logger.ts";
 import { type BindOptions, Instance } from "../proxy/instance.ts";
 import { localAddresses } from "../proxy/local_addresses.ts";
 import { runtime } from "../runtime/mod.ts";
+import { Certificates } from "../tls/certificates.ts";
 import { waitForConnections } from "./drain.ts";
 
 /** Options for {@link Server}. */
@@ -29,6 +34,8 @@ export interface ServerOptions {
    * "worker stopped", leaving the plain names to its supervisor, which speaks for the instance.
    */
   readonly eventPrefix?: string;
+  /** How often certificate files are looked at for changes (ms; default 5 s). */
+  readonly certificatePollMs?: number;
 }
 
 /** Starts, reloads and drains one {@link Instance}. */
@@ -36,6 +43,7 @@ export class Server {
   readonly #log: Logger;
   readonly #bind: BindOptions;
   readonly #prefix: string;
+  readonly #certificates: Certificates;
   #instance: Instance | null = null;
   #draining = false;
   /** The operations asked for so far, settled either way: the next one runs after them. */
@@ -46,6 +54,12 @@ export class Server {
     this.#log = opts.log;
     this.#bind = opts.bind ?? {};
     this.#prefix = opts.eventPrefix ?? "";
+    this.#certificates = new Certificates(opts.log, { pollMs: opts.certificatePollMs });
+  }
+
+  /** The certificates every generation terminates with (the ACME manager puts its own here). */
+  get certificates(): Certificates {
+    return this.#certificates;
   }
 
   /** The instance once started; null before (or when the start failed). */
@@ -64,6 +78,7 @@ export class Server {
   }
 
   async #start(config: Config): Promise<Instance> {
+    this.#certificates.setFiles(config.certificates);
     const instance = new Instance(
       {
         rt: runtime,
@@ -72,6 +87,7 @@ export class Server {
         isDraining: () => this.#draining,
       },
       config,
+      this.#certificates,
       this.#bind,
     );
     try {
@@ -80,6 +96,7 @@ export class Server {
       instance.close();
       throw err;
     }
+    this.#certificates.start();
     this.#instance = instance;
     return instance;
   }
@@ -92,7 +109,10 @@ export class Server {
   reload(next: Config | (() => Config)): Promise<void> {
     return this.#enqueue(async () => {
       if (this.#instance === null || this.#draining) throw new Error("not serving");
-      await this.#instance.reload(typeof next === "function" ? next() : next);
+      const config = typeof next === "function" ? next() : next;
+      await this.#instance.reload(config);
+      // After the binds succeeded: a refused reload leaves the files of the config serving.
+      this.#certificates.setFiles(config.certificates);
     });
   }
 
@@ -117,6 +137,7 @@ export class Server {
     const instance = this.#instance;
     this.#log.event("info", `${this.#prefix}draining`, { signal, active: instance?.active ?? 0 });
     instance?.close();
+    this.#certificates.stop();
     const left = instance === null
       ? 0
       : await waitForConnections(instance, instance.generation.config.defaults.shutdownTimeoutMs);

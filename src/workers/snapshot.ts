@@ -16,6 +16,7 @@ import type { Config } from "../config/types.ts";
 import type { Balancer } from "../proxy/balancer.ts";
 import { type ListenerCounters, newCounters } from "../proxy/context.ts";
 import type { Instance } from "../proxy/instance.ts";
+import type { Certificates } from "../tls/certificates.ts";
 
 /** {@link ListenerCounters} as JSON (Maps as entry lists). */
 export interface CountersData {
@@ -154,7 +155,8 @@ export function countersOf(snap: WorkerSnapshot): Map<string, ListenerCounters> 
 
 /**
  * The whole instance as /status and /metrics show it: the supervisor's config, binds and
- * health (its `balancers`, which its health checker keeps), with the workers' summed counts.
+ * health (its `balancers`, which its health checker keeps), with the workers' summed counts,
+ * and the certificates of the supervisor's own store (none listed without one).
  */
 export function supervisedView(
   config: Config,
@@ -162,6 +164,7 @@ export function supervisedView(
   total: WorkerSnapshot,
   balancers: ReadonlyMap<string, Balancer>,
   reloads: { ok: number; failed: number },
+  certificates: Pick<Certificates, "list" | "acmeOrders"> | null = null,
 ): InstanceView {
   const servers = new Map(
     total.servers.map((s) => [serverKey(s.backend, s.server, s.address), s] as const),
@@ -182,5 +185,13 @@ export function supervisedView(
       }),
     });
   }
-  return { config, binds, counters: countersOf(total), backends, reloads };
+  return {
+    config,
+    binds,
+    counters: countersOf(total),
+    backends,
+    reloads,
+    certificates: certificates?.list() ?? [],
+    acmeOrders: certificates?.acmeOrders ?? { ok: 0, failed: 0, rate_limited: 0 },
+  };
 }

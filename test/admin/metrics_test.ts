@@ -104,11 +104,31 @@ describe("renderMetrics", () => {
   app.servers[0].total = 40;
   app.servers[1].total = 2;
 
+  const now = Date.parse("2030-01-01T00:00:00Z");
+  const day = 86400_000;
+  const cert = (names: string[], notAfter: number | null, source: "file" | "acme" = "file") => ({
+    names,
+    source,
+    file: source === "file" ? `/certs/${names[0] ?? "none"}.pem` : null,
+    notAfter: notAfter === null ? null : new Date(notAfter),
+    nextRenewal: null,
+    lastError: null,
+  });
   const text = renderMetrics({
     listeners: new Map([["web", web], ["odd", odd]]),
     backends: new Map([["app", app]]),
     reloads: { ok: 3, failed: 1 },
-  });
+    certificates: [
+      cert(["a.test", "www.a.test"], now + 30 * day),
+      cert(["b.test"], now + 10 * day, "acme"),
+      // Another certificate whose first name is b.test, expiring sooner: that one is reported.
+      cert(["b.test", "c.test"], now + 2 * day),
+      cert(["old.test"], now - 1000),
+      cert([], now + day),
+      cert(["pending.test"], null, "acme"),
+    ],
+    acmeOrders: { ok: 4, failed: 2, rate_limited: 1 },
+  }, now);
   const { help, type, samples } = parse(text);
 
   test("HELP and TYPE once per family, before its samples", () => {
@@ -123,6 +143,8 @@ describe("renderMetrics", () => {
         ["switchyard_http_requests_total", "counter"],
         ["switchyard_backend_server_up", "gauge"],
         ["switchyard_reloads_total", "counter"],
+        ["switchyard_certificate_expiry_seconds", "gauge"],
+        ["switchyard_acme_orders_total", "counter"],
       ]
     ) assert.equal(type.get(name), t, name);
     // Samples of one family are contiguous (the format requires one group per family).
@@ -170,6 +192,23 @@ describe("renderMetrics", () => {
     assert.equal(v("switchyard_reloads_total", { result: "failed" }), 1);
   });
 
+  test("certificate expiry: one series per certificate, by its first name", () => {
+    const expiry = samples.filter((s) => s.name === "switchyard_certificate_expiry_seconds")
+      .map((s) => [s.labels, s.value]);
+    assert.deepEqual(expiry, [
+      [{ name: "a.test" }, 30 * 86400],
+      [{ name: "b.test" }, 2 * 86400],
+      [{ name: "old.test" }, -1],
+      // No DNS name at all: its file names it.
+      [{ name: "/certs/none.pem" }, 86400],
+    ]);
+  });
+
+  test("ACME orders by result", () => {
+    const v = (result: string) => value(samples, "switchyard_acme_orders_total", { result });
+    assert.deepEqual([v("ok"), v("failed"), v("rate_limited")], [4, 2, 1]);
+  });
+
   test("label values escape backslash, double quote and newline", () => {
     assert.ok(
       text.includes(
@@ -202,6 +241,9 @@ describe("renderMetrics", () => {
     assert.deepEqual(empty.samples.map((s) => [s.name, s.labels, s.value]), [
       ["switchyard_reloads_total", { result: "ok" }, 0],
       ["switchyard_reloads_total", { result: "failed" }, 0],
+      ["switchyard_acme_orders_total", { result: "ok" }, 0],
+      ["switchyard_acme_orders_total", { result: "failed" }, 0],
+      ["switchyard_acme_orders_total", { result: "rate_limited" }, 0],
     ]);
   });
 });
