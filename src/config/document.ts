@@ -1,32 +1,41 @@
 /**
  * The top level of a config file: checking what spans sections (binds, `terminate:`, unused
- * backends) and assembling one frozen {@link Config}.
+ * backends, listeners for ACME challenges) and assembling one frozen {@link Config}.
  *
  * @module
  */
 
 import { dirname } from "node:path";
+import { type AcmePath, checkChallengeListeners, readAcme } from "./acme.ts";
 import { readBackends } from "./backends.ts";
 import { type BindUse, checkBinds } from "./binds.ts";
+import { type CertificateEntry, readCertificates } from "./certificates.ts";
 import { deepFreeze, frozenMap } from "./freeze.ts";
 import { type ListenerChecks, readListeners } from "./listeners.ts";
 import * as read from "./scalars.ts";
-import {
-  type CertificateEntry,
-  readAdmin,
-  readCertificates,
-  readDefaults,
-  readWorkers,
-} from "./sections.ts";
+import { readAdmin, readDefaults, readWorkers } from "./sections.ts";
 import { didYouMean } from "./suggest.ts";
 import type { Refs } from "./targets.ts";
 import type { BackendConfig, Config, ListenerConfig } from "./types.ts";
 import type { Entry, Walker } from "./yaml_walk.ts";
 
-const TOP_KEYS = ["admin", "defaults", "certificates", "listeners", "backends", "workers"];
-const TOP_HINTS = { frontends: "listeners", entrypoints: "listeners", services: "backends" };
+const TOP_KEYS = ["admin", "defaults", "certificates", "acme", "listeners", "backends", "workers"];
+const TOP_HINTS = {
+  frontends: "listeners",
+  entrypoints: "listeners",
+  services: "backends",
+  // Traefik's name for the block that configures ACME, and the CA most users mean by it.
+  certificatesresolvers: "acme",
+  letsencrypt: "acme",
+};
 
-/** `terminate:` must name an http listener, and decrypting needs certificates. */
+/** What a config names on disk, kept so that it can be checked after parsing. */
+export interface FileUses {
+  readonly certificates: CertificateEntry[];
+  readonly acme: AcmePath[];
+}
+
+/** `terminate:` must name an http listener, and decrypting needs certificates (files or acme). */
 function checkTerminates(
   w: Walker,
   checks: ListenerChecks,
@@ -58,14 +67,14 @@ function checkTerminates(
 }
 
 /**
- * Builds the frozen config from the document's root; null when the root is not a map. The
- * certificate entries whose files are to be checked join `certificateEntries`.
+ * Builds the frozen config from the document's root; null when the root is not a map. What
+ * it names on disk (certificate files, ACME storage and CA) joins `files`.
  */
 export function readDocument(
   w: Walker,
   root: Entry,
   file: string,
-  certificateEntries: CertificateEntry[],
+  files: FileUses,
 ): Config | null {
   if (root.node === null) {
     w.error(null, "", `the config is empty: it needs at least "listeners"`);
@@ -76,7 +85,8 @@ export function readDocument(
   const baseDir = dirname(file);
   const binds: BindUse[] = [];
   const defaults = readDefaults(w, top.get("defaults"));
-  const certificates = readCertificates(w, top.get("certificates"), baseDir, certificateEntries);
+  const certificates = readCertificates(w, top.get("certificates"), baseDir, files.certificates);
+  const acme = readAcme(w, top.get("acme"), certificates.acme, baseDir, files.acme);
   const admin = readAdmin(w, top.get("admin"), binds);
   const declared = readBackends(w, top.get("backends"), defaults, baseDir);
   const backends = new Map<string, BackendConfig>([...declared].map(([n, d]) => [n, d.backend]));
@@ -87,7 +97,7 @@ export function readDocument(
     ? { listeners: new Map(), checks: { binds: [], terminates: [] } }
     : readListeners(w, listenersEntry, refs);
   checkBinds(w, [...binds, ...checks.binds]);
-  checkTerminates(w, checks, listeners, certificates.length);
+  checkTerminates(w, checks, listeners, certificates.files.length + certificates.acme.length);
   const workers = read.optional(top, "workers", (e) => readWorkers(w, e), 1);
   // With errors, an unused backend is most likely the one a misspelled `to:` meant.
   const clean = w.problems.every((p) => p.severity === "warning");
@@ -96,11 +106,16 @@ export function readDocument(
       w.warn(entry.key, entry.path, `backend "${name}" is not used by any route or default`);
     }
   }
+  // Likewise, the listener that would answer challenges may be one that has an error.
+  if (clean && acme !== null) {
+    checkChallengeListeners(w, acme, certificates.acme, listeners.values());
+  }
   return deepFreeze<Config>({
     file,
     admin,
     defaults,
-    certificates,
+    certificates: certificates.files,
+    acme,
     listeners: frozenMap(listeners),
     backends: frozenMap(backends),
     workers,

@@ -2,8 +2,9 @@
  * Loading a config file: YAML in, a validated and deeply frozen {@link Config} out, with
  * every problem found (not just the first) positioned as `FILE:LINE:COL`.
  *
- * Parsing reads no files; checking the certificate files it names is a pass after it
- * (`src/tls/check_files.ts`), run for a file loaded from disk or when asked.
+ * Parsing reads no files; checking the files it names is a pass after it (certificate and CA
+ * files: `src/tls/check_files.ts`; the ACME storage folder: `check_acme.ts`), run for a file
+ * loaded from disk or when asked.
  *
  * @example
  * ```ts
@@ -16,10 +17,10 @@
 
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument } from "yaml";
-import { checkCertificateFiles } from "../tls/check_files.ts";
-import { readDocument } from "./document.ts";
+import { checkCaFile, checkCertificateFiles } from "../tls/check_files.ts";
+import { checkStorage } from "./check_acme.ts";
+import { type FileUses, readDocument } from "./document.ts";
 import { findTooDeep, MAX_NESTING } from "./nesting.ts";
-import type { CertificateEntry } from "./sections.ts";
 import type { Config, ConfigProblem } from "./types.ts";
 import { Walker } from "./yaml_walk.ts";
 
@@ -33,7 +34,8 @@ export interface LoadResult {
 /** Options for {@link parseConfig}. */
 export interface ParseOptions {
   /**
-   * Also check the certificate files after parsing (readable, key matches, not expired).
+   * Also check the files after parsing: certificates (readable, key matches, not expired),
+   * the ACME CA file (readable PEM) and storage folder (writable, or can be created).
    * On for files loaded from disk; off for text whose paths need not exist (tests, demo).
    */
   readonly checkFiles?: boolean;
@@ -50,7 +52,7 @@ interface Parsed {
   /** Built despite errors (settling drops it); null when the text is not a config at all. */
   readonly config: Config | null;
   readonly problems: readonly ConfigProblem[];
-  readonly certificates: readonly CertificateEntry[];
+  readonly files: FileUses;
 }
 
 /** Parses and validates `text`, reading no files. */
@@ -61,7 +63,7 @@ function parse(text: string, file: string): Parsed {
     return {
       config: null,
       problems: [problem(file, deep.line, deep.col, message)],
-      certificates: [],
+      files: { certificates: [], acme: [] },
     };
   }
   const lineCounter = new LineCounter();
@@ -70,26 +72,35 @@ function parse(text: string, file: string): Parsed {
   const w = new Walker(file, lineCounter, doc);
   for (const e of doc.errors) w.reportAt(e.pos[0], e.message, "error");
   for (const e of doc.warnings) w.reportAt(e.pos[0], e.message, "warning");
-  const certificates: CertificateEntry[] = [];
+  const files: FileUses = { certificates: [], acme: [] };
   // A document with syntax errors is only partly understood: checking its keys would
   // mostly report echoes of the syntax error.
   const config = doc.errors.length > 0 ? null : readDocument(
     w,
     { key: doc.contents ?? {}, node: w.resolve(doc.contents), path: "" },
     file,
-    certificates,
+    files,
   );
-  return { config, problems: w.problems, certificates };
+  return { config, problems: w.problems, files };
 }
 
-/** The problems of `parsed` and of its certificate files, each where parsing reached its entry. */
-function withFileProblems({ problems, certificates }: Parsed): ConfigProblem[] {
+/** The problems of `parsed` and of the files it names, each where parsing reached its entry. */
+function withFileProblems({ problems, files }: Parsed): ConfigProblem[] {
+  const found = [
+    ...files.certificates.map((c) => ({
+      at: c.reportedBefore,
+      problem: checkCertificateFiles(c.pair, c.site),
+    })),
+    ...files.acme.map((p) => ({
+      at: p.reportedBefore,
+      problem: p.kind === "ca" ? checkCaFile(p.path, p.site) : checkStorage(p.path, p.site),
+    })),
+  ].sort((a, b) => a.at - b.at);
   const all = [...problems];
-  // Last entry first, so that an insertion leaves the earlier entries' places where they were.
-  for (let i = certificates.length - 1; i >= 0; i--) {
-    const { pair, site, reportedBefore } = certificates[i];
-    const found = checkCertificateFiles(pair, site);
-    if (found !== null) all.splice(reportedBefore, 0, found);
+  // Last place first, so that an insertion leaves the earlier places where they were (and
+  // problems found at one place keep their order).
+  for (const { at, problem } of found.reverse()) {
+    if (problem !== null) all.splice(at, 0, problem);
   }
   return all;
 }
@@ -111,7 +122,7 @@ export interface FileLoadResult extends LoadResult {
 }
 
 /**
- * Reads and validates the config file at `path`, then checks its certificate files; an
+ * Reads and validates the config file at `path`, then checks the files it names; an
  * unreadable config file is one problem at 1:1.
  */
 export function loadConfigFile(path: string): FileLoadResult {

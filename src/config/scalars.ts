@@ -63,18 +63,32 @@ export function readInt(w: Walker, e: Entry, min: number, max: number): number |
   return v;
 }
 
-/** A duration in milliseconds; zero only where `allowZero` says it means something. */
-export function readDuration(w: Walker, e: Entry, allowZero = false): number | undefined {
+/** What {@link readDuration} accepts beyond a positive duration in h, m, s and ms. */
+export interface DurationOptions {
+  /** Zero, where it means something (e.g. "exit without waiting"). */
+  readonly allowZero?: boolean;
+  /** Days ("30d"), for keys measured in days such as certificate renewal. */
+  readonly days?: boolean;
+}
+
+/** A duration in milliseconds. */
+export function readDuration(
+  w: Walker,
+  e: Entry,
+  { allowZero = false, days = false }: DurationOptions = {},
+): number | undefined {
   const v = scalarValue(w, e);
   if (v === undefined) return undefined;
   if (typeof v === "number") {
-    w.error(e.node, e.path, `duration ${v} needs a unit, e.g. "${v}s" or "${v}ms"`);
+    const units = days ? `"${v}d" or "${v}h"` : `"${v}s" or "${v}ms"`;
+    w.error(e.node, e.path, `duration ${v} needs a unit, e.g. ${units}`);
     return undefined;
   }
-  const ms = typeof v === "string" ? parseDuration(v) : null;
+  const ms = typeof v === "string" ? parseDuration(v, days) : null;
   if (ms === null) {
     const got = describe(e.node);
-    w.error(e.node, e.path, `bad duration ${got}: write e.g. "5s", "250ms", "1m30s" or "2h"`);
+    const eg = days ? `"30d", "7d12h" or "72h"` : `"5s", "250ms", "1m30s" or "2h"`;
+    w.error(e.node, e.path, `bad duration ${got}: write e.g. ${eg}`);
     return undefined;
   }
   if (ms === 0 && !allowZero) {

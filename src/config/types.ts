@@ -1,5 +1,5 @@
 /**
- * The validated, frozen configuration model. `load_config` builds it from YAML; everything
+ * The validated, frozen configuration model. `parseConfig` (load.ts) builds it from YAML; everything
  * else reads only this model, never the YAML.
  *
  * Durations are milliseconds. Addresses are already parsed and normalized (an IPv4-mapped
@@ -145,6 +145,36 @@ export interface CertificateConfig {
   readonly key: string;
 }
 
+/** An ACME challenge type Switchyard answers itself (DNS-01 is not one: it needs a DNS API). */
+export type AcmeChallenge = "http-01" | "tls-alpn-01";
+
+/** One certificate to obtain from the ACME CA: `- acme: [names]` under `certificates`. */
+export interface AcmeCertificateConfig {
+  /** Lower-cased DNS names without a trailing dot, no wildcards; the first names it in storage. */
+  readonly names: readonly string[];
+}
+
+/** `acme:` (present, with defaults, as soon as a certificate entry says `acme:`). */
+export interface AcmeConfig {
+  /** Account contact; null: none given (Let's Encrypt accepts an account without one). */
+  readonly email: string | null;
+  /** The directory URL (`letsencrypt` and `letsencrypt-staging` already resolved). */
+  readonly directory: string;
+  /** Extra CA file (absolute path) to trust for the directory's own TLS; null: system CAs. */
+  readonly ca: string | null;
+  /** Absolute path of the folder holding the account key, certificates, keys and locks. */
+  readonly storage: string;
+  /** Challenges to answer, in order of preference. */
+  readonly challenges: readonly AcmeChallenge[];
+  /**
+   * Renew when less than this is left (ms); null: the default, 30 days or a third of the
+   * certificate's lifetime when that is shorter.
+   */
+  readonly renewBeforeMs: number | null;
+  /** The certificates to obtain, in file order. */
+  readonly certificates: readonly AcmeCertificateConfig[];
+}
+
 /** The admin endpoint. */
 export interface AdminConfig {
   readonly listen: Endpoint;
@@ -156,7 +186,10 @@ export interface Config {
   readonly file: string;
   readonly admin: AdminConfig | null;
   readonly defaults: Defaults;
+  /** Certificate files (the `{ cert, key }` entries of `certificates`). */
   readonly certificates: readonly CertificateConfig[];
+  /** Automatic certificates; null when the config has no `acme:` block and no `acme` entry. */
+  readonly acme: AcmeConfig | null;
   readonly listeners: ReadonlyMap<string, ListenerConfig>;
   readonly backends: ReadonlyMap<string, BackendConfig>;
   /** Worker processes; "auto" = one per core. */

@@ -39,3 +39,10 @@ test("durations: bare numbers, spaces, repeats, wrong order and junk are refused
 test("durations: a value past the safe integer range is refused", () => {
   assert.equal(parseDuration("99999999999999999999h"), null);
 });
+
+test("durations: days only where asked for, largest unit first", () => {
+  assert.equal(parseDuration("30d", true), 2_592_000_000);
+  assert.equal(parseDuration("1d12h", true), 129_600_000);
+  assert.equal(parseDuration("30d"), null);
+  assert.equal(parseDuration("12h1d", true), null);
+});
