@@ -9,6 +9,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { invalid, match, NEED_MORE, type SniffResult } from "../wire/result.ts";
 
 const SP = 0x20;
 const HTAB = 0x09;
@@ -246,4 +247,23 @@ export function scanHead<L>(
   }
   if (headEnd < 0 || line === null) return null;
   return { line, headEnd };
+}
+
+/**
+ * A head sniffer's result: {@link scanHead}, then `parse` over the head's text (the first line
+ * already parsed), which gives the head or a reason.
+ */
+export function sniffHead<L, H>(
+  buf: Uint8Array,
+  from: number,
+  maxLine: number,
+  maxHead: number,
+  kind: HeadKind<L>,
+  parse: (text: string, line: L, headEnd: number) => H | string,
+): SniffResult<H> {
+  const scan = scanHead(buf, from, maxLine, maxHead, kind);
+  if (scan === null) return NEED_MORE;
+  if (typeof scan === "string") return invalid(scan);
+  const head = parse(latin1(buf, 0, scan.headEnd), scan.line, scan.headEnd);
+  return typeof head === "string" ? invalid(head) : match(head, scan.headEnd);
 }

@@ -15,13 +15,12 @@ import {
   type HeadKind,
   type HttpHead,
   isToken,
-  latin1,
   quote,
   readFields,
-  scanHead,
+  sniffHead,
   TCHAR,
 } from "./fields.ts";
-import { invalid, match, NEED_MORE, NO_MATCH, type SniffResult } from "../wire/result.ts";
+import { invalid, NEED_MORE, NO_MATCH, type SniffResult } from "../wire/result.ts";
 
 /**
  * A parsed request head: the framing facts of {@link HttpHead} (Transfer-Encoding must end in
@@ -103,12 +102,7 @@ export function sniffHttpRequestHead(
   // "PRI" is reserved for the HTTP/2 preface (RFC 9113 section 11.1).
   if (methodEnd === 3 && buf[0] === 0x50 && buf[1] === 0x52 && buf[2] === 0x49) return NO_MATCH;
 
-  const scan = scanHead(buf, methodEnd, maxLine, maxHead, REQUEST);
-  if (scan === null) return NEED_MORE;
-  if (typeof scan === "string") return invalid(scan);
-  const { line, headEnd } = scan;
-  const head = parseHead(latin1(buf, 0, headEnd), line, headEnd);
-  return typeof head === "string" ? invalid(head) : match(head, headEnd);
+  return sniffHead(buf, methodEnd, maxLine, maxHead, REQUEST, parseHead);
 }
 
 /** How scanHead reads a request head. */

@@ -15,12 +15,11 @@ import {
   type HeadKind,
   type HttpHead,
   isToken,
-  latin1,
   quote,
   readFields,
-  scanHead,
+  sniffHead,
 } from "./fields.ts";
-import { invalid, match, NEED_MORE, NO_MATCH, type SniffResult } from "../wire/result.ts";
+import { NO_MATCH, type SniffResult } from "../wire/result.ts";
 
 /**
  * A parsed response head: the framing facts of {@link HttpHead} (Content-Length is null when
@@ -75,12 +74,7 @@ export function sniffHttpResponseHead(
   const prefix = Math.min(n, HTTP_NAME.length);
   for (let i = 0; i < prefix; i++) if (buf[i] !== HTTP_NAME[i]) return NO_MATCH;
 
-  const scan = scanHead(buf, prefix, Infinity, maxHead, RESPONSE);
-  if (scan === null) return NEED_MORE;
-  if (typeof scan === "string") return invalid(scan);
-  const { line, headEnd } = scan;
-  const head = parseHead(latin1(buf, 0, headEnd), line, headEnd);
-  return typeof head === "string" ? invalid(head) : match(head, headEnd);
+  return sniffHead(buf, prefix, Infinity, maxHead, RESPONSE, parseHead);
 }
 
 /** How scanHead reads a response head: the status line is bounded by maxHead alone. */
