@@ -9,6 +9,8 @@
  * @module
  */
 
+import { localAcmeHost } from "../acme/host.ts";
+import { AcmeManager } from "../acme/manager.ts";
 import { adminApp, type AdminState } from "../admin/app.ts";
 import { formatProblem } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
@@ -82,6 +84,11 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
   }
   const instance = state.instance;
   health.watch(instance.generation.backends);
+  // Certificates are loaded or ordered in the background: serving never waits for the CA.
+  const acme = new AcmeManager(
+    localAcmeHost(runtime, log, server.certificates, server.challenges),
+  );
+  acme.apply(config.acme);
   state.ready = true;
   log.event("info", "listening", {
     runtime: runtime.version,
@@ -100,6 +107,7 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
     await reloads.run(async ({ config: next, problems }) => {
       await server.reload(next);
       health.watch(instance.generation.backends);
+      acme.apply(next.acme);
       return problems.length === 0 ? {} : { warnings: problems.map(formatProblem) };
     });
   });
@@ -110,6 +118,7 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
       stop: (signal) => {
         if (server.draining) return;
         health.stop();
+        acme.stop();
         void server.drain(signal).then(async () => {
           // Past the deadline the remaining connections close with the process.
           await admin?.close();

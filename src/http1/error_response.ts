@@ -1,6 +1,7 @@
 /**
- * The small responses the router answers itself (refusals, no route, backend failures).
- * They always close the connection: after an error the request stream may be out of sync.
+ * The small responses the router answers itself (refusals, no route, backend failures, ACME
+ * challenges). They always close the connection: after an error the request stream may be out
+ * of sync, and an ACME validator asks once.
  *
  * @module
  */
@@ -32,6 +33,15 @@ export function errorResponse(status: number, detail?: string): Uint8Array {
     `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${new TextEncoder().encode(body).length}\r\nConnection: close\r\n` +
       `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n${body}`,
+  );
+}
+
+/** A 200 with `body` as text/plain (no body for HEAD), closing the connection. */
+export function textResponse(body: string, head: boolean): Uint8Array {
+  const bytes = new TextEncoder().encode(body);
+  return new TextEncoder().encode(
+    `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${bytes.length}\r\n` +
+      `Connection: close\r\nCache-Control: no-store\r\n\r\n${head ? "" : body}`,
   );
 }
 

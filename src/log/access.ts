@@ -12,6 +12,7 @@ import type { AccessFields, AccessRecord } from "./logger.ts";
 /** How a connection or request ended: the `outcome` field (README "Logs" lists them). */
 export type Outcome =
   | "ok"
+  | "acme_challenge"
   | "terminated"
   | "upgraded"
   | "h2c"

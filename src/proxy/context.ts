@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Challenges } from "../acme/challenges.ts";
 import type { Config, ListenerConfig } from "../config/types.ts";
 import type { CidrSet } from "../net/cidr.ts";
 import type { Certificates } from "../tls/certificates.ts";
@@ -57,6 +58,8 @@ export interface Services {
   isLocal(host: string): boolean;
   /** True once SIGTERM/SIGINT started draining: idle keep-alive connections close. */
   isDraining(): boolean;
+  /** ACME challenges pending in this process, answered before routing. */
+  readonly challenges: Challenges;
 }
 
 /** One listener's shared state under one config generation. */

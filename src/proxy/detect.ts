@@ -24,8 +24,9 @@ export type Detection =
     readonly hello?: ClientHello;
     readonly host?: string | null;
     readonly path?: string;
-    /** h2c: the stream and method of the first request. */
+    /** h2c: the stream of the first request. */
     readonly stream?: number;
+    /** http and h2c: the method of the first request. */
     readonly method?: string | null;
   }
   | {
@@ -100,7 +101,13 @@ export function detectAuto(bytes: Uint8Array): Detection {
 
   const http = sniffHttpRequestHead(bytes, HEAD_LIMITS);
   if (http.kind === "match") {
-    return { kind: "found", protocol: "http", host: http.value.host, path: http.value.path };
+    return {
+      kind: "found",
+      protocol: "http",
+      host: http.value.host,
+      path: http.value.path,
+      method: http.value.method,
+    };
   }
   if (http.kind === "more") more = true;
   if (more) return MORE;

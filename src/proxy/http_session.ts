@@ -18,7 +18,7 @@
 
 import { addForwarded } from "../http1/forwarded.ts";
 import { ChunkedDecoder, LengthCounter, requestBodyKind } from "../http1/body.ts";
-import { errorResponse, statusOf } from "../http1/error_response.ts";
+import { errorResponse, statusOf, textResponse } from "../http1/error_response.ts";
 import { h2ConnectionError, h2ErrorCode, h2ErrorResponse } from "../h2/answer.ts";
 import { rewriteRequestHead } from "../http1/request_rewrite.ts";
 import { TrailerFilter } from "../http1/trailers.ts";
@@ -269,6 +269,11 @@ export class HttpSession implements ConnHandlers {
     this.ctx.counters.bytesIn += bytes.length;
     if (head.method === "CONNECT") {
       this.#refuse(405, "CONNECT is not supported by a reverse proxy", "refused");
+      return;
+    }
+    const challenge = this.ctx.services.challenges.httpAnswer(head.path);
+    if (challenge !== null && (head.method === "GET" || head.method === "HEAD")) {
+      this.#answerChallenge(challenge, head.method === "HEAD");
       return;
     }
     const sni = this.tls?.sni ?? null;
@@ -543,6 +548,17 @@ export class HttpSession implements ConnHandlers {
   }
 
   /** Answers `status` without contacting a backend, then closes. */
+  /** Answers an ACME HTTP-01 validation (a pending token) itself, then closes. */
+  #answerChallenge(keyAuthorization: string, head: boolean): void {
+    this.#clearHeadTimer();
+    this.#req = "closed";
+    this.#ex!.status = 200;
+    this.#write(textResponse(keyAuthorization, head));
+    this.#logExchange("acme_challenge");
+    this.#ex = null;
+    this.#closeClient();
+  }
+
   #refuse(status: number, reason: string, outcome: Outcome): void {
     bump(this.ctx.counters.sniffFailures, outcome);
     this.#abort(reason, status, outcome);

@@ -20,7 +20,8 @@ import { terminateTls } from "../tls/terminate.ts";
 import { isGuarded, PROXY_REFUSED } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
 import { h2ConnectionError, h2ErrorResponse } from "../h2/answer.ts";
-import { errorResponse } from "../http1/error_response.ts";
+import { errorResponse, textResponse } from "../http1/error_response.ts";
+import { ACME_TLS_ALPN } from "../acme/challenges.ts";
 import { detectAuto, type Detection, detectTls } from "./detect.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial } from "./dial.ts";
@@ -180,6 +181,7 @@ export class StreamSession implements ConnHandlers {
     const input = this.#input(found);
     const { route, backend: name } = this.ctx.router.decide(input);
     this.#route = route;
+    if (found !== null && this.#acmeChallenge(found, route)) return;
     if (route === null && this.ctx.terminate !== null && found?.protocol === "tls") {
       this.#terminate(found.hello?.sni ?? null);
       return;
@@ -224,6 +226,45 @@ export class StreamSession implements ConnHandlers {
         this.#finish(outcome, err?.message, pipe.up.bytes, pipe.down.bytes);
       },
     );
+  }
+
+  /**
+   * Answers an ACME validation itself when one is pending for what the client asked: a
+   * TLS-ALPN-01 handshake (ALPN only `acme-tls/1`, for a name with a pending challenge; a route
+   * that names `acme-tls/1` in its `alpn` passes it through instead, as before), or an HTTP-01
+   * fetch on an auto listener. Returns whether it did.
+   */
+  #acmeChallenge(found: Extract<Detection, { kind: "found" }>, route: RouteConfig | null): boolean {
+    const challenges = this.ctx.services.challenges;
+    if (found.protocol === "http") {
+      const answer = found.path === undefined ? null : challenges.httpAnswer(found.path);
+      if (answer === null || (found.method !== "GET" && found.method !== "HEAD")) return false;
+      this.#reply(textResponse(answer, found.method === "HEAD"));
+      this.#finish("acme_challenge", undefined, this.#buf?.length ?? 0, 0);
+      return true;
+    }
+    const hello = found.hello;
+    if (found.protocol !== "tls" || hello === undefined) return false;
+    if (hello.alpn.length !== 1 || hello.alpn[0] !== ACME_TLS_ALPN) return false;
+    if (route?.alpn?.includes(ACME_TLS_ALPN)) return false;
+    const context = challenges.alpnContext(hello.sni);
+    if (context === null) return false;
+    const bytes = this.#buf!.bytes;
+    this.#phase = "pipe";
+    const rt = this.ctx.services.rt;
+    const timeout = this.ctx.listener.inspectTimeoutMs;
+    terminateTls(rt, this.client, bytes, context, timeout, (r) => {
+      this.ctx.counters.active--;
+      if ("error" in r) {
+        this.#log("tls_failed", `acme-tls/1: ${r.error}`, bytes.length, 0);
+        return;
+      }
+      // The validator only looks at the certificate; the handshake is the whole answer.
+      r.conn.end();
+      r.conn.close();
+      this.#log("acme_challenge", undefined, bytes.length, 0);
+    }, [ACME_TLS_ALPN]);
+    return true;
   }
 
   /**

@@ -228,6 +228,7 @@ class BunListener implements Listener {
 /** The Bun runtime adapter. */
 export const bunRuntime: Runtime = {
   name: "bun",
+  noTlsAlpnChallenge: null,
   version: `bun ${Bun.version}`,
 
   listen(opts: ListenOptions, onConn: AcceptHandler, _onError: AcceptErrorHandler) {

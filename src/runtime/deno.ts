@@ -244,6 +244,8 @@ guardTlsStart();
 /** The Deno runtime adapter. */
 export const denoRuntime: Runtime = {
   name: "deno",
+  noTlsAlpnChallenge: "Deno's TLS (rustls) refuses the challenge certificate's critical " +
+    "acmeIdentifier extension (UnsupportedCriticalExtension)",
   version: `deno ${Deno.version.deno}`,
 
   listen(opts: ListenOptions, onConn: AcceptHandler, onError: AcceptErrorHandler) {

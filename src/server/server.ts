@@ -16,6 +16,7 @@
  * @module
  */
 
+import { Challenges } from "../acme/challenges.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { type BindOptions, Instance } from "../proxy/instance.ts";
@@ -57,6 +58,9 @@ export class Server {
     this.#certificates = new Certificates(opts.log, { pollMs: opts.certificatePollMs });
   }
 
+  /** The ACME challenges this process answers (the ACME manager, or the supervisor, fills it). */
+  readonly challenges: Challenges = new Challenges();
+
   /** The certificates every generation terminates with (the ACME manager puts its own here). */
   get certificates(): Certificates {
     return this.#certificates;
@@ -85,6 +89,7 @@ export class Server {
         log: this.#log,
         isLocal: (host) => localAddresses.has(host),
         isDraining: () => this.#draining,
+        challenges: this.challenges,
       },
       config,
       this.#certificates,

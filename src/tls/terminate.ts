@@ -11,12 +11,13 @@ import type { Conn, Runtime } from "../runtime/types.ts";
 import { ConnDuplex } from "./conn_duplex.ts";
 
 /** Offered to clients: the terminated path routes HTTP/1 requests, so no h2. */
-const ALPN = ["http/1.1"];
+const HTTP_ALPN = ["http/1.1"];
 
 /**
  * Runs the server side of a handshake over `client` (with `hello` already read from it).
  * Calls `done` once: with the decrypted connection, or with why the handshake failed (the
- * client is closed then). `timeoutMs` bounds the handshake; `rt` wraps the decrypted stream.
+ * client is closed then). `timeoutMs` bounds the handshake; `rt` wraps the decrypted stream;
+ * `alpn` is what the server side accepts (an ACME validation takes only `acme-tls/1`).
  */
 export function terminateTls(
   rt: Runtime,
@@ -25,11 +26,12 @@ export function terminateTls(
   secureContext: tls.SecureContext,
   timeoutMs: number,
   done: (r: { conn: Conn } | { error: string }) => void,
+  alpn: readonly string[] = HTTP_ALPN,
 ): void {
   const socket = new tls.TLSSocket(new ConnDuplex(client, hello), {
     isServer: true,
     secureContext,
-    ALPNProtocols: ALPN,
+    ALPNProtocols: [...alpn],
   });
   let settled = false;
   const settle = (r: { conn: Conn } | { error: string }) => {

@@ -21,6 +21,7 @@
  * @module
  */
 
+import { Challenges } from "../../src/acme/challenges.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { Logger } from "../../src/log/logger.ts";
 import type { AccessRecord } from "../../src/log/logger.ts";
@@ -507,6 +508,7 @@ export function listenerContext(
     log,
     isLocal: () => false,
     isDraining: () => t.draining,
+    challenges: new Challenges(),
   };
   const ctx: ListenerContext = {
     config: c,

@@ -1,0 +1,43 @@
+/**
+ * The ACME manager's host in a single process: challenges go to this process's table, and
+ * certificates to its store. (A supervisor's host also sends both to its workers.)
+ *
+ * @module
+ */
+
+import type { Logger } from "../log/logger.ts";
+import type { Runtime } from "../runtime/types.ts";
+import type { Certificates } from "../tls/certificates.ts";
+import type { Challenges } from "./challenges.ts";
+import type { AcmeHost } from "./manager.ts";
+
+/** A host that serves what the manager obtains from `certs`, answering from `challenges`. */
+export function localAcmeHost(
+  rt: Runtime,
+  log: Logger,
+  certs: Certificates,
+  challenges: Challenges,
+): AcmeHost {
+  return {
+    log,
+    noTlsAlpn: rt.noTlsAlpnChallenge,
+    answers: {
+      addHttp: (token, keyAuthorization) =>
+        Promise.resolve(challenges.addHttp(token, keyAuthorization)),
+      removeHttp: (token) => Promise.resolve(challenges.removeHttp(token)),
+      addAlpn: (name, certPem, keyPem) =>
+        Promise.resolve(challenges.addAlpn(name, certPem, keyPem)),
+      removeAlpn: (name) => Promise.resolve(challenges.removeAlpn(name)),
+    },
+    install: (id, cert) =>
+      void certs.put(id, { certPem: cert.certPem, keyPem: cert.keyPem, source: "acme" }),
+    uninstall: (id) => certs.remove(id),
+    report: (id, names, nextRenewal, lastError) =>
+      certs.setStatus(id, {
+        names,
+        nextRenewal: nextRenewal === null ? null : new Date(nextRenewal),
+        lastError,
+      }),
+    count: (result) => void certs.acmeOrders[result]++,
+  };
+}

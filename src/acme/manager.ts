@@ -1,0 +1,374 @@
+/**
+ * Automatic certificates: for each `- acme: [names]` entry, load the stored certificate or
+ * order one, serve it, and renew it before it expires, in the background.
+ *
+ * What keeps the router off the CA's rate limits (Let's Encrypt's have locked users of other
+ * routers out for a week when the storage was lost or the process crash-looped):
+ * - a stored certificate that is still valid and not due is used as it is: a restart orders
+ *   nothing;
+ * - a failed order is retried after 1 minute doubling to 24 hours (longer when the CA's
+ *   Retry-After says so), and that schedule is kept on disk, so a process that restarts in a
+ *   loop does not order in a loop;
+ * - an order takes a lock file in storage: other instances sharing the folder (workers, or
+ *   machines on a shared volume) wait for it and load the result;
+ * - orders run one at a time (src/acme/client.ts).
+ * Serving never waits on any of this: the old certificate keeps serving until a new one is
+ * installed.
+ *
+ * @module
+ */
+
+import type { AcmeCertificateConfig, AcmeChallenge, AcmeConfig } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import { readFileSync } from "node:fs";
+import process from "node:process";
+import { type ChallengeAnswers, newKey, order } from "./client.ts";
+import { AcmeOrderError } from "./client.ts";
+import { backoffDelay, renewalTime } from "./schedule.ts";
+import {
+  accountLockName,
+  type Backoff,
+  certificateLockName,
+  loadAccount,
+  loadBackoff,
+  loadCertificate,
+  saveAccount,
+  saveBackoff,
+  saveCertificate,
+  type StoredCertificate,
+} from "./storage.ts";
+import { Lock, tryLock, waitForUnlock } from "./lock.ts";
+
+/** How long an order may hold its lock before others may take it over. */
+const LOCK_TTL_MS = 10 * 60_000;
+/** How often an instance waiting for another's order looks at the lock. */
+const LOCK_POLL_MS = 1000;
+/** Timers are set at most this far ahead (setTimeout's limit is about 24.8 days). */
+const MAX_TIMER_MS = 24 * 3600_000;
+
+/** The results counted in `switchyard_acme_orders_total{result}`. */
+export type OrderResultLabel = "ok" | "failed" | "rate_limited";
+
+/** What the manager tells the rest of the process. */
+export interface AcmeHost {
+  readonly log: Logger;
+  readonly answers: ChallengeAnswers;
+  /** Why TLS-ALPN-01 cannot be answered here (see Runtime.noTlsAlpnChallenge), or null. */
+  readonly noTlsAlpn: string | null;
+  /** Serves `cert` for its names from now on (replacing the one of the same id). */
+  install(id: string, cert: StoredCertificate): void;
+  /** Status for /status: its names, when it renews next and why the last order failed. */
+  report(
+    id: string,
+    names: readonly string[],
+    nextRenewal: number | null,
+    lastError: string | null,
+  ): void;
+  /** Stops serving certificate `id` (its entry left the config). */
+  uninstall(id: string): void;
+  /** Counts an order's result. */
+  count(result: OrderResultLabel): void;
+}
+
+/** One certificate the manager keeps. */
+interface Managed {
+  readonly id: string;
+  readonly names: readonly string[];
+  /** The certificate being served, if any. */
+  current: StoredCertificate | null;
+  timer: ReturnType<typeof setTimeout> | null;
+  /** An order or a load is running for it. */
+  busy: boolean;
+  stopped: boolean;
+}
+
+/** The id of an acme entry in storage and in the certificate store: its first name. */
+export function acmeId(c: AcmeCertificateConfig): string {
+  return c.names[0];
+}
+
+/** Runs the ACME side of one process (the single process, or a supervisor). */
+export class AcmeManager {
+  readonly #host: AcmeHost;
+  #config: AcmeConfig | null = null;
+  /** The configured challenges this process can answer. */
+  #usable: AcmeChallenge[] = [];
+  readonly #managed = new Map<string, Managed>();
+  readonly #owner = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  readonly #random: () => number;
+
+  constructor(host: AcmeHost, random: () => number = Math.random) {
+    this.#host = host;
+    this.#random = random;
+  }
+
+  /**
+   * Takes `config` (at start and on every reload): certificates kept by name stay as they
+   * are, new ones are loaded or ordered, removed ones stop being renewed.
+   */
+  apply(config: AcmeConfig | null): void {
+    this.#config = config;
+    const usable = this.#challenges(config);
+    this.#usable = usable;
+    const wanted = new Map((config?.certificates ?? []).map((c) => [acmeId(c), c]));
+    for (const [id, m] of this.#managed) {
+      const c = wanted.get(id);
+      if (c === undefined || c.names.join(",") !== m.names.join(",")) {
+        this.#forget(m);
+        this.#managed.delete(id);
+        this.#host.uninstall(id);
+      }
+    }
+    for (const [id, c] of wanted) {
+      if (this.#managed.has(id)) continue;
+      if (usable.length === 0) {
+        this.#host.report(id, c.names, null, "no challenge this runtime can answer");
+        continue;
+      }
+      const m: Managed = {
+        id,
+        names: c.names,
+        current: null,
+        timer: null,
+        busy: false,
+        stopped: false,
+      };
+      this.#managed.set(id, m);
+      this.#host.report(id, m.names, null, null);
+      void this.#check(m);
+    }
+  }
+
+  /** The configured challenges this process can answer; says so once when one is left out. */
+  #challenges(config: AcmeConfig | null): AcmeChallenge[] {
+    if (config === null || config.certificates.length === 0) return [];
+    const why = this.#host.noTlsAlpn;
+    const usable = config.challenges.filter((c) => c !== "tls-alpn-01" || why === null);
+    if (usable.length < config.challenges.length) {
+      this.#host.log.event(
+        usable.length === 0 ? "error" : "warn",
+        usable.length === 0
+          ? "no certificate can be obtained: tls-alpn-01 cannot be answered on this runtime; " +
+            "add http-01 to acme.challenges (or run on Bun, as the compiled binary does)"
+          : "tls-alpn-01 cannot be answered on this runtime: only http-01 is used",
+        { reason: why },
+      );
+    }
+    return usable;
+  }
+
+  /** Stops every timer (shutdown); an order in flight finishes but schedules nothing. */
+  stop(): void {
+    for (const m of this.#managed.values()) this.#forget(m);
+    this.#managed.clear();
+  }
+
+  #forget(m: Managed): void {
+    m.stopped = true;
+    if (m.timer !== null) clearTimeout(m.timer);
+    m.timer = null;
+  }
+
+  #at(m: Managed, when: number, lastError: string | null): void {
+    if (m.stopped) return;
+    if (m.timer !== null) clearTimeout(m.timer);
+    this.#host.report(m.id, m.names, when, lastError);
+    const delay = Math.min(Math.max(0, when - Date.now()), MAX_TIMER_MS);
+    m.timer = setTimeout(() => {
+      m.timer = null;
+      // A far-off time is reached in steps of at most MAX_TIMER_MS.
+      if (Date.now() < when) this.#at(m, when, lastError);
+      else void this.#check(m);
+    }, delay);
+  }
+
+  /** Serves the stored certificate when there is one, and orders when it is due. */
+  async #check(m: Managed): Promise<void> {
+    const config = this.#config;
+    if (config === null || m.busy || m.stopped) return;
+    m.busy = true;
+    try {
+      const stored = await this.#loadStored(config, m);
+      if (stored !== null) {
+        const due = this.#dueAt(config, stored);
+        if (Date.now() < due) {
+          this.#at(m, due, null);
+          return;
+        }
+      }
+      const loaded = await loadBackoff(config.storage, config.directory, m.names);
+      const backoff = "ok" in loaded ? loaded.ok : null;
+      if (backoff !== null && Date.now() < backoff.nextAttempt) {
+        this.#host.log.event("info", "certificate order waits for its backoff", {
+          names: m.names,
+          retry_at: new Date(backoff.nextAttempt).toISOString(),
+          last_error: backoff.lastError,
+        });
+        this.#at(m, backoff.nextAttempt, backoff.lastError);
+        return;
+      }
+      await this.#orderLocked(config, m, backoff);
+    } finally {
+      m.busy = false;
+    }
+  }
+
+  /** Loads and installs the stored certificate (if it changed); null when there is none. */
+  async #loadStored(config: AcmeConfig, m: Managed): Promise<StoredCertificate | null> {
+    const r = await loadCertificate(config.storage, config.directory, m.names);
+    if ("error" in r) {
+      // Nothing is deleted: a corrupted file is for a person to look at.
+      this.#host.log.event("error", "stored certificate not loaded", {
+        names: m.names,
+        error: r.error,
+      });
+      return null;
+    }
+    if ("missing" in r) return null;
+    const cert = r.ok;
+    if (m.current === null || m.current.certPem !== cert.certPem) {
+      m.current = cert;
+      this.#host.install(m.id, cert);
+      this.#host.log.event("info", "certificate loaded", {
+        names: m.names,
+        not_after: new Date(cert.notAfter).toISOString(),
+        storage: config.storage,
+      });
+    }
+    return cert;
+  }
+
+  #dueAt(config: AcmeConfig, c: StoredCertificate): number {
+    return renewalTime(c.notBefore, c.notAfter, config.renewBeforeMs, this.#random());
+  }
+
+  /** Orders under the storage lock, or waits for the instance that holds it. */
+  async #orderLocked(config: AcmeConfig, m: Managed, backoff: Backoff | null): Promise<void> {
+    const name = certificateLockName(config.directory, m.names);
+    const lock = await tryLock(config.storage, name, LOCK_TTL_MS, `${this.#owner} ${m.id}`);
+    if (!(lock instanceof Lock)) {
+      this.#host.log.event("info", "certificate order: another instance holds the lock", {
+        names: m.names,
+        holder: lock.holder === null
+          ? null
+          : `${lock.holder.owner} (pid ${lock.holder.pid} on ${lock.holder.host})`,
+      });
+      await waitForUnlock(config.storage, name, LOCK_TTL_MS, { pollMs: LOCK_POLL_MS });
+      // Whatever that order gave is in storage now; look again (outside this busy section).
+      setTimeout(() => void this.#check(m), 0);
+      return;
+    }
+    try {
+      // The lock's previous holder may have just stored a certificate, or a failure.
+      const stored = await this.#loadStored(config, m);
+      if (stored !== null && Date.now() < this.#dueAt(config, stored)) {
+        this.#at(m, this.#dueAt(config, stored), null);
+        return;
+      }
+      const again = await loadBackoff(config.storage, config.directory, m.names);
+      const latest = "ok" in again ? again.ok : backoff;
+      if (latest !== null && Date.now() < latest.nextAttempt) {
+        this.#at(m, latest.nextAttempt, latest.lastError);
+        return;
+      }
+      await this.#order(config, m, latest, () => void lock.refresh());
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async #order(
+    config: AcmeConfig,
+    m: Managed,
+    backoff: Backoff | null,
+    refresh: () => void,
+  ): Promise<void> {
+    const renewal = m.current !== null;
+    const t0 = Date.now();
+    const keepLock = setInterval(refresh, LOCK_TTL_MS / 4);
+    try {
+      const account = await this.#account(config, m);
+      const r = await order({
+        directory: config.directory,
+        caPem: config.ca === null ? null : readFileSync(config.ca, "utf8"),
+        accountKeyPem: account.keyPem,
+        accountUrl: account.url,
+        email: config.email,
+        names: m.names,
+        challenges: this.#usable,
+      }, this.#host.answers);
+      if (r.accountUrl !== account.url) {
+        await saveAccount(config.storage, config.directory, {
+          keyPem: account.keyPem,
+          url: r.accountUrl,
+          contact: config.email === null ? [] : [`mailto:${config.email}`],
+        });
+      }
+      const cert = await saveCertificate(config.storage, config.directory, m.names, r);
+      await saveBackoff(config.storage, config.directory, m.names, null);
+      this.#host.count("ok");
+      m.current = cert;
+      this.#host.install(m.id, cert);
+      this.#host.log.event("info", renewal ? "certificate renewed" : "certificate obtained", {
+        names: m.names,
+        not_after: new Date(cert.notAfter).toISOString(),
+        directory: config.directory,
+        duration_ms: Date.now() - t0,
+      });
+      this.#at(m, this.#dueAt(config, cert), null);
+    } catch (err) {
+      const problem = err instanceof AcmeOrderError ? err.problem : null;
+      const rateLimited = err instanceof AcmeOrderError && err.rateLimited;
+      const failures = (backoff?.failures ?? 0) + 1;
+      const delay = backoffDelay(failures, problem?.retryAfterMs ?? null);
+      const lastError = (err as Error).message;
+      // Kept on disk: a process that restarts in a loop must not order in a loop.
+      await saveBackoff(config.storage, config.directory, m.names, {
+        failures,
+        nextAttempt: Date.now() + delay,
+        lastError,
+      }).catch((e: Error) =>
+        this.#host.log.event("error", "ACME backoff not stored", { error: e.message })
+      );
+      this.#host.count(rateLimited ? "rate_limited" : "failed");
+      this.#host.log.event("error", "certificate order failed", {
+        names: m.names,
+        type: problem?.type ?? null,
+        detail: problem?.detail ?? lastError,
+        status: problem?.status ?? null,
+        failures,
+        retry_in_ms: delay,
+        serving: m.current === null ? null : new Date(m.current.notAfter).toISOString(),
+      });
+      this.#at(m, Date.now() + delay, lastError);
+    } finally {
+      clearInterval(keepLock);
+    }
+  }
+
+  /**
+   * The account for the directory: stored, or a new key, saved before its first use under the
+   * account lock (two instances creating two accounts would split their rate limits).
+   */
+  async #account(config: AcmeConfig, m: Managed): Promise<{ keyPem: string; url: string | null }> {
+    const first = await loadAccount(config.storage, config.directory);
+    if ("error" in first) throw new Error(first.error);
+    if ("ok" in first) return first.ok;
+    const name = accountLockName(config.directory);
+    let lock = await tryLock(config.storage, name, LOCK_TTL_MS, `${this.#owner} ${m.id}`);
+    while (!(lock instanceof Lock)) {
+      await waitForUnlock(config.storage, name, LOCK_TTL_MS, { pollMs: LOCK_POLL_MS });
+      lock = await tryLock(config.storage, name, LOCK_TTL_MS, `${this.#owner} ${m.id}`);
+    }
+    try {
+      const r = await loadAccount(config.storage, config.directory);
+      if ("error" in r) throw new Error(r.error);
+      if ("ok" in r) return r.ok;
+      const keyPem = await newKey();
+      await saveAccount(config.storage, config.directory, { keyPem, url: null });
+      return { keyPem, url: null };
+    } finally {
+      await lock.release();
+    }
+  }
+}
