@@ -50,7 +50,8 @@ import {
   run,
   type TreeEntry,
 } from "../helpers/chroot.ts";
-import { freePort, RawClient } from "../helpers/clients.ts";
+import { curlTls, freePort, RawClient } from "../helpers/clients.ts";
+import { startPebble } from "../helpers/pebble.ts";
 import { RouterProcess } from "../helpers/router.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -203,6 +204,60 @@ describe("the single executable (bun build --compile) and its scratch image", ()
       process.kill(child.pid!, "SIGINT");
       assert.equal(await exited, 0);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the binary obtains a certificate from an ACME CA (Pebble) over TLS-ALPN-01, from a bare directory", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "switchyard-acme-bin-"));
+    const backend = http.createServer((req, res) => res.end(`acme backend ${req.headers.host}\n`));
+    await new Promise<void>((resolve) => backend.listen(0, "127.0.0.1", resolve));
+    const httpPort = await freePort();
+    const tlsPort = await freePort();
+    const pebble = await startPebble({ httpPort, tlsPort });
+    let router: RouterProcess | null = null;
+    try {
+      copyFileSync(binary, join(dir, "switchyard"));
+      chmodSync(join(dir, "switchyard"), 0o755);
+      writeFileSync(
+        join(dir, "switchyard.yaml"),
+        `
+acme:
+  directory: ${pebble.directory}
+  ca: ${pebble.caFile}
+  challenges: [tls-alpn-01]
+certificates:
+  - acme: [bin.acme.test]
+listeners:
+  web: { bind: "127.0.0.1:${httpPort}", protocol: http, default: app }
+  secure: { bind: "127.0.0.1:${tlsPort}", protocol: tls, terminate: web }
+backends:
+  app: { servers: ["127.0.0.1:${(backend.address() as { port: number }).port}"] }
+`,
+      );
+      const child = spawn("./switchyard", ["run", "-c", "switchyard.yaml"], {
+        cwd: dir,
+        env: { PATH: "/usr/bin:/bin" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      router = new RouterProcess(child, join(dir, "switchyard.yaml"));
+      await router.listening();
+      await router.waitFor(
+        () => router!.stderrLines.find((l) => l.includes('"msg":"certificate obtained"')),
+        "the certificate",
+        60_000,
+      );
+      const roots = join(dir, "pebble-roots.pem");
+      writeFileSync(roots, await pebble.roots());
+      const r = await curlTls("bin.acme.test", tlsPort, roots);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `acme backend bin.acme.test:${tlsPort}\n`);
+      // storage defaults to ./switchyard-data beside the config file.
+      assert.ok(existsSync(join(dir, "switchyard-data", "certificates")));
+    } finally {
+      await router?.stop();
+      backend.close();
+      await pebble.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
