@@ -15,11 +15,8 @@ export interface TestCert {
   keyFile: string;
 }
 
-/** Makes a self-signed P-256 certificate for `names` (the first is the CN), valid 2 days. */
-export function selfSigned(names: string[]): TestCert {
-  const dir = mkdtempSync(join(tmpdir(), "switchyard-cert-"));
-  const certFile = join(dir, "cert.pem");
-  const keyFile = join(dir, "key.pem");
+/** Makes a self-signed P-256 pair for `names` (the first is the CN) at `cert` / `key`. */
+export function makePair(cert: string, key: string, names: string[], days = 2): void {
   execFileSync("openssl", [
     "req",
     "-x509",
@@ -29,16 +26,24 @@ export function selfSigned(names: string[]): TestCert {
     "ec_paramgen_curve:P-256",
     "-nodes",
     "-keyout",
-    keyFile,
+    key,
     "-out",
-    certFile,
+    cert,
     "-days",
-    "2",
+    String(days),
     "-subj",
     `/CN=${names[0]}`,
     "-addext",
     `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
   ], { stdio: "ignore" });
+}
+
+/** Makes a self-signed P-256 certificate for `names` (the first is the CN), valid 2 days. */
+export function selfSigned(names: string[]): TestCert {
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-cert-"));
+  const certFile = join(dir, "cert.pem");
+  const keyFile = join(dir, "key.pem");
+  makePair(certFile, keyFile, names);
   return {
     cert: readFileSync(certFile, "utf8"),
     key: readFileSync(keyFile, "utf8"),

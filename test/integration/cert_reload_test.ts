@@ -6,7 +6,6 @@
  */
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, symlinkSync } from "node:fs";
 import http from "node:http";
@@ -19,32 +18,10 @@ import { adminPort, events, scrape, status } from "../helpers/admin.ts";
 import { curlTls, exec } from "../helpers/clients.ts";
 import { type RouterProcess, startRouter } from "../helpers/router.ts";
 import { runtimeName } from "../helpers/runtime.ts";
+import { makePair } from "../helpers/certs.ts";
 
 /** The router looks at certificate files every 5 s; a change shows within this. */
 const RELOAD_WAIT_MS = 20_000;
-
-/** Makes a self-signed P-256 pair for `names` at `cert` / `key`, valid `days`. */
-function makePair(cert: string, key: string, names: string[], days: number): void {
-  execFileSync("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    String(days),
-    "-subj",
-    `/CN=${names[0]}`,
-    "-addext",
-    `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
-  ], { stdio: "ignore" });
-}
 
 /** Replaces `link` by a symlink to `target` in one rename, as certbot does. */
 function swapLink(link: string, target: string): void {

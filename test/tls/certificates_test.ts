@@ -13,29 +13,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { CertificateConfig } from "../../src/config/types.ts";
 import { Certificates } from "../../src/tls/certificates.ts";
-
-/** Makes a self-signed P-256 pair for `names` at `cert` / `key`, valid `days`. */
-function makePair(cert: string, key: string, names: string[], days = 2): void {
-  execFileSync("openssl", [
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    String(days),
-    "-subj",
-    `/CN=${names[0]}`,
-    "-addext",
-    `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
-  ], { stdio: "ignore" });
-}
+import { makePair } from "../helpers/certs.ts";
 
 /** A fresh folder. */
 function folder(): string {
