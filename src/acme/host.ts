@@ -1,6 +1,7 @@
 /**
  * The ACME manager's host in a single process: challenges go to this process's table, and
- * certificates to its store. (A supervisor's host also sends both to its workers.)
+ * certificates to its store. (With `workers:`, the supervisor's host sends both to its workers:
+ * src/workers/acme.ts.)
  *
  * @module
  */

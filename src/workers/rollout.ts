@@ -13,7 +13,7 @@
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ValidLoad } from "../server/file_reload.ts";
-import type { FromWorker, HealthEntry, SocketEntry } from "./protocol.ts";
+import type { AcmeState, FromWorker, HealthEntry, SocketEntry } from "./protocol.ts";
 import type { Slot, Slots } from "./slots.ts";
 
 /** How long a worker may take to apply a reload. */
@@ -33,6 +33,8 @@ export interface RolloutHost {
   draining(): boolean;
   /** Every server's health, for a worker brought up to date. */
   health(): HealthEntry[];
+  /** The ACME certificates and pending challenges, for a worker that starts. */
+  acme(): AcmeState;
   /** A reload's config is now the instance's: health checks follow it. */
   committed(config: Config): void;
 }
@@ -85,6 +87,7 @@ export class Rollout {
       source: this.source,
       ports: this.ports,
       health: this.host.health(),
+      acme: this.host.acme(),
     });
   }
 

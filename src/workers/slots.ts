@@ -237,7 +237,7 @@ export class Slots {
   }
 
   #message(slot: Slot, m: FromWorker): void {
-    if (m.t === "reloaded" || m.t === "snapshot") {
+    if (m.t === "reloaded" || m.t === "snapshot" || m.t === "ack") {
       const waiter = slot.pending.get(m.seq);
       slot.pending.delete(m.seq);
       waiter?.(m);

@@ -13,6 +13,9 @@
  *   any new port-0 listener and so decides its port), then the others reload with those ports;
  *   a worker that cannot apply it is drained and restarted on the new config; a SIGHUP during
  *   a reload or the start-up gets a reload after it (several such signals, one reload);
+ * - ACME (src/workers/acme.ts): the one manager orders and renews here, from when the workers
+ *   serve, and pushes certificates and challenges to every worker; /status and /metrics list
+ *   certificates from the supervisor's own store;
  * - SIGTERM/SIGINT: every worker drains (as a single process does), then the supervisor exits 0;
  * - restarts: a worker that dies is started again after a backoff (100 ms doubling to 30 s,
  *   back to 100 ms once a worker has lived 10 s); the others keep serving meanwhile.
@@ -48,6 +51,7 @@ import { startAdmin } from "../server/admin.ts";
 import { coalesced } from "../server/coalesce.ts";
 import { FileReloads } from "../server/file_reload.ts";
 import { onSignals } from "../server/signals.ts";
+import { SupervisorAcme } from "./acme.ts";
 import { SharedHealth } from "./health.ts";
 import type { FromWorker } from "./protocol.ts";
 import { Rollout } from "./rollout.ts";
@@ -83,6 +87,7 @@ class Supervisor implements AdminSource {
   readonly #log: Logger;
   readonly #slots: Slots;
   readonly #health: SharedHealth;
+  readonly #acme: SupervisorAcme;
   readonly #rollout: Rollout;
   readonly #reloads: FileReloads;
   #starting = true;
@@ -113,6 +118,7 @@ class Supervisor implements AdminSource {
       opts.log,
       (servers) => this.#slots.broadcast({ t: "health", servers }),
     );
+    this.#acme = new SupervisorAcme(runtime, opts.log, this.#slots);
     this.#rollout = new Rollout(
       {
         file: opts.file,
@@ -120,7 +126,12 @@ class Supervisor implements AdminSource {
         log: opts.log,
         draining: () => this.#draining,
         health: () => this.#health.table(),
-        committed: (config) => this.#health.update(config),
+        acme: () => this.#acme.state(),
+        committed: (config) => {
+          this.#health.update(config);
+          this.#acme.files(config);
+          this.#acme.apply(config);
+        },
       },
       opts.config,
       opts.source,
@@ -151,6 +162,7 @@ class Supervisor implements AdminSource {
       }
     }
     this.#health.watch();
+    this.#acme.files(this.#rollout.config);
 
     const failure = await new Promise<string | null>((resolve) => {
       this.#startWaiter = resolve;
@@ -174,6 +186,9 @@ class Supervisor implements AdminSource {
         admin: this.#admin === null ? null : hostPort(this.#admin.addr.host, this.#admin.addr.port),
       });
       this.#poll = setInterval(() => void this.#slots.gather(), SNAPSHOT_POLL_MS);
+      // Certificates are loaded or ordered in the background, now that a listener can answer
+      // the CA's validation: serving never waits for the CA.
+      this.#acme.apply(this.#rollout.config);
     }
     return await done;
   }
@@ -304,6 +319,7 @@ class Supervisor implements AdminSource {
     if (this.#draining) return;
     this.#draining = true;
     this.#health.stop();
+    this.#acme.stop();
     if (this.#poll !== null) clearInterval(this.#poll);
     for (const s of this.#slots.list) {
       this.#slots.cancelRestart(s);
@@ -368,6 +384,7 @@ class Supervisor implements AdminSource {
       total,
       this.#health.balancers,
       this.#reloads.counts,
+      this.#acme.certificates,
     );
   }
 

@@ -3,6 +3,8 @@
  * admin endpoint and no health checks of its own. Its supervisor sends the config (as text it
  * has validated), reloads, health and drain; the worker sends snapshots of its counters, the
  * connects that failed for real traffic, and its sockets (whose ports the other workers bind).
+ * ACME certificates and challenges come from the supervisor, which runs the one ACME manager
+ * (src/workers/acme.ts): a worker serves them and orders nothing.
  *
  * Access log lines carry `worker: N`. SIGHUP and SIGINT are left to the supervisor (a terminal
  * sends them to the whole process group); SIGTERM drains this worker alone, and a worker whose
@@ -20,6 +22,7 @@ import type { Config } from "../config/types.ts";
 import { type LogFormat, Logger } from "../log/logger.ts";
 import type { Instance } from "../proxy/instance.ts";
 import { Server } from "../server/server.ts";
+import { applyAcmeState, applyCertificate, applyChallenge } from "./acme.ts";
 import type { FromWorker, HealthEntry, SocketEntry, ToWorker } from "./protocol.ts";
 import { lineSafe } from "./spawn.ts";
 import { serverKey, takeSnapshot } from "./snapshot.ts";
@@ -116,6 +119,8 @@ export function runWorker(id: number, format: LogFormat): Promise<number> {
     const start = async (m: Extract<ToWorker, { t: "start" }>) => {
       setPorts(m.ports);
       setHealth(m.health);
+      // Before the listeners bind: the first handshake already has the ACME certificates.
+      applyAcmeState(server, log, m.acme);
       let instance: Instance;
       try {
         instance = await server.start(parse(m.file, m.source));
@@ -179,6 +184,23 @@ export function runWorker(id: number, format: LogFormat): Promise<number> {
           break;
         case "drain":
           drain(m.signal);
+          break;
+        case "certificate":
+          applyCertificate(server, log, m.id, { certPem: m.certPem, keyPem: m.keyPem });
+          break;
+        case "certificate_status":
+          server.certificates.setStatus(m.id, { names: m.names, lastError: m.lastError });
+          break;
+        case "certificate_removed":
+          server.certificates.remove(m.id);
+          break;
+        case "challenge":
+          try {
+            applyChallenge(server.challenges, m.change);
+            send({ t: "ack", seq: m.seq });
+          } catch (err) {
+            send({ t: "ack", seq: m.seq, error: (err as Error).message });
+          }
           break;
       }
     });
