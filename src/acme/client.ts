@@ -74,8 +74,17 @@ export interface OrderResult {
   readonly accountUrl: string;
 }
 
-/** The problem noted by the interceptor during the order in progress. */
-let noted: { problem: AcmeProblem | null } | null = null;
+/** What the interceptor noted during the order in progress. */
+interface Noted {
+  /** The last problem document the CA sent, badNonce aside. */
+  problem: AcmeProblem | null;
+  /**
+   * The badNonce of the last response, if it was one: acme-client retries those itself, so one
+   * is the cause only when its retries ran out (no other response came after it).
+   */
+  badNonce: AcmeProblem | null;
+}
+let noted: Noted | null = null;
 /** The order in progress (orders run one at a time). */
 let queue: Promise<unknown> = Promise.resolve();
 let configuredCa: string | null | undefined;
@@ -86,7 +95,11 @@ defaults.acmeSettings = { ...defaults.acmeSettings, retryMaxAttempts: 0 };
 acme.axios.interceptors.response.use((resp) => {
   if (noted !== null) {
     const problem = problemOf(resp.status, resp.data, resp.headers?.["retry-after"]);
-    if (problem !== null) noted.problem = problem;
+    if (problem?.type === BAD_NONCE) noted.badNonce = problem;
+    else {
+      noted.badNonce = null;
+      if (problem !== null) noted.problem = problem;
+    }
   }
   return resp;
 });
@@ -96,7 +109,6 @@ function problemOf(status: number, data: unknown, retryAfter: unknown): AcmeProb
   if (typeof data !== "object" || data === null) return null;
   const d = data as Record<string, unknown>;
   if (status >= 400) {
-    if (d.type === BAD_NONCE) return null; // acme-client retries these itself
     return {
       status,
       type: typeof d.type === "string" ? d.type : null,
@@ -152,7 +164,7 @@ export function order(req: OrderRequest, answers: ChallengeAnswers): Promise<Ord
 
 async function orderNow(req: OrderRequest, answers: ChallengeAnswers): Promise<OrderResult> {
   trust(req.caPem);
-  const note: { problem: AcmeProblem | null } = { problem: null };
+  const note: Noted = { problem: null, badNonce: null };
   noted = note;
   try {
     const client = new acme.Client({
@@ -201,7 +213,7 @@ async function orderNow(req: OrderRequest, answers: ChallengeAnswers): Promise<O
   } catch (err) {
     const detail = (err as Error).message;
     throw new AcmeOrderError(
-      note.problem ?? { status: null, type: null, detail, retryAfterMs: null },
+      note.badNonce ?? note.problem ?? { status: null, type: null, detail, retryAfterMs: null },
     );
   } finally {
     noted = null;

@@ -11,9 +11,20 @@
  *   loop does not order in a loop;
  * - an order takes a lock file in storage: other instances sharing the folder (workers, or
  *   machines on a shared volume) wait for it and load the result;
- * - orders run one at a time (src/acme/client.ts).
+ * - orders run one at a time (src/acme/client.ts);
+ * - a `renew_before` as long as the certificates' lifetime gives way to the default (a third of
+ *   it), or each new certificate would be due at once;
+ * - a certificate the CA issued is served even when it cannot be stored (a full disk): it is
+ *   renewed when due, not ordered again at each backoff step (Let's Encrypt allows 5 duplicate
+ *   certificates a week).
  * Serving never waits on any of this: the old certificate keeps serving until a new one is
- * installed.
+ * installed, and one stored is installed only when it expires no sooner than the one in use.
+ *
+ * A damaged stored certificate (or key) is reported once, naming the file, and left as it is.
+ * The certificate in use, if any, keeps serving and is renewed when due; with none in use (at
+ * start) a new certificate is ordered at once, under the backoff and the lock as always, and
+ * stored in the next numbered folder, which from then on is the newest and loads: one order per
+ * damage, never a loop.
  *
  * @module
  */
@@ -22,13 +33,14 @@ import type { AcmeCertificateConfig, AcmeChallenge, AcmeConfig } from "../config
 import type { Logger } from "../log/logger.ts";
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { type ChallengeAnswers, newKey, order } from "./client.ts";
+import { type ChallengeAnswers, newKey, order, type OrderResult } from "./client.ts";
 import { AcmeOrderError } from "./client.ts";
-import { backoffDelay, renewalTime } from "./schedule.ts";
+import { BACKOFF_MIN_MS, backoffDelay, renewalTime, renewBeforeIgnored } from "./schedule.ts";
 import {
   accountLockName,
   type Backoff,
   certificateLockName,
+  checkCertificate,
   loadAccount,
   loadBackoff,
   loadCertificate,
@@ -79,7 +91,15 @@ interface Managed {
   timer: ReturnType<typeof setTimeout> | null;
   /** An order or a load is running for it. */
   busy: boolean;
+  /** Look again once the running one ends (a timer fired or a lock was released meanwhile). */
+  recheck: boolean;
   stopped: boolean;
+  /** In [0, 1): how far ahead of the renewal time it renews (see renewalTime). */
+  readonly jitter: number;
+  /** The damaged-storage error last logged, so that each is logged once. */
+  storedError: string | null;
+  /** The ignored renew_before was logged. */
+  warnedRenewBefore: boolean;
 }
 
 /** The id of an acme entry in storage and in the certificate store: its first name. */
@@ -107,6 +127,7 @@ export class AcmeManager {
    * are, new ones are loaded or ordered, removed ones stop being renewed.
    */
   apply(config: AcmeConfig | null): void {
+    const previous = this.#config;
     this.#config = config;
     const usable = this.#challenges(config);
     this.#usable = usable;
@@ -120,7 +141,18 @@ export class AcmeManager {
       }
     }
     for (const [id, c] of wanted) {
-      if (this.#managed.has(id)) continue;
+      const kept = this.#managed.get(id);
+      if (kept !== undefined) {
+        if (previous !== null && config !== null && changed(previous, config)) {
+          // Another CA or storage: what is in use stays until the new one is installed.
+          if (previous.directory !== config.directory || previous.storage !== config.storage) {
+            kept.current = null;
+          }
+          kept.warnedRenewBefore = false;
+          void this.#check(kept);
+        }
+        continue;
+      }
       if (usable.length === 0) {
         this.#host.report(id, c.names, null, "no challenge this runtime can answer");
         continue;
@@ -131,7 +163,11 @@ export class AcmeManager {
         current: null,
         timer: null,
         busy: false,
+        recheck: false,
         stopped: false,
+        jitter: this.#random(),
+        storedError: null,
+        warnedRenewBefore: false,
       };
       this.#managed.set(id, m);
       this.#host.report(id, m.names, null, null);
@@ -185,19 +221,22 @@ export class AcmeManager {
   /** Serves the stored certificate when there is one, and orders when it is due. */
   async #check(m: Managed): Promise<void> {
     const config = this.#config;
-    if (config === null || m.busy || m.stopped) return;
+    if (config === null || m.stopped) return;
+    if (m.busy) {
+      m.recheck = true;
+      return;
+    }
     m.busy = true;
     try {
-      const stored = await this.#loadStored(config, m);
-      if (stored !== null) {
-        const due = this.#dueAt(config, stored);
+      const inUse = await this.#loadStored(config, m);
+      if (inUse !== null) {
+        const due = this.#dueAt(config, m, inUse);
         if (Date.now() < due) {
           this.#at(m, due, null);
           return;
         }
       }
-      const loaded = await loadBackoff(config.storage, config.directory, m.names);
-      const backoff = "ok" in loaded ? loaded.ok : null;
+      const backoff = await this.#loadBackoff(config, m);
       if (backoff !== null && Date.now() < backoff.nextAttempt) {
         this.#host.log.event("info", "certificate order waits for its backoff", {
           names: m.names,
@@ -208,38 +247,90 @@ export class AcmeManager {
         return;
       }
       await this.#orderLocked(config, m, backoff);
+    } catch (err) {
+      // Storage that fails under the lock or the load (an order's own failures are handled
+      // where it runs): nothing reached the CA, so look again in a minute, unless a time is set.
+      const error = err instanceof Error ? err.message : String(err);
+      const retry = m.timer === null ? BACKOFF_MIN_MS : null;
+      this.#host.log.event("error", "certificate check failed", {
+        names: m.names,
+        error,
+        retry_in_ms: retry,
+      });
+      if (retry !== null) this.#at(m, Date.now() + retry, error);
     } finally {
       m.busy = false;
+      if (m.recheck && !m.stopped) {
+        m.recheck = false;
+        setTimeout(() => void this.#check(m), 0);
+      }
     }
   }
 
-  /** Loads and installs the stored certificate (if it changed); null when there is none. */
+  /** The stored backoff; a damaged record is reported and counts as none (an order rewrites it). */
+  async #loadBackoff(config: AcmeConfig, m: Managed): Promise<Backoff | null> {
+    const loaded = await loadBackoff(config.storage, config.directory, m.names);
+    if ("error" in loaded) {
+      this.#host.log.event("error", "stored backoff not loaded", {
+        names: m.names,
+        error: loaded.error,
+      });
+    }
+    return "ok" in loaded ? loaded.ok : null;
+  }
+
+  /**
+   * Installs the stored certificate when it is new here and expires no sooner than the one in
+   * use (another instance on the storage renewed it); returns the certificate in use, or null.
+   * A damaged one is reported once and left for a person to look at: nothing is deleted.
+   */
   async #loadStored(config: AcmeConfig, m: Managed): Promise<StoredCertificate | null> {
     const r = await loadCertificate(config.storage, config.directory, m.names);
     if ("error" in r) {
-      // Nothing is deleted: a corrupted file is for a person to look at.
-      this.#host.log.event("error", "stored certificate not loaded", {
-        names: m.names,
-        error: r.error,
-      });
-      return null;
+      if (m.storedError !== r.error) {
+        m.storedError = r.error;
+        this.#host.log.event("error", "stored certificate not loaded", {
+          names: m.names,
+          error: r.error,
+          serving: m.current === null ? null : new Date(m.current.notAfter).toISOString(),
+          hint: "the file is left as it is; the next certificate obtained is stored beside it",
+        });
+      }
+      return m.current;
     }
-    if ("missing" in r) return null;
+    m.storedError = null;
+    if ("missing" in r) return m.current;
     const cert = r.ok;
-    if (m.current === null || m.current.certPem !== cert.certPem) {
+    if (
+      m.current === null ||
+      (m.current.certPem !== cert.certPem && cert.notAfter >= m.current.notAfter)
+    ) {
       m.current = cert;
       this.#host.install(m.id, cert);
       this.#host.log.event("info", "certificate loaded", {
         names: m.names,
         not_after: new Date(cert.notAfter).toISOString(),
-        storage: config.storage,
+        folder: cert.folder,
       });
     }
-    return cert;
+    return m.current;
   }
 
-  #dueAt(config: AcmeConfig, c: StoredCertificate): number {
-    return renewalTime(c.notBefore, c.notAfter, config.renewBeforeMs, this.#random());
+  /** When `c` is due for renewal; says once when renew_before is too long for it. */
+  #dueAt(config: AcmeConfig, m: Managed, c: StoredCertificate): number {
+    if (!m.warnedRenewBefore && renewBeforeIgnored(c.notBefore, c.notAfter, config.renewBeforeMs)) {
+      m.warnedRenewBefore = true;
+      this.#host.log.event(
+        "warn",
+        "renew_before is not shorter than the certificate's lifetime: renewing when a third of it is left",
+        {
+          names: m.names,
+          renew_before_ms: config.renewBeforeMs,
+          lifetime_ms: c.notAfter - c.notBefore,
+        },
+      );
+    }
+    return renewalTime(c.notBefore, c.notAfter, config.renewBeforeMs, m.jitter);
   }
 
   /** Orders under the storage lock, or waits for the instance that holds it. */
@@ -255,23 +346,34 @@ export class AcmeManager {
       });
       await waitForUnlock(config.storage, name, LOCK_TTL_MS, { pollMs: LOCK_POLL_MS });
       // Whatever that order gave is in storage now; look again (outside this busy section).
-      setTimeout(() => void this.#check(m), 0);
+      m.recheck = true;
       return;
     }
     try {
       // The lock's previous holder may have just stored a certificate, or a failure.
-      const stored = await this.#loadStored(config, m);
-      if (stored !== null && Date.now() < this.#dueAt(config, stored)) {
-        this.#at(m, this.#dueAt(config, stored), null);
+      const inUse = await this.#loadStored(config, m);
+      const due = inUse === null ? 0 : this.#dueAt(config, m, inUse);
+      if (Date.now() < due) {
+        this.#at(m, due, null);
         return;
       }
-      const again = await loadBackoff(config.storage, config.directory, m.names);
-      const latest = "ok" in again ? again.ok : backoff;
+      const latest = await this.#loadBackoff(config, m) ?? backoff;
       if (latest !== null && Date.now() < latest.nextAttempt) {
         this.#at(m, latest.nextAttempt, latest.lastError);
         return;
       }
-      await this.#order(config, m, latest, () => void lock.refresh());
+      await this.#order(
+        config,
+        m,
+        latest,
+        () =>
+          void lock.refresh().catch((e: Error) =>
+            this.#host.log.event("error", "ACME lock not refreshed", {
+              names: m.names,
+              error: e.message,
+            })
+          ),
+      );
     } finally {
       await lock.release();
     }
@@ -287,25 +389,56 @@ export class AcmeManager {
     const t0 = Date.now();
     const keepLock = setInterval(refresh, LOCK_TTL_MS / 4);
     try {
-      const account = await this.#account(config, m);
-      const r = await order({
-        directory: config.directory,
-        caPem: config.ca === null ? null : readFileSync(config.ca, "utf8"),
-        accountKeyPem: account.keyPem,
-        accountUrl: account.url,
-        email: config.email,
-        names: m.names,
-        challenges: this.#usable,
-      }, this.#host.answers);
+      let account: { keyPem: string; url: string | null };
+      let r: OrderResult;
+      try {
+        account = await this.#account(config, m);
+        r = await order({
+          directory: config.directory,
+          caPem: config.ca === null ? null : readFileSync(config.ca, "utf8"),
+          accountKeyPem: account.keyPem,
+          accountUrl: account.url,
+          email: config.email,
+          names: m.names,
+          challenges: this.#usable,
+        }, this.#host.answers);
+      } catch (err) {
+        await this.#failed(config, m, backoff, err);
+        return;
+      }
+      const valid = checkCertificate(m.names, r);
+      if (typeof valid === "string") {
+        await this.#failed(config, m, backoff, new Error(valid));
+        return;
+      }
+      // The CA issued it: from here on, trouble with storage does not make the order a failure.
       if (r.accountUrl !== account.url) {
         await saveAccount(config.storage, config.directory, {
           keyPem: account.keyPem,
           url: r.accountUrl,
           contact: config.email === null ? [] : [`mailto:${config.email}`],
-        });
+        }).catch((e: Error) =>
+          this.#host.log.event("error", "ACME account URL not stored", { error: e.message })
+        );
       }
-      const cert = await saveCertificate(config.storage, config.directory, m.names, r);
-      await saveBackoff(config.storage, config.directory, m.names, null);
+      let cert: StoredCertificate;
+      let notStored: string | null = null;
+      try {
+        cert = await saveCertificate(config.storage, config.directory, m.names, r);
+      } catch (err) {
+        notStored = (err as Error).message;
+        cert = {
+          certPem: r.certPem,
+          keyPem: r.keyPem,
+          names: m.names,
+          ...valid,
+          issued: Date.now(),
+          folder: "",
+        };
+      }
+      await saveBackoff(config.storage, config.directory, m.names, null).catch((e: Error) =>
+        this.#host.log.event("error", "ACME backoff not cleared", { error: e.message })
+      );
       this.#host.count("ok");
       m.current = cert;
       this.#host.install(m.id, cert);
@@ -313,37 +446,53 @@ export class AcmeManager {
         names: m.names,
         not_after: new Date(cert.notAfter).toISOString(),
         directory: config.directory,
+        folder: notStored === null ? cert.folder : null,
         duration_ms: Date.now() - t0,
       });
-      this.#at(m, this.#dueAt(config, cert), null);
-    } catch (err) {
-      const problem = err instanceof AcmeOrderError ? err.problem : null;
-      const rateLimited = err instanceof AcmeOrderError && err.rateLimited;
-      const failures = (backoff?.failures ?? 0) + 1;
-      const delay = backoffDelay(failures, problem?.retryAfterMs ?? null);
-      const lastError = (err as Error).message;
-      // Kept on disk: a process that restarts in a loop must not order in a loop.
-      await saveBackoff(config.storage, config.directory, m.names, {
-        failures,
-        nextAttempt: Date.now() + delay,
-        lastError,
-      }).catch((e: Error) =>
-        this.#host.log.event("error", "ACME backoff not stored", { error: e.message })
-      );
-      this.#host.count(rateLimited ? "rate_limited" : "failed");
-      this.#host.log.event("error", "certificate order failed", {
-        names: m.names,
-        type: problem?.type ?? null,
-        detail: problem?.detail ?? lastError,
-        status: problem?.status ?? null,
-        failures,
-        retry_in_ms: delay,
-        serving: m.current === null ? null : new Date(m.current.notAfter).toISOString(),
-      });
-      this.#at(m, Date.now() + delay, lastError);
+      if (notStored !== null) {
+        this.#host.log.event(
+          "error",
+          "certificate not stored: it serves until the process exits, and is renewed when due",
+          { names: m.names, error: notStored },
+        );
+      }
+      this.#at(m, this.#dueAt(config, m, cert), notStored);
     } finally {
       clearInterval(keepLock);
     }
+  }
+
+  /** Records a failed order: backoff on disk and in the timer, the count, the log line. */
+  async #failed(
+    config: AcmeConfig,
+    m: Managed,
+    backoff: Backoff | null,
+    err: unknown,
+  ): Promise<void> {
+    const problem = err instanceof AcmeOrderError ? err.problem : null;
+    const rateLimited = err instanceof AcmeOrderError && err.rateLimited;
+    const failures = (backoff?.failures ?? 0) + 1;
+    const delay = backoffDelay(failures, problem?.retryAfterMs ?? null);
+    const lastError = err instanceof Error ? err.message : String(err);
+    // Kept on disk: a process that restarts in a loop must not order in a loop.
+    await saveBackoff(config.storage, config.directory, m.names, {
+      failures,
+      nextAttempt: Date.now() + delay,
+      lastError,
+    }).catch((e: Error) =>
+      this.#host.log.event("error", "ACME backoff not stored", { error: e.message })
+    );
+    this.#host.count(rateLimited ? "rate_limited" : "failed");
+    this.#host.log.event("error", "certificate order failed", {
+      names: m.names,
+      type: problem?.type ?? null,
+      detail: problem?.detail ?? lastError,
+      status: problem?.status ?? null,
+      failures,
+      retry_in_ms: delay,
+      serving: m.current === null ? null : new Date(m.current.notAfter).toISOString(),
+    });
+    this.#at(m, Date.now() + delay, lastError);
   }
 
   /**
@@ -371,4 +520,10 @@ export class AcmeManager {
       await lock.release();
     }
   }
+}
+
+/** Whether a reload changed what the kept certificates' schedule or orders depend on. */
+function changed(a: AcmeConfig, b: AcmeConfig): boolean {
+  return a.directory !== b.directory || a.storage !== b.storage ||
+    a.renewBeforeMs !== b.renewBeforeMs;
 }

@@ -20,6 +20,9 @@ export const BACKOFF_MAX_MS = DAY;
  * When a certificate valid from `notBefore` to `notAfter` (ms) is due for renewal: `renewBefore`
  * ahead of its expiry, or by default 30 days ahead or a third of its lifetime if that is
  * shorter (Let's Encrypt's 90-day certificates renew at 60 days; a 6-day one at 4 days).
+ * A `renewBefore` that is not shorter than the lifetime (`renew_before: 30d` when the CA
+ * issues 6-day certificates) would make every new certificate due at once, an order loop: the
+ * default applies then ({@link renewBeforeIgnored} says so).
  * `jitter` in [0, 1) moves it earlier by up to 1% of the lifetime (at most an hour), so that
  * instances started together do not order together.
  */
@@ -30,8 +33,19 @@ export function renewalTime(
   jitter: number,
 ): number {
   const lifetime = Math.max(0, notAfter - notBefore);
-  const before = renewBeforeMs ?? Math.min(DEFAULT_RENEW_BEFORE_MS, lifetime / 3);
+  const before = renewBeforeMs === null || renewBeforeIgnored(notBefore, notAfter, renewBeforeMs)
+    ? Math.min(DEFAULT_RENEW_BEFORE_MS, lifetime / 3)
+    : renewBeforeMs;
   return notAfter - before - Math.min(HOUR, lifetime / 100) * jitter;
+}
+
+/** Whether `renewBeforeMs` is too long for a certificate valid from `notBefore` to `notAfter`. */
+export function renewBeforeIgnored(
+  notBefore: number,
+  notAfter: number,
+  renewBeforeMs: number | null,
+): boolean {
+  return renewBeforeMs !== null && renewBeforeMs >= Math.max(0, notAfter - notBefore);
 }
 
 /**

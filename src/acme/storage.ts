@@ -68,7 +68,7 @@ export interface StoredCertificate {
   readonly notAfter: number;
   /** When it was saved (ms). */
   readonly issued: number;
-  /** The folder holding its files. */
+  /** The folder holding its files; "" for one obtained that could not be stored. */
   readonly folder: string;
 }
 
@@ -259,13 +259,8 @@ export async function saveCertificate(
   now: number = Date.now(),
 ): Promise<StoredCertificate> {
   const parent = certificatesDir(storage, directory, names);
-  const pair = checkPair(pems.certPem, pems.keyPem, "the certificate to save", "its key");
+  const pair = checkCertificate(names, pems);
   if (typeof pair === "string") throw new Error(pair);
-  if (!sameNames(pair.names, names)) {
-    throw new Error(
-      `the certificate to save is for ${pair.names.join(", ")}, not ${names.join(", ")}`,
-    );
-  }
   const meta = {
     names,
     directory,
@@ -296,6 +291,23 @@ export async function saveCertificate(
     issued: now,
     folder,
   };
+}
+
+/**
+ * The validity of a certificate just obtained for `names`, once it is seen to parse, `keyPem`
+ * to be its key and its names to be exactly `names`; otherwise what is wrong, and it must
+ * neither be saved nor served.
+ */
+export function checkCertificate(
+  names: readonly string[],
+  pems: { readonly certPem: string; readonly keyPem: string },
+): { readonly notBefore: number; readonly notAfter: number } | string {
+  const pair = checkPair(pems.certPem, pems.keyPem, "the certificate obtained", "its key");
+  if (typeof pair === "string") return pair;
+  if (!sameNames(pair.names, names)) {
+    return `the certificate obtained is for ${pair.names.join(", ")}, not ${names.join(", ")}`;
+  }
+  return { notBefore: pair.notBefore, notAfter: pair.notAfter };
 }
 
 /** The schedule after failed orders, kept so that a process restarting in a loop does not order in a loop. */

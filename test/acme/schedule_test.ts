@@ -6,6 +6,7 @@ import {
   backoffDelay,
   DEFAULT_RENEW_BEFORE_MS,
   renewalTime,
+  renewBeforeIgnored,
 } from "../../src/acme/schedule.ts";
 
 const DAY = 86_400_000;
@@ -22,6 +23,15 @@ describe("renewalTime", () => {
   test("renew_before replaces the default, even past a third of the lifetime", () => {
     assert.equal(renewalTime(0, 90 * DAY, 10 * DAY, 0), 80 * DAY);
     assert.equal(renewalTime(0, 60_000, 55_000, 0), 5_000);
+    assert.equal(renewBeforeIgnored(0, 60_000, 55_000), false);
+  });
+  test("a renew_before not shorter than the lifetime gives way to the default: no order loop", () => {
+    // renew_before: 30d with 6-day certificates would make each new one due at once.
+    assert.equal(renewalTime(0, 6 * DAY, 30 * DAY, 0), 4 * DAY);
+    assert.equal(renewalTime(0, 60_000, 60_000, 0), 40_000);
+    assert.equal(renewBeforeIgnored(0, 6 * DAY, 30 * DAY), true);
+    assert.equal(renewBeforeIgnored(0, 60_000, 60_000), true);
+    assert.equal(renewBeforeIgnored(0, 60_000, null), false);
   });
   test("jitter moves it earlier by at most 1% of the lifetime, capped at an hour", () => {
     assert.equal(renewalTime(0, 60_000, null, 0.999999) >= 40_000 - 600, true);

@@ -254,11 +254,11 @@ describe("certificates", () => {
     const s = storage();
     const cases: [{ certPem: string; keyPem: string }, RegExp][] = [
       [{ certPem: PAIR.cert, keyPem: OTHER.key }, /key "its key" does not belong to/],
-      [{ certPem: "nonsense", keyPem: PAIR.key }, /"the certificate to save" is not a PEM/],
+      [{ certPem: "nonsense", keyPem: PAIR.key }, /"the certificate obtained" is not a PEM/],
       [{ certPem: PAIR.cert, keyPem: "nonsense" }, /"its key" is not a PEM private key/],
       [
         { certPem: ONE_NAME.cert, keyPem: ONE_NAME.key },
-        /the certificate to save is for a\.test, not a\.test, b\.test/,
+        /the certificate obtained is for a\.test, not a\.test, b\.test/,
       ],
     ];
     for (const [pems, error] of cases) {
