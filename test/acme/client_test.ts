@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
-import https from "node:https";
 import { after, before, describe, test } from "node:test";
 import {
   AcmeOrderError,
@@ -17,9 +16,8 @@ import {
   order,
   type OrderRequest,
 } from "../../src/acme/client.ts";
-import { selfSigned } from "../helpers/certs.ts";
 import { freePort } from "../helpers/clients.ts";
-import { type Pebble, startPebble } from "../helpers/pebble.ts";
+import { type Pebble, rateLimitingFront, startPebble } from "../helpers/pebble.ts";
 
 /** HTTP-01 answers served by a node:http server on `port` (what Pebble connects to). */
 async function httpAnswers(port: number): Promise<ChallengeAnswers & { close(): void }> {
@@ -117,68 +115,3 @@ describe("acme client against Pebble", () => {
     }
   });
 });
-
-/**
- * An HTTPS front for Pebble: it serves Pebble's directory with the new-order URL pointing at
- * itself, and answers new orders as Let's Encrypt does when a limit is hit.
- */
-async function rateLimitingFront(pebble: Pebble) {
-  const cert = selfSigned(["127.0.0.1", "localhost"]);
-  const target = new URL(pebble.directory);
-  const pebbleCa = readFileSync(pebble.caFile, "utf8");
-  let orders = 0;
-  let self = "";
-  const server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      if (req.url === "/order-plz") {
-        orders++;
-        res.writeHead(429, {
-          "Content-Type": "application/problem+json",
-          "Retry-After": "3600",
-          "Replay-Nonce": "front-nonce",
-        });
-        res.end(JSON.stringify({
-          type: "urn:ietf:params:acme:error:rateLimited",
-          detail: "too many new orders recently",
-          status: 429,
-        }));
-        return;
-      }
-      const up = https.request({
-        host: target.hostname,
-        port: target.port,
-        path: req.url,
-        method: req.method,
-        headers: { ...req.headers, host: target.host },
-        ca: pebbleCa,
-      }, (upRes) => {
-        const body: Buffer[] = [];
-        upRes.on("data", (c: Buffer) => body.push(c));
-        upRes.on("end", () => {
-          let text = Buffer.concat(body).toString("utf8");
-          // Only new orders come here: a signed request's URL must be the one it is sent to.
-          if (req.url === target.pathname) {
-            text = text.replace(`${target.origin}/order-plz`, `${self}/order-plz`);
-          }
-          const headers = { ...upRes.headers };
-          delete headers["content-length"];
-          res.writeHead(upRes.statusCode ?? 502, headers);
-          res.end(text);
-        });
-      });
-      up.on("error", () => res.destroy());
-      up.end(Buffer.concat(chunks));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  // localhost: the test certificate names DNS names only, not IP addresses.
-  self = `https://localhost:${(server.address() as { port: number }).port}`;
-  return {
-    directory: `${self}${target.pathname}`,
-    ca: cert.cert,
-    orders: () => orders,
-    close: () => server.close(),
-  };
-}

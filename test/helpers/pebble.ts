@@ -8,9 +8,11 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import https from "node:https";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { selfSigned } from "./certs.ts";
 import { freePort } from "./clients.ts";
 
 /** Options for {@link startPebble}. */
@@ -85,6 +87,26 @@ function waitForLine(child: ChildProcess, output: string[], re: RegExp): Promise
   });
 }
 
+/**
+ * Resolves once 127.0.0.1:`port` accepts a connection. Pebble says nothing once it does, so
+ * this tries again after each refusal (for at most 5 s).
+ */
+async function listening(port: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`Pebble does not listen on ${port}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** Starts pebble-challtestsrv and Pebble; resolves once Pebble serves its directory. */
 export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
   const dir = mkdtempSync(join(tmpdir(), "switchyard-pebble-"));
@@ -139,8 +161,11 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
   });
   try {
     await waitForLine(pebble, output, /ACME directory available at/);
+    // Pebble logs that line just before it listens, and listens for management on the side.
+    await Promise.all([listening(listenPort), listening(mgmtPort)]);
   } catch (err) {
     cts.kill();
+    pebble.kill();
     throw err;
   }
   const stop = (child: ChildProcess) =>
@@ -166,5 +191,75 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
     close: async () => {
       await Promise.all([stop(pebble), stop(cts)]);
     },
+  };
+}
+
+/**
+ * An HTTPS front for Pebble: it serves Pebble's directory with the new-order URL pointing at
+ * itself, and answers new orders as Let's Encrypt does when a limit is hit.
+ */
+export async function rateLimitingFront(pebble: Pebble): Promise<{
+  directory: string;
+  ca: string;
+  orders: () => number;
+  close: () => void;
+}> {
+  const cert = selfSigned(["127.0.0.1", "localhost"]);
+  const target = new URL(pebble.directory);
+  const pebbleCa = readFileSync(pebble.caFile, "utf8");
+  let orders = 0;
+  let self = "";
+  const server = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      if (req.url === "/order-plz") {
+        orders++;
+        res.writeHead(429, {
+          "Content-Type": "application/problem+json",
+          "Retry-After": "3600",
+          "Replay-Nonce": "front-nonce",
+        });
+        res.end(JSON.stringify({
+          type: "urn:ietf:params:acme:error:rateLimited",
+          detail: "too many new orders recently",
+          status: 429,
+        }));
+        return;
+      }
+      const up = https.request({
+        host: target.hostname,
+        port: target.port,
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, host: target.host },
+        ca: pebbleCa,
+      }, (upRes) => {
+        const body: Buffer[] = [];
+        upRes.on("data", (c: Buffer) => body.push(c));
+        upRes.on("end", () => {
+          let text = Buffer.concat(body).toString("utf8");
+          // Only new orders come here: a signed request's URL must be the one it is sent to.
+          if (req.url === target.pathname) {
+            text = text.replace(`${target.origin}/order-plz`, `${self}/order-plz`);
+          }
+          const headers = { ...upRes.headers };
+          delete headers["content-length"];
+          res.writeHead(upRes.statusCode ?? 502, headers);
+          res.end(text);
+        });
+      });
+      up.on("error", () => res.destroy());
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // localhost: the test certificate names DNS names only, not IP addresses.
+  self = `https://localhost:${(server.address() as { port: number }).port}`;
+  return {
+    directory: `${self}${target.pathname}`,
+    ca: cert.cert,
+    orders: () => orders,
+    close: () => server.close(),
   };
 }
