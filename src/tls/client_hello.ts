@@ -79,6 +79,19 @@ const NO_ALPN: readonly string[] = Object.freeze([]);
  * Never throws, never copies unless the hello spans several records.
  */
 export function sniffClientHello(buf: Uint8Array): SniffResult<ClientHello> {
+  const r = sniffClientHelloMessage(buf);
+  if (r.kind !== "match") return r;
+  const recordVersion = (buf[1] << 8) | buf[2];
+  return parseClientHello(r.value.subarray(HANDSHAKE_HEADER), recordVersion, r.length);
+}
+
+/**
+ * Finds the ClientHello handshake message (its 4-byte header included) in the records of `buf`,
+ * for a server that answers the handshake itself and must hash the message as sent. Results as
+ * {@link sniffClientHello}'s, but the body is not parsed. The value is a view into `buf` when
+ * the message fits one record, else a copy joined from the fragments.
+ */
+export function sniffClientHelloMessage(buf: Uint8Array): SniffResult<Uint8Array> {
   const n = buf.length;
   if (n === 0) return NEED_MORE;
   if (buf[0] !== CONTENT_HANDSHAKE) return NO_MATCH;
@@ -161,8 +174,7 @@ export function sniffClientHello(buf: Uint8Array): SniffResult<ClientHello> {
       const message = record === 0
         ? buf.subarray(fragment, recordEnd)
         : reassemble(buf, recordEnd, need);
-      const recordVersion = (buf[1] << 8) | buf[2];
-      return parseClientHello(message.subarray(HANDSHAKE_HEADER), recordVersion, recordEnd);
+      return match(message, recordEnd);
     }
     pos = recordEnd;
     record++;

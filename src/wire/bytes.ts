@@ -15,3 +15,11 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * `b` typed as WebCrypto input. TypeScript types a Uint8Array as possibly viewing a
+ * SharedArrayBuffer, which WebCrypto refuses; the network and crypto bytes here never do.
+ */
+export function cryptoBytes(b: Uint8Array): Uint8Array<ArrayBuffer> {
+  return b as Uint8Array<ArrayBuffer>;
+}
