@@ -7,7 +7,7 @@
  * @module
  */
 
-import tls from "node:tls";
+import { type Identity, identityFromPem } from "../tls/tls13/identity.ts";
 
 /** Where HTTP-01 tokens are fetched from (RFC 8555 section 8.3). */
 export const HTTP01_PREFIX = "/.well-known/acme-challenge/";
@@ -18,7 +18,9 @@ export const ACME_TLS_ALPN = "acme-tls/1";
 /** Pending challenges, looked up per request or ClientHello (a map lookup, nothing more). */
 export class Challenges {
   readonly #http = new Map<string, string>();
-  readonly #alpn = new Map<string, tls.SecureContext>();
+  readonly #alpn = new Map<string, Identity>();
+  /** The latest addAlpn per name, so that one finishing after a newer call or a removal loses. */
+  readonly #alpnLatest = new Map<string, symbol>();
 
   /** Answers `GET /.well-known/acme-challenge/<token>` with `keyAuthorization`. */
   addHttp(token: string, keyAuthorization: string): void {
@@ -29,12 +31,20 @@ export class Challenges {
     this.#http.delete(token);
   }
 
-  /** Presents the challenge certificate to `acme-tls/1` handshakes for `name`. */
-  addAlpn(name: string, certPem: string, keyPem: string): void {
-    this.#alpn.set(name, tls.createSecureContext({ cert: certPem, key: keyPem }));
+  /**
+   * Presents the challenge certificate to `acme-tls/1` handshakes for `name` once its key is
+   * loaded. Rejects when the pair cannot be used (it must be an ECDSA P-256 PKCS#8 key: the
+   * handshake is answered by src/tls/tls13/).
+   */
+  async addAlpn(name: string, certPem: string, keyPem: string): Promise<void> {
+    const mine = Symbol(name);
+    this.#alpnLatest.set(name, mine);
+    const identity = await identityFromPem(certPem, keyPem);
+    if (this.#alpnLatest.get(name) === mine) this.#alpn.set(name, identity);
   }
 
   removeAlpn(name: string): void {
+    this.#alpnLatest.delete(name);
     this.#alpn.delete(name);
   }
 
@@ -49,7 +59,7 @@ export class Challenges {
   }
 
   /** The challenge certificate for `sni`, or null when none is pending for it. */
-  alpnContext(sni: string | null): tls.SecureContext | null {
+  alpnIdentity(sni: string | null): Identity | null {
     if (sni === null || this.#alpn.size === 0) return null;
     return this.#alpn.get(sni) ?? null;
   }

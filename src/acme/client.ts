@@ -194,7 +194,9 @@ async function orderNow(req: OrderRequest, answers: ChallengeAnswers): Promise<O
         if (type === "http-01") {
           await answers.addHttp(challenge.token, keyAuthorization);
         } else if (type === "tls-alpn-01") {
-          const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
+          // ECDSA P-256: the key the self-answered handshake signs with (src/tls/tls13/).
+          const key = await acme.crypto.createPrivateEcdsaKey("P-256");
+          const [, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, key);
           await answers.addAlpn(name, cert.toString(), key.toString());
         } else {
           throw new Error(

@@ -7,27 +7,23 @@
  */
 
 import type { Logger } from "../log/logger.ts";
-import type { Runtime } from "../runtime/types.ts";
 import type { Certificates } from "../tls/certificates.ts";
 import type { Challenges } from "./challenges.ts";
 import type { AcmeHost } from "./manager.ts";
 
 /** A host that serves what the manager obtains from `certs`, answering from `challenges`. */
 export function localAcmeHost(
-  rt: Runtime,
   log: Logger,
   certs: Certificates,
   challenges: Challenges,
 ): AcmeHost {
   return {
     log,
-    noTlsAlpn: rt.noTlsAlpnChallenge,
     answers: {
       addHttp: (token, keyAuthorization) =>
         Promise.resolve(challenges.addHttp(token, keyAuthorization)),
       removeHttp: (token) => Promise.resolve(challenges.removeHttp(token)),
-      addAlpn: (name, certPem, keyPem) =>
-        Promise.resolve(challenges.addAlpn(name, certPem, keyPem)),
+      addAlpn: (name, certPem, keyPem) => challenges.addAlpn(name, certPem, keyPem),
       removeAlpn: (name) => Promise.resolve(challenges.removeAlpn(name)),
     },
     install: (id, cert) =>

@@ -29,7 +29,7 @@
  * @module
  */
 
-import type { AcmeCertificateConfig, AcmeChallenge, AcmeConfig } from "../config/types.ts";
+import type { AcmeCertificateConfig, AcmeConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { readFileSync } from "node:fs";
 import process from "node:process";
@@ -65,8 +65,6 @@ export type OrderResultLabel = "ok" | "failed" | "rate_limited";
 export interface AcmeHost {
   readonly log: Logger;
   readonly answers: ChallengeAnswers;
-  /** Why TLS-ALPN-01 cannot be answered here (see Runtime.noTlsAlpnChallenge), or null. */
-  readonly noTlsAlpn: string | null;
   /** Serves `cert` for its names from now on (replacing the one of the same id). */
   install(id: string, cert: StoredCertificate): void;
   /** Status for /status: its names, when it renews next and why the last order failed. */
@@ -111,8 +109,6 @@ export function acmeId(c: AcmeCertificateConfig): string {
 export class AcmeManager {
   readonly #host: AcmeHost;
   #config: AcmeConfig | null = null;
-  /** The configured challenges this process can answer. */
-  #usable: AcmeChallenge[] = [];
   readonly #managed = new Map<string, Managed>();
   readonly #owner = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   readonly #random: () => number;
@@ -129,8 +125,6 @@ export class AcmeManager {
   apply(config: AcmeConfig | null): void {
     const previous = this.#config;
     this.#config = config;
-    const usable = this.#challenges(config);
-    this.#usable = usable;
     const wanted = new Map((config?.certificates ?? []).map((c) => [acmeId(c), c]));
     for (const [id, m] of this.#managed) {
       const c = wanted.get(id);
@@ -153,10 +147,6 @@ export class AcmeManager {
         }
         continue;
       }
-      if (usable.length === 0) {
-        this.#host.report(id, c.names, null, "no challenge this runtime can answer");
-        continue;
-      }
       const m: Managed = {
         id,
         names: c.names,
@@ -173,24 +163,6 @@ export class AcmeManager {
       this.#host.report(id, m.names, null, null);
       void this.#check(m);
     }
-  }
-
-  /** The configured challenges this process can answer; says so once when one is left out. */
-  #challenges(config: AcmeConfig | null): AcmeChallenge[] {
-    if (config === null || config.certificates.length === 0) return [];
-    const why = this.#host.noTlsAlpn;
-    const usable = config.challenges.filter((c) => c !== "tls-alpn-01" || why === null);
-    if (usable.length < config.challenges.length) {
-      this.#host.log.event(
-        usable.length === 0 ? "error" : "warn",
-        usable.length === 0
-          ? "no certificate can be obtained: tls-alpn-01 cannot be answered on this runtime; " +
-            "add http-01 to acme.challenges (or run on Bun, as the compiled binary does)"
-          : "tls-alpn-01 cannot be answered on this runtime: only http-01 is used",
-        { reason: why },
-      );
-    }
-    return usable;
   }
 
   /** Stops every timer (shutdown); an order in flight finishes but schedules nothing. */
@@ -400,7 +372,7 @@ export class AcmeManager {
           accountUrl: account.url,
           email: config.email,
           names: m.names,
-          challenges: this.#usable,
+          challenges: config.challenges,
         }, this.#host.answers);
       } catch (err) {
         await this.#failed(config, m, backoff, err);

@@ -86,7 +86,7 @@ export async function serve(config: Config, log: Logger, opts: ServeOptions): Pr
   health.watch(instance.generation.backends);
   // Certificates are loaded or ordered in the background: serving never waits for the CA.
   const acme = new AcmeManager(
-    localAcmeHost(runtime, log, server.certificates, server.challenges),
+    localAcmeHost(log, server.certificates, server.challenges),
   );
   acme.apply(config.acme);
   state.ready = true;

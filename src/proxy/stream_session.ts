@@ -17,6 +17,7 @@ import type { RouteInput } from "../route/router.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { TLS_ALERT_HANDSHAKE_FAILURE, TLS_ALERT_UNRECOGNIZED_NAME } from "../tls/client_hello.ts";
 import { terminateTls } from "../tls/terminate.ts";
+import { answerHandshake } from "../tls/tls13/answer.ts";
 import { isGuarded, PROXY_REFUSED } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
 import { h2ConnectionError, h2ErrorResponse } from "../h2/answer.ts";
@@ -247,23 +248,17 @@ export class StreamSession implements ConnHandlers {
     if (found.protocol !== "tls" || hello === undefined) return false;
     if (hello.alpn.length !== 1 || hello.alpn[0] !== ACME_TLS_ALPN) return false;
     if (route?.alpn?.includes(ACME_TLS_ALPN)) return false;
-    const context = challenges.alpnContext(hello.sni);
-    if (context === null) return false;
+    const identity = challenges.alpnIdentity(hello.sni);
+    if (identity === null) return false;
     const bytes = this.#buf!.bytes;
     this.#phase = "pipe";
-    const rt = this.ctx.services.rt;
     const timeout = this.ctx.listener.inspectTimeoutMs;
-    terminateTls(rt, this.client, bytes, context, timeout, (r) => {
+    // The validator only looks at the certificate: the handshake is the whole answer.
+    answerHandshake(this.client, bytes, identity, ACME_TLS_ALPN, timeout, (r) => {
       this.ctx.counters.active--;
-      if ("error" in r) {
-        this.#log("tls_failed", `acme-tls/1: ${r.error}`, bytes.length, 0);
-        return;
-      }
-      // The validator only looks at the certificate; the handshake is the whole answer.
-      r.conn.end();
-      r.conn.close();
-      this.#log("acme_challenge", undefined, bytes.length, 0);
-    }, [ACME_TLS_ALPN]);
+      if (!r.ok) this.#log("tls_failed", `acme-tls/1: ${r.error}`, bytes.length, r.sent);
+      else this.#log("acme_challenge", undefined, bytes.length, r.sent);
+    });
     return true;
   }
 

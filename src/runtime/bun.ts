@@ -228,7 +228,6 @@ class BunListener implements Listener {
 /** The Bun runtime adapter. */
 export const bunRuntime: Runtime = {
   name: "bun",
-  noTlsAlpnChallenge: null,
   version: `bun ${Bun.version}`,
 
   listen(opts: ListenOptions, onConn: AcceptHandler, _onError: AcceptErrorHandler) {

@@ -244,8 +244,6 @@ guardTlsStart();
 /** The Deno runtime adapter. */
 export const denoRuntime: Runtime = {
   name: "deno",
-  noTlsAlpnChallenge: "Deno's TLS (rustls) refuses the challenge certificate's critical " +
-    "acmeIdentifier extension (UnsupportedCriticalExtension)",
   version: `deno ${Deno.version.deno}`,
 
   listen(opts: ListenOptions, onConn: AcceptHandler, onError: AcceptErrorHandler) {

@@ -109,13 +109,6 @@ export interface Runtime {
   readonly name: "deno" | "bun";
   /** e.g. "deno 2.9.6" or "bun 1.4.5". */
   readonly version: string;
-  /**
-   * Why this runtime's TLS cannot serve a TLS-ALPN-01 challenge certificate, or null when it
-   * can. RFC 8737 makes the certificate's acmeIdentifier extension critical, and Deno's TLS
-   * (rustls, under node:tls and Deno.listenTls alike) refuses to load a certificate with a
-   * critical extension it does not know.
-   */
-  readonly noTlsAlpnChallenge: string | null;
   listen(
     opts: ListenOptions,
     onConn: AcceptHandler,

@@ -16,8 +16,7 @@ const HTTP_ALPN = ["http/1.1"];
 /**
  * Runs the server side of a handshake over `client` (with `hello` already read from it).
  * Calls `done` once: with the decrypted connection, or with why the handshake failed (the
- * client is closed then). `timeoutMs` bounds the handshake; `rt` wraps the decrypted stream;
- * `alpn` is what the server side accepts (an ACME validation takes only `acme-tls/1`).
+ * client is closed then). `timeoutMs` bounds the handshake; `rt` wraps the decrypted stream.
  */
 export function terminateTls(
   rt: Runtime,
@@ -26,12 +25,11 @@ export function terminateTls(
   secureContext: tls.SecureContext,
   timeoutMs: number,
   done: (r: { conn: Conn } | { error: string }) => void,
-  alpn: readonly string[] = HTTP_ALPN,
 ): void {
   const socket = new tls.TLSSocket(new ConnDuplex(client, hello), {
     isServer: true,
     secureContext,
-    ALPNProtocols: [...alpn],
+    ALPNProtocols: HTTP_ALPN,
   });
   let settled = false;
   const settle = (r: { conn: Conn } | { error: string }) => {

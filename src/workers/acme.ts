@@ -26,7 +26,6 @@ import type { Challenges } from "../acme/challenges.ts";
 import { type AcmeHost, AcmeManager } from "../acme/manager.ts";
 import type { Config } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
-import type { Runtime } from "../runtime/types.ts";
 import { Certificates } from "../tls/certificates.ts";
 import type {
   AcmeCertificateEntry,
@@ -68,7 +67,6 @@ export class SupervisorAcme {
   #stopped = false;
 
   constructor(
-    rt: Pick<Runtime, "noTlsAlpnChallenge">,
     log: Logger,
     workers: AcmeWorkers,
     opts: SupervisorAcmeOptions = {},
@@ -80,7 +78,7 @@ export class SupervisorAcme {
     this.certificates = new Certificates({ event: () => {} }, {
       pollMs: opts.certificatePollMs,
     });
-    this.host = this.#host(rt.noTlsAlpnChallenge);
+    this.host = this.#host();
     this.#manager = new AcmeManager(this.host);
   }
 
@@ -114,10 +112,9 @@ export class SupervisorAcme {
     return { certificates: [...this.#entries.values()], challenges: [...this.#pending.values()] };
   }
 
-  #host(noTlsAlpn: string | null): AcmeHost {
+  #host(): AcmeHost {
     return {
       log: this.#log,
-      noTlsAlpn,
       answers: {
         addHttp: (token, keyAuthorization) =>
           this.#challenge(token, { op: "add_http", token, keyAuthorization }),
@@ -207,8 +204,11 @@ export interface AcmeTarget {
   readonly challenges: Challenges;
 }
 
-/** Applies one challenge change; throws when a TLS-ALPN-01 certificate cannot be used. */
-export function applyChallenge(challenges: Challenges, change: ChallengeChange): void {
+/** Applies one challenge change; rejects when a TLS-ALPN-01 certificate cannot be used. */
+export async function applyChallenge(
+  challenges: Challenges,
+  change: ChallengeChange,
+): Promise<void> {
   switch (change.op) {
     case "add_http":
       challenges.addHttp(change.token, change.keyAuthorization);
@@ -217,7 +217,7 @@ export function applyChallenge(challenges: Challenges, change: ChallengeChange):
       challenges.removeHttp(change.token);
       break;
     case "add_alpn":
-      challenges.addAlpn(change.name, change.certPem, change.keyPem);
+      await challenges.addAlpn(change.name, change.certPem, change.keyPem);
       break;
     case "remove_alpn":
       challenges.removeAlpn(change.name);
@@ -239,24 +239,25 @@ export function applyCertificate(
   }
 }
 
-/** A worker's start: every certificate and pending challenge the supervisor has. */
-export function applyAcmeState(
+/**
+ * A worker's start: every certificate and pending challenge the supervisor has. The
+ * certificates serve at once; the promise resolves once every challenge key is loaded too (one
+ * that cannot be is logged).
+ */
+export async function applyAcmeState(
   target: AcmeTarget,
   log: Pick<Logger, "event">,
   state: AcmeState,
-): void {
+): Promise<void> {
   for (const c of state.certificates) {
     target.certificates.setStatus(c.id, { names: c.names, lastError: c.lastError });
     if (c.pem !== null) applyCertificate(target, log, c.id, c.pem);
   }
-  for (const change of state.challenges) {
-    try {
-      applyChallenge(target.challenges, change);
-    } catch (err) {
-      log.event("error", "ACME challenge not answered", {
-        op: change.op,
-        error: (err as Error).message,
-      });
-    }
-  }
+  await Promise.all(
+    state.challenges.map((change) =>
+      applyChallenge(target.challenges, change).catch((err: Error) =>
+        log.event("error", "ACME challenge not answered", { op: change.op, error: err.message })
+      )
+    ),
+  );
 }

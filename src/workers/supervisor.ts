@@ -118,7 +118,7 @@ class Supervisor implements AdminSource {
       opts.log,
       (servers) => this.#slots.broadcast({ t: "health", servers }),
     );
-    this.#acme = new SupervisorAcme(runtime, opts.log, this.#slots);
+    this.#acme = new SupervisorAcme(opts.log, this.#slots);
     this.#rollout = new Rollout(
       {
         file: opts.file,

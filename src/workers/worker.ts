@@ -119,8 +119,9 @@ export function runWorker(id: number, format: LogFormat): Promise<number> {
     const start = async (m: Extract<ToWorker, { t: "start" }>) => {
       setPorts(m.ports);
       setHealth(m.health);
-      // Before the listeners bind: the first handshake already has the ACME certificates.
-      applyAcmeState(server, log, m.acme);
+      // Before the listeners bind: the first handshake already has the ACME certificates and
+      // challenge keys.
+      await applyAcmeState(server, log, m.acme);
       let instance: Instance;
       try {
         instance = await server.start(parse(m.file, m.source));
@@ -195,12 +196,10 @@ export function runWorker(id: number, format: LogFormat): Promise<number> {
           server.certificates.remove(m.id);
           break;
         case "challenge":
-          try {
-            applyChallenge(server.challenges, m.change);
-            send({ t: "ack", seq: m.seq });
-          } catch (err) {
-            send({ t: "ack", seq: m.seq, error: (err as Error).message });
-          }
+          applyChallenge(server.challenges, m.change).then(
+            () => send({ t: "ack", seq: m.seq }),
+            (err: Error) => send({ t: "ack", seq: m.seq, error: err.message }),
+          );
           break;
       }
     });

@@ -14,7 +14,6 @@ import { events } from "../helpers/admin.ts";
 import { curlTls, freePort } from "../helpers/clients.ts";
 import { type Pebble, startPebble } from "../helpers/pebble.ts";
 import { type RouterProcess, startRouter } from "../helpers/router.ts";
-import { isBun } from "../helpers/runtime.ts";
 
 const NAMES = ["a.acme.test", "b.acme.test"];
 
@@ -74,11 +73,7 @@ function stored(storage: string): string[] {
   return readdirSync(join(base, dir, NAMES[0])).filter((f) => /^\d+$/.test(f));
 }
 
-// Deno's TLS refuses the TLS-ALPN-01 certificate (see Runtime.noTlsAlpnChallenge): there the
-// router must say so and order nothing.
-const challenges = isBun ? ["http-01", "tls-alpn-01"] : ["http-01"];
-
-for (const challenge of challenges) {
+for (const challenge of ["http-01", "tls-alpn-01"]) {
   describe(`acme: ${challenge} only`, () => {
     let pebble: Pebble;
     let router: RouterProcess | undefined;
@@ -137,33 +132,5 @@ for (const challenge of challenges) {
       assert.ok(!events(router).some((e) => e.msg === "certificate obtained"));
       assert.deepEqual(stored(storage), ["1"]);
     });
-  });
-}
-
-if (!isBun) {
-  test("acme: tls-alpn-01 only, on Deno: a clear error at start, no order", async () => {
-    const backend = await hostEcho();
-    const httpPort = await freePort();
-    const tlsPort = await freePort();
-    const pebble = await startPebble({ httpPort, tlsPort });
-    const storage = mkdtempSync(join(tmpdir(), "switchyard-acme-"));
-    const router = await startRouter(routerConfig({
-      pebble,
-      storage,
-      httpPort,
-      tlsPort,
-      backend: backend.port,
-      challenges: "[tls-alpn-01]",
-    }));
-    try {
-      const e = await event(router, (e) => e.level === "error", "the error");
-      assert.match(String(e.msg), /tls-alpn-01 cannot be answered on this runtime/);
-      assert.match(String(e.reason), /rustls/);
-      assert.ok(!events(router).some((e) => String(e.msg).startsWith("certificate order")));
-    } finally {
-      await router.stop();
-      backend.server.close();
-      await pebble.close();
-    }
   });
 }

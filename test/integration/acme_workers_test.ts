@@ -17,7 +17,7 @@ import { adminPort, events, scrape, signal, status, until } from "../helpers/adm
 import { curlTls, freePort } from "../helpers/clients.ts";
 import { type Pebble, startPebble } from "../helpers/pebble.ts";
 import { type RouterProcess, startRouter } from "../helpers/router.ts";
-import { isBun, runtimeName } from "../helpers/runtime.ts";
+import { runtimeName } from "../helpers/runtime.ts";
 
 const NAMES = ["a.acme.test", "b.acme.test"];
 
@@ -40,10 +40,7 @@ async function hostEcho(): Promise<{ server: http.Server; port: number }> {
   return { server, port: (server.address() as { port: number }).port };
 }
 
-// Deno's TLS refuses the TLS-ALPN-01 certificate (see Runtime.noTlsAlpnChallenge).
-const challenges = isBun ? ["http-01", "tls-alpn-01"] : ["http-01"];
-
-for (const challenge of challenges) {
+for (const challenge of ["http-01", "tls-alpn-01"]) {
   describe(`acme, ${challenge}, workers: 2 (router on ${runtimeName})`, () => {
     let pebble: Pebble;
     let router: RouterProcess;

@@ -113,12 +113,10 @@ async function settled(p: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
-const rt = { noTlsAlpnChallenge: null };
-
 describe("SupervisorAcme: challenges", () => {
   test("an addition resolves once every live worker acknowledged it; a new worker's state has it", async () => {
     const workers = new FakeWorkers([slot(1), slot(2), slot(3, false)]);
-    const acme = new SupervisorAcme(rt, new Lines().log, workers);
+    const acme = new SupervisorAcme(new Lines().log, workers);
     const added = acme.host.answers.addHttp("tok", "tok.thumb");
     // Recorded before it goes out: a worker admitted from now on starts with it.
     assert.deepEqual(acme.state().challenges, [
@@ -145,7 +143,7 @@ describe("SupervisorAcme: challenges", () => {
 
   test("tls-alpn-01 certificates go the same way, by name", async () => {
     const workers = new FakeWorkers([slot(1)]);
-    const acme = new SupervisorAcme(rt, new Lines().log, workers);
+    const acme = new SupervisorAcme(new Lines().log, workers);
     const added = acme.host.answers.addAlpn("a.test", "CERT", "KEY");
     workers.ack(1);
     await added;
@@ -161,7 +159,7 @@ describe("SupervisorAcme: challenges", () => {
   test("a worker that exits meanwhile does not hold an addition up", async () => {
     const gone = slot(2);
     const workers = new FakeWorkers([slot(1), gone]);
-    const acme = new SupervisorAcme(rt, new Lines().log, workers);
+    const acme = new SupervisorAcme(new Lines().log, workers);
     const added = acme.host.answers.addHttp("tok", "ka");
     workers.ack(1);
     gone.child = null;
@@ -172,7 +170,7 @@ describe("SupervisorAcme: challenges", () => {
   test("a worker that refuses or does not answer fails an addition, and only a warning for a removal", async () => {
     const lines = new Lines();
     const workers = new FakeWorkers([slot(1), slot(2)]);
-    const acme = new SupervisorAcme(rt, lines.log, workers, { ackTimeoutMs: 50 });
+    const acme = new SupervisorAcme(lines.log, workers, { ackTimeoutMs: 50 });
     const refused = acme.host.answers.addAlpn("a.test", "x", "y");
     workers.ack(1);
     workers.ack(2, "bad certificate");
@@ -205,7 +203,7 @@ describe("SupervisorAcme: challenges", () => {
 describe("SupervisorAcme: certificates", () => {
   test("installed: in the supervisor's store and pushed to every worker; in a starting worker's state", () => {
     const workers = new FakeWorkers([slot(1), slot(2)]);
-    const acme = new SupervisorAcme(rt, new Lines().log, workers);
+    const acme = new SupervisorAcme(new Lines().log, workers);
     const names = ["a.test", "b.test"];
     const when = Date.now() + 3600_000;
     acme.host.report("a.test", names, null, null);
@@ -254,7 +252,7 @@ describe("SupervisorAcme: certificates", () => {
 
   test("a pair the store refuses goes to no worker", () => {
     const workers = new FakeWorkers([slot(1)]);
-    const acme = new SupervisorAcme(rt, new Lines().log, workers);
+    const acme = new SupervisorAcme(new Lines().log, workers);
     const a = stored(["a.test"]);
     const b = stored(["a.test"]);
     assert.throws(() => acme.host.install("a.test", { ...a, keyPem: b.keyPem }), /does not belong/);
@@ -264,13 +262,13 @@ describe("SupervisorAcme: certificates", () => {
 });
 
 describe("a worker applies the supervisor's state", () => {
-  test("certificates serve by SNI, challenges answer; a bad pair is logged and skipped", () => {
+  test("certificates serve by SNI, challenges answer; a bad pair is logged and skipped", async () => {
     const lines = new Lines();
     const target = { certificates: new Certificates(lines.log), challenges: new Challenges() };
     const good = pem(["a.test"]);
     const other = pem(["b.test"]);
     const alpn = pem(["a.test"]);
-    applyAcmeState(target, lines.log, {
+    await applyAcmeState(target, lines.log, {
       certificates: [
         { id: "a.test", names: ["a.test"], lastError: null, pem: good },
         {
@@ -293,7 +291,7 @@ describe("a worker applies the supervisor's state", () => {
     );
     assert.match(target.certificates.unavailable, /c\.test: not obtained from the ACME CA yet/);
     assert.equal(target.challenges.httpAnswer("/.well-known/acme-challenge/tok"), "tok.ka");
-    assert.ok(target.challenges.alpnContext("a.test") !== null);
+    assert.ok(target.challenges.alpnIdentity("a.test") !== null);
     const err = lines.events().find((e) => e.msg === "ACME certificate not installed");
     assert.equal(err?.id, "b.test");
   });
