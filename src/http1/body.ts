@@ -193,10 +193,13 @@ for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = TCHAR[c | 0x20] = 1;
  * optional whitespace around ";" and "="; trailer fields must be `token ":" value` with the
  * value's bytes allowed in a header value. Their meaning is not interpreted.
  *
- * Runs in time linear in the bytes pushed, allocating nothing per push.
+ * Runs in time linear in the bytes pushed, allocating nothing per push unless `onData` is given:
+ * then each run of chunk data is also handed to it, as a view into the pushed bytes, for a peer
+ * that needs the body without its framing (an HTTP/2 client).
  */
 export class ChunkedDecoder {
   #state = SIZE;
+  readonly #onData: ((data: Uint8Array) => void) | null;
   /** Bytes of the body consumed by earlier pushes: error offsets are relative to its start. */
   #offset = 0;
   /** Hex digits seen in the current chunk size. */
@@ -208,6 +211,10 @@ export class ChunkedDecoder {
   #trailerBytes = 0;
   #error: BodyError | null = null;
   readonly #progress = { consumed: 0, done: false, trailerStart: -1 };
+
+  constructor(onData: ((data: Uint8Array) => void) | null = null) {
+    this.#onData = onData;
+  }
 
   /**
    * Scans `chunk`; see {@link BodyProgress}. After an error, every push returns the same error:
@@ -223,6 +230,7 @@ export class ChunkedDecoder {
       if (state === DATA) {
         // The only state spanning many bytes: skip them at once.
         const take = Math.min(this.#remaining, n - i);
+        if (this.#onData !== null && take > 0) this.#onData(chunk.subarray(i, i + take));
         this.#remaining -= take;
         i += take - 1;
         if (this.#remaining === 0) state = DATA_CR;

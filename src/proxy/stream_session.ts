@@ -20,6 +20,7 @@ import { terminateTls } from "../tls/terminate.ts";
 import { answerHandshake } from "../tls/tls13/answer.ts";
 import { isGuarded, PROXY_REFUSED } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
+import { H2Session } from "./h2_session.ts";
 import { h2ConnectionError, h2ErrorResponse } from "../h2/answer.ts";
 import { errorResponse, textResponse } from "../http1/error_response.ts";
 import { ACME_TLS_ALPN } from "../acme/challenges.ts";
@@ -286,7 +287,8 @@ export class StreamSession implements ConnHandlers {
         return;
       }
       this.#log("terminated", undefined, hello.length, 0);
-      new HttpSession(t.http, r.conn, { sni }).start();
+      if (r.alpn === "h2") new H2Session(t.http, r.conn, { sni }).start();
+      else new HttpSession(t.http, r.conn, { sni }).start();
     });
   }
 

@@ -10,12 +10,13 @@ import tls from "node:tls";
 import type { Conn, Runtime } from "../runtime/types.ts";
 import { ConnDuplex } from "./conn_duplex.ts";
 
-/** Offered to clients: the terminated path routes HTTP/1 requests, so no h2. */
-const HTTP_ALPN = ["http/1.1"];
+/** Offered to clients, in the server's order of preference. */
+const HTTP_ALPN = ["h2", "http/1.1"];
 
 /**
  * Runs the server side of a handshake over `client` (with `hello` already read from it).
- * Calls `done` once: with the decrypted connection, or with why the handshake failed (the
+ * Calls `done` once: with the decrypted connection and the ALPN protocol chosen (h2 or
+ * http/1.1, null when the client offered none), or with why the handshake failed (the
  * client is closed then). `timeoutMs` bounds the handshake; `rt` wraps the decrypted stream.
  */
 export function terminateTls(
@@ -24,15 +25,15 @@ export function terminateTls(
   hello: Uint8Array,
   secureContext: tls.SecureContext,
   timeoutMs: number,
-  done: (r: { conn: Conn } | { error: string }) => void,
+  done: (r: { conn: Conn; alpn: string | null } | { error: string }) => void,
 ): void {
   const socket = new tls.TLSSocket(new ConnDuplex(client, hello), {
     isServer: true,
     secureContext,
-    ALPNProtocols: HTTP_ALPN,
+    ALPNProtocols: [...HTTP_ALPN],
   });
   let settled = false;
-  const settle = (r: { conn: Conn } | { error: string }) => {
+  const settle = (r: { conn: Conn; alpn: string | null } | { error: string }) => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
@@ -45,7 +46,11 @@ export function terminateTls(
   );
   socket.once(
     "secure",
-    () => settle({ conn: rt.wrapStream(socket, client.remote, client.local) }),
+    () =>
+      settle({
+        conn: rt.wrapStream(socket, client.remote, client.local),
+        alpn: typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null,
+      }),
   );
   // Kept for the socket's life: an 'error' without a listener would crash the process.
   socket.on("error", (err: Error) => settle({ error: `TLS handshake: ${err.message}` }));

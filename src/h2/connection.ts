@@ -1,0 +1,900 @@
+/**
+ * The server side of one HTTP/2 connection (RFC 9113) as a state machine over bytes: the client's
+ * bytes go in through `receive`, requests and their bodies come out as calls on an `H2Events`
+ * owner, and the owner's responses go back in through `respond`/`data`/`trailers`. It keeps the
+ * stream states, both directions' flow control, SETTINGS, PING and GOAWAY, and the limits that
+ * keep a hostile client from costing more than a polite one (rapid reset, CONTINUATION and
+ * control-frame floods, HPACK bombs). It does no I/O: output is handed to `H2Events.write` in
+ * batches, once per turn of the event loop.
+ *
+ * Errors follow RFC 9113 section 5.4: a connection error sends GOAWAY with its code and the
+ * reason as debug data and ends the connection (`H2Events.closed`); a stream error sends
+ * RST_STREAM and tells the owner (`H2Events.reset`) so that backend work is dropped.
+ *
+ * @module
+ */
+
+import { concat } from "../wire/bytes.ts";
+import { HpackDecoder } from "./hpack.ts";
+import { HpackEncoder } from "./hpack_encode.ts";
+import { H2_PREFACE } from "./preface.ts";
+import {
+  dataHeader,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  ERROR,
+  errorName,
+  FLAG,
+  FRAME,
+  type Frame,
+  frameName,
+  framePayload,
+  goawayFrame,
+  headersFrames,
+  MAX_WINDOW,
+  pingAck,
+  priorityDependency,
+  readSettings,
+  rstStreamFrame,
+  SETTING,
+  SETTINGS_ACK,
+  settingsFrame,
+  sniffFrame,
+  u32,
+  windowUpdateFrame,
+} from "./frame.ts";
+
+/** A header list as decoded or to be encoded: lower-case names, latin1 values. */
+export type FieldList = readonly (readonly [string, string])[];
+
+/** What the connection reports to its owner (the session). */
+export interface H2Events {
+  /** Bytes for the client; false when the socket queued them (call `outputDrained` later). */
+  write(bytes: Uint8Array): boolean;
+  /** A request head on a new stream; `endStream`: it has no body. */
+  request(stream: number, fields: FieldList, endStream: boolean): void;
+  /** Request body bytes (valid until the call returns); call `consumed` once they are passed on. */
+  body(stream: number, chunk: Uint8Array, endStream: boolean): void;
+  /** Request trailers, which end the request. */
+  trailers(stream: number, fields: FieldList): void;
+  /** The stream ended abnormally (client RST_STREAM, stream error, connection end): drop it. */
+  reset(stream: number, code: number, reason: string): void;
+  /** A stream's queued response data went out: its source may resume. */
+  writable(stream: number): void;
+  /**
+   * The connection is over: after a GOAWAY (`code`/`reason`), the client's GOAWAY with no streams
+   * left, or a graceful end. The owner closes the socket once its writes drained.
+   */
+  closed(code: number, reason: string): void;
+}
+
+/** The limits a connection enforces (RFC 9113 SETTINGS and flood budgets). */
+export interface H2Limits {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised and enforced (REFUSED_STREAM beyond). */
+  readonly maxConcurrentStreams: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE: a bigger request head gets 431 on its stream. */
+  readonly maxHeaderListSize: number;
+  /** Each stream's receive window (SETTINGS_INITIAL_WINDOW_SIZE). */
+  readonly streamWindow: number;
+  /** The connection's receive window. */
+  readonly connectionWindow: number;
+  /** Streams the client may reset within `floodWindowMs` before GOAWAY ENHANCE_YOUR_CALM. */
+  readonly maxResets: number;
+  /** Frames that carry no request progress (SETTINGS, PING, PRIORITY, empty DATA...) allowed per window. */
+  readonly maxControlFrames: number;
+  readonly floodWindowMs: number;
+}
+
+export const DEFAULT_H2_LIMITS: H2Limits = Object.freeze({
+  maxConcurrentStreams: 100,
+  maxHeaderListSize: 65536,
+  streamWindow: 256 * 1024,
+  connectionWindow: 1024 * 1024,
+  maxResets: 200,
+  maxControlFrames: 1000,
+  floodWindowMs: 10_000,
+});
+
+/**
+ * A compressed header block larger than this, across CONTINUATION frames, ends the connection
+ * (CVE-2024-27316): it must be decoded whole to keep HPACK in step, so it is bounded before.
+ */
+const MAX_HEADER_BLOCK_FACTOR = 2;
+/** Decoding stops (COMPRESSION_ERROR) past this multiple of the header list limit: an HPACK bomb. */
+const HPACK_BOMB_FACTOR = 4;
+
+/** Streams end as soon as the response does (section 8.1), so only these two states remain. */
+type StreamState = "open" | "half_closed_remote";
+
+interface Stream {
+  readonly id: number;
+  state: StreamState;
+  /** How much more the client may send on it (our receive window). */
+  recvWindow: number;
+  /** Bytes received and passed on but not yet returned to the client by WINDOW_UPDATE. */
+  unacked: number;
+  /** How much more we may send on it (the client's window for it). */
+  sendWindow: number;
+  /** Response data waiting for window or for the socket, in order; `end` marks the last. */
+  queue: Uint8Array[];
+  queued: number;
+  endQueued: boolean;
+  /** Trailers to send after the queued data. */
+  trailers: FieldList | null;
+  /** The declared content-length of the request, and the body bytes seen. */
+  contentLength: number | null;
+  received: number;
+  /** The owner was told this stream's queue is full (it waits for `writable`). */
+  full: boolean;
+}
+
+/** Queued response bytes per stream past which its source should pause. */
+const STREAM_QUEUE_HIGH = 64 * 1024;
+
+/** The server side of one HTTP/2 connection. */
+export class H2Connection {
+  readonly #ev: H2Events;
+  readonly #limits: H2Limits;
+  readonly #decoder: HpackDecoder;
+  readonly #encoder = new HpackEncoder();
+  readonly #streams = new Map<number, Stream>();
+  /** Bytes received and not yet parsed (a partial frame). */
+  #pending: Uint8Array = new Uint8Array(0);
+  #prefaceSeen = false;
+  #settingsSeen = false;
+  /** The highest stream the client opened (ids at or below it are no longer idle). */
+  #lastStream = 0;
+  /** Streams we reset recently: their frames in flight are dropped, not errors. */
+  readonly #resetByUs = new Set<number>();
+  /** A header block in progress: its stream, fragments and total size. */
+  #block: {
+    stream: number;
+    endStream: boolean;
+    selfDependent: boolean;
+    parts: Uint8Array[];
+    size: number;
+  } | null = null;
+  // The client's settings.
+  #peerMaxFrame = DEFAULT_MAX_FRAME_SIZE;
+  #peerInitialWindow = DEFAULT_WINDOW;
+  #connSendWindow = DEFAULT_WINDOW;
+  #connRecvWindow = DEFAULT_WINDOW;
+  #connUnacked = 0;
+  // Output batching and backpressure.
+  #out: Uint8Array[] = [];
+  #flushQueued = false;
+  #blocked = false;
+  /** Streams with data queued, in the order they queued it (round robin). */
+  readonly #sendable = new Set<number>();
+  // Floods.
+  #floodStart = 0;
+  #resets = 0;
+  #control = 0;
+  /** GOAWAY sent (no new streams): the code, or null. */
+  #goaway: number | null = null;
+  #clientGoaway = false;
+  #over = false;
+
+  constructor(events: H2Events, limits: H2Limits = DEFAULT_H2_LIMITS) {
+    this.#ev = events;
+    this.#limits = limits;
+    this.#decoder = new HpackDecoder(4096, limits.maxHeaderListSize * HPACK_BOMB_FACTOR);
+    // The server's preface: its SETTINGS, and the connection window raised to ours.
+    this.#emit(settingsFrame([
+      [SETTING.MAX_CONCURRENT_STREAMS, limits.maxConcurrentStreams],
+      [SETTING.INITIAL_WINDOW_SIZE, limits.streamWindow],
+      [SETTING.MAX_HEADER_LIST_SIZE, limits.maxHeaderListSize],
+      [SETTING.ENABLE_PUSH, 0],
+    ]));
+    if (limits.connectionWindow > DEFAULT_WINDOW) {
+      this.#emit(windowUpdateFrame(0, limits.connectionWindow - DEFAULT_WINDOW));
+      this.#connRecvWindow = limits.connectionWindow;
+    }
+  }
+
+  /** Streams open now. */
+  get activeStreams(): number {
+    return this.#streams.size;
+  }
+
+  /** The connection has ended (GOAWAY sent or received with nothing left). */
+  get over(): boolean {
+    return this.#over;
+  }
+
+  // ---- input ------------------------------------------------------------------------------
+
+  /** Bytes from the client (valid until the call returns). */
+  receive(chunk: Uint8Array): void {
+    if (this.#over) return;
+    let buf = this.#pending.length === 0 ? chunk : concat([this.#pending, chunk]);
+    if (!this.#prefaceSeen) {
+      const n = Math.min(buf.length, H2_PREFACE.length);
+      for (let i = 0; i < n; i++) {
+        if (buf[i] !== H2_PREFACE[i]) {
+          this.#connectionError(ERROR.PROTOCOL_ERROR, "the client preface is wrong");
+          return;
+        }
+      }
+      if (buf.length < H2_PREFACE.length) {
+        this.#pending = buf.slice();
+        return;
+      }
+      this.#prefaceSeen = true;
+      buf = buf.subarray(H2_PREFACE.length);
+    }
+    let at = 0;
+    while (!this.#over) {
+      // We never raise SETTINGS_MAX_FRAME_SIZE: the client's frames stay within the default.
+      const r = sniffFrame(buf.subarray(at), DEFAULT_MAX_FRAME_SIZE);
+      if (r.kind === "more") break;
+      if (r.kind !== "match") {
+        this.#connectionError((r as { code: number }).code, (r as { reason: string }).reason);
+        return;
+      }
+      at += r.length;
+      this.#frame(r.value);
+    }
+    // Keep the partial frame; copied, as `chunk` is only valid during this call.
+    this.#pending = at === buf.length ? new Uint8Array(0) : buf.slice(at);
+  }
+
+  #frame(f: Frame): void {
+    if (!this.#settingsSeen) {
+      // Section 3.4: the client's preface ends with a SETTINGS frame.
+      if (f.type !== FRAME.SETTINGS || (f.flags & FLAG.ACK) !== 0) {
+        this.#connectionError(
+          ERROR.PROTOCOL_ERROR,
+          `${frameName(f.type)} before the client's SETTINGS`,
+        );
+        return;
+      }
+      this.#settingsSeen = true;
+    }
+    if (
+      this.#block !== null && (f.type !== FRAME.CONTINUATION || f.stream !== this.#block.stream)
+    ) {
+      this.#connectionError(
+        ERROR.PROTOCOL_ERROR,
+        `${
+          frameName(f.type)
+        } on stream ${f.stream} inside the header block of stream ${this.#block.stream}`,
+      );
+      return;
+    }
+    switch (f.type) {
+      case FRAME.DATA:
+        return this.#data(f);
+      case FRAME.HEADERS:
+        return this.#headers(f);
+      case FRAME.PRIORITY:
+        return this.#priority(f);
+      case FRAME.RST_STREAM:
+        return this.#rstStream(f);
+      case FRAME.SETTINGS:
+        return this.#settings(f);
+      case FRAME.PUSH_PROMISE:
+        return this.#connectionError(ERROR.PROTOCOL_ERROR, "PUSH_PROMISE from a client");
+      case FRAME.PING:
+        return this.#ping(f);
+      case FRAME.GOAWAY:
+        return this.#goawayFrom(f);
+      case FRAME.WINDOW_UPDATE:
+        return this.#windowUpdate(f);
+      case FRAME.CONTINUATION:
+        return this.#continuation(f);
+      default:
+        // Section 5.5: unknown frame types are ignored (but count as no progress).
+        this.#countControl();
+    }
+  }
+
+  #data(f: Frame): void {
+    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "DATA on stream 0");
+    const payload = framePayload(f);
+    if ("kind" in payload) return this.#connectionError(payload.code, payload.reason);
+    // Flow control counts the whole frame payload, padding included (section 6.9.1).
+    const size = f.payload.length;
+    if (size > this.#connRecvWindow) {
+      return this.#connectionError(
+        ERROR.FLOW_CONTROL_ERROR,
+        `DATA of ${size} bytes exceeds the connection window ${this.#connRecvWindow}`,
+      );
+    }
+    this.#connRecvWindow -= size;
+    const s = this.#streams.get(f.stream);
+    if (s === undefined) {
+      if (f.stream > this.#lastStream) {
+        return this.#connectionError(ERROR.PROTOCOL_ERROR, `DATA on idle stream ${f.stream}`);
+      }
+      // Closed: give the window back, and refuse unless it was us who reset it.
+      this.#returnConnWindow(size);
+      if (!this.#resetByUs.has(f.stream)) {
+        this.#streamError(f.stream, ERROR.STREAM_CLOSED, `DATA on closed stream ${f.stream}`);
+      }
+      return;
+    }
+    if (s.state === "half_closed_remote") {
+      this.#returnConnWindow(size);
+      return this.#streamError(s.id, ERROR.STREAM_CLOSED, `DATA after the end of stream ${s.id}`);
+    }
+    if (size > s.recvWindow) {
+      this.#returnConnWindow(size);
+      return this.#streamError(
+        s.id,
+        ERROR.FLOW_CONTROL_ERROR,
+        `DATA of ${size} bytes exceeds stream ${s.id}'s window ${s.recvWindow}`,
+      );
+    }
+    s.recvWindow -= size;
+    const end = (f.flags & FLAG.END_STREAM) !== 0;
+    if (payload.length === 0 && !end) this.#countControl();
+    s.received += payload.length;
+    if (
+      s.contentLength !== null &&
+      (s.received > s.contentLength || (end && s.received !== s.contentLength))
+    ) {
+      this.#returnConnWindow(size);
+      return this.#streamError(
+        s.id,
+        ERROR.PROTOCOL_ERROR,
+        `stream ${s.id}: body of ${s.received}${
+          end ? "" : "+"
+        } bytes, content-length ${s.contentLength}`,
+      );
+    }
+    // Padding is not passed on: return its window at once.
+    const padding = size - payload.length;
+    if (padding > 0) this.consumed(s.id, padding);
+    if (end) this.#remoteEnded(s);
+    this.#ev.body(s.id, payload, end);
+  }
+
+  #headers(f: Frame): void {
+    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "HEADERS on stream 0");
+    const fragment = framePayload(f);
+    if ("kind" in fragment) return this.#connectionError(fragment.code, fragment.reason);
+    this.#block = {
+      stream: f.stream,
+      endStream: (f.flags & FLAG.END_STREAM) !== 0,
+      // A stream that depends on itself is a stream error, but its block must still be
+      // decoded to keep the HPACK table in step.
+      selfDependent: priorityDependency(f) === f.stream,
+      parts: [fragment.slice()],
+      size: fragment.length,
+    };
+    if ((f.flags & FLAG.END_HEADERS) !== 0) this.#blockDone();
+  }
+
+  #continuation(f: Frame): void {
+    const block = this.#block;
+    if (block === null) {
+      return this.#connectionError(
+        ERROR.PROTOCOL_ERROR,
+        `CONTINUATION on stream ${f.stream} without HEADERS`,
+      );
+    }
+    block.size += f.payload.length;
+    if (block.size > this.#limits.maxHeaderListSize * MAX_HEADER_BLOCK_FACTOR) {
+      return this.#connectionError(
+        ERROR.ENHANCE_YOUR_CALM,
+        `header block of stream ${block.stream} exceeds ${
+          this.#limits.maxHeaderListSize * MAX_HEADER_BLOCK_FACTOR
+        } bytes`,
+      );
+    }
+    // Empty CONTINUATION frames make no progress.
+    if (f.payload.length === 0) this.#countControl();
+    block.parts.push(f.payload.slice());
+    if ((f.flags & FLAG.END_HEADERS) !== 0) this.#blockDone();
+  }
+
+  #blockDone(): void {
+    const block = this.#block!;
+    this.#block = null;
+    const decoded = this.#decoder.decode(concat(block.parts));
+    if ("error" in decoded) return this.#connectionError(ERROR.COMPRESSION_ERROR, decoded.error);
+    const id = block.stream;
+    const existing = this.#streams.get(id);
+    if (existing !== undefined) {
+      return this.#trailerBlock(existing, block.endStream, decoded.headers);
+    }
+    if (id <= this.#lastStream) {
+      if (this.#resetByUs.has(id)) return;
+      return this.#connectionError(ERROR.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
+    }
+    if ((id & 1) === 0) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, `HEADERS on even stream ${id}`);
+    }
+    this.#lastStream = id;
+    if (block.selfDependent) {
+      return this.#streamError(id, ERROR.PROTOCOL_ERROR, `stream ${id} depends on itself`);
+    }
+    if (this.#goaway !== null || this.#clientGoaway) {
+      return this.#streamError(id, ERROR.REFUSED_STREAM, "the connection is closing");
+    }
+    if (this.#streams.size >= this.#limits.maxConcurrentStreams) {
+      return this.#streamError(
+        id,
+        ERROR.REFUSED_STREAM,
+        `more than ${this.#limits.maxConcurrentStreams} concurrent streams`,
+      );
+    }
+    const s: Stream = {
+      id,
+      state: block.endStream ? "half_closed_remote" : "open",
+      recvWindow: this.#limits.streamWindow,
+      unacked: 0,
+      sendWindow: this.#peerInitialWindow,
+      queue: [],
+      queued: 0,
+      endQueued: false,
+      trailers: null,
+      contentLength: contentLength(decoded.headers),
+      received: 0,
+      full: false,
+    };
+    this.#streams.set(id, s);
+    if (block.endStream && s.contentLength !== null && s.contentLength > 0) {
+      return this.#streamError(
+        id,
+        ERROR.PROTOCOL_ERROR,
+        `stream ${id}: no body, content-length ${s.contentLength}`,
+      );
+    }
+    this.#ev.request(id, decoded.headers, block.endStream);
+  }
+
+  #trailerBlock(s: Stream, endStream: boolean, fields: FieldList): void {
+    if (s.state === "half_closed_remote") {
+      return this.#streamError(
+        s.id,
+        ERROR.STREAM_CLOSED,
+        `HEADERS after the end of stream ${s.id}`,
+      );
+    }
+    if (!endStream) {
+      return this.#streamError(
+        s.id,
+        ERROR.PROTOCOL_ERROR,
+        `stream ${s.id}: trailers without END_STREAM`,
+      );
+    }
+    if (s.contentLength !== null && s.received !== s.contentLength) {
+      return this.#streamError(
+        s.id,
+        ERROR.PROTOCOL_ERROR,
+        `stream ${s.id}: body of ${s.received} bytes, content-length ${s.contentLength}`,
+      );
+    }
+    this.#remoteEnded(s);
+    this.#ev.trailers(s.id, fields);
+  }
+
+  #priority(f: Frame): void {
+    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "PRIORITY on stream 0");
+    if (f.payload.length !== 5) {
+      return this.#streamError(
+        f.stream,
+        ERROR.FRAME_SIZE_ERROR,
+        `PRIORITY of ${f.payload.length} bytes`,
+      );
+    }
+    this.#countControl();
+    if (priorityDependency(f) === f.stream) {
+      this.#streamError(f.stream, ERROR.PROTOCOL_ERROR, `stream ${f.stream} depends on itself`);
+    }
+  }
+
+  #rstStream(f: Frame): void {
+    if (f.stream === 0) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, "RST_STREAM on stream 0");
+    }
+    if (f.payload.length !== 4) {
+      return this.#connectionError(
+        ERROR.FRAME_SIZE_ERROR,
+        `RST_STREAM of ${f.payload.length} bytes`,
+      );
+    }
+    if (f.stream > this.#lastStream) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, `RST_STREAM on idle stream ${f.stream}`);
+    }
+    const s = this.#streams.get(f.stream);
+    if (s === undefined) return;
+    // Rapid reset (CVE-2023-44487): streams the client opens and cancels cost us backend work.
+    this.#flood();
+    this.#resets++;
+    const code = u32(f.payload, 0);
+    this.#drop(s);
+    this.#ev.reset(s.id, code, `client reset the stream (${errorName(code)})`);
+    if (this.#resets > this.#limits.maxResets) {
+      this.#connectionError(
+        ERROR.ENHANCE_YOUR_CALM,
+        `more than ${this.#limits.maxResets} streams reset by the client`,
+      );
+    }
+  }
+
+  #settings(f: Frame): void {
+    if (f.stream !== 0) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS on stream ${f.stream}`);
+    }
+    this.#countControl();
+    if ((f.flags & FLAG.ACK) !== 0) {
+      if (f.payload.length !== 0) {
+        return this.#connectionError(ERROR.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload");
+      }
+      return;
+    }
+    const entries = readSettings(f.payload);
+    if ("kind" in entries) return this.#connectionError(entries.code, entries.reason);
+    for (const [id, value] of entries) {
+      switch (id) {
+        case SETTING.HEADER_TABLE_SIZE:
+          this.#encoder.setMaxTableSize(value);
+          break;
+        case SETTING.ENABLE_PUSH:
+          if (value > 1) {
+            return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
+          }
+          break;
+        case SETTING.INITIAL_WINDOW_SIZE: {
+          if (value > MAX_WINDOW) {
+            return this.#connectionError(
+              ERROR.FLOW_CONTROL_ERROR,
+              `SETTINGS_INITIAL_WINDOW_SIZE ${value} exceeds 2^31-1`,
+            );
+          }
+          const delta = value - this.#peerInitialWindow;
+          this.#peerInitialWindow = value;
+          for (const s of this.#streams.values()) {
+            s.sendWindow += delta;
+            if (s.sendWindow > MAX_WINDOW) {
+              return this.#connectionError(
+                ERROR.FLOW_CONTROL_ERROR,
+                `stream ${s.id}'s window exceeds 2^31-1`,
+              );
+            }
+          }
+          break;
+        }
+        case SETTING.MAX_FRAME_SIZE:
+          if (value < DEFAULT_MAX_FRAME_SIZE || value > 0xffffff) {
+            return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
+          }
+          this.#peerMaxFrame = value;
+          break;
+      }
+    }
+    this.#emit(SETTINGS_ACK);
+    this.#flushStreams();
+  }
+
+  #ping(f: Frame): void {
+    if (f.stream !== 0) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, `PING on stream ${f.stream}`);
+    }
+    if (f.payload.length !== 8) {
+      return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `PING of ${f.payload.length} bytes`);
+    }
+    this.#countControl();
+    if ((f.flags & FLAG.ACK) === 0) this.#emit(pingAck(f.payload.slice()));
+  }
+
+  #goawayFrom(f: Frame): void {
+    if (f.stream !== 0) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, `GOAWAY on stream ${f.stream}`);
+    }
+    if (f.payload.length < 8) {
+      return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `GOAWAY of ${f.payload.length} bytes`);
+    }
+    this.#clientGoaway = true;
+    if (this.#streams.size === 0) this.#end(ERROR.NO_ERROR, "the client sent GOAWAY");
+  }
+
+  #windowUpdate(f: Frame): void {
+    if (f.payload.length !== 4) {
+      return this.#connectionError(
+        ERROR.FRAME_SIZE_ERROR,
+        `WINDOW_UPDATE of ${f.payload.length} bytes`,
+      );
+    }
+    const increment = u32(f.payload, 0) & 0x7fffffff;
+    if (f.stream === 0) {
+      if (increment === 0) {
+        return this.#connectionError(ERROR.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
+      }
+      if (this.#connSendWindow + increment > MAX_WINDOW) {
+        return this.#connectionError(
+          ERROR.FLOW_CONTROL_ERROR,
+          "the connection window exceeds 2^31-1",
+        );
+      }
+      this.#connSendWindow += increment;
+      this.#flushStreams();
+      return;
+    }
+    if (f.stream > this.#lastStream) {
+      return this.#connectionError(
+        ERROR.PROTOCOL_ERROR,
+        `WINDOW_UPDATE on idle stream ${f.stream}`,
+      );
+    }
+    const s = this.#streams.get(f.stream);
+    if (s === undefined) return;
+    if (increment === 0) {
+      return this.#streamError(s.id, ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE of 0 on stream ${s.id}`);
+    }
+    if (s.sendWindow + increment > MAX_WINDOW) {
+      return this.#streamError(
+        s.id,
+        ERROR.FLOW_CONTROL_ERROR,
+        `stream ${s.id}'s window exceeds 2^31-1`,
+      );
+    }
+    s.sendWindow += increment;
+    this.#flushStreams();
+  }
+
+  // ---- output from the owner ----------------------------------------------------------------
+
+  /** The response head for `stream`; `endStream`: no body follows. */
+  respond(stream: number, fields: FieldList, endStream: boolean): void {
+    const s = this.#streams.get(stream);
+    if (s === undefined || this.#over) return;
+    this.#emit(headersFrames(stream, this.#encoder.encode(fields), endStream, this.#peerMaxFrame));
+    if (endStream) this.#localEnded(s);
+  }
+
+  /**
+   * Response body bytes for `stream`, sent as flow control allows. The connection keeps a
+   * reference to `chunk` until it is written: returns false when the stream has queued enough,
+   * and the source must pause (and keep `chunk` intact) until `writable(stream)`.
+   */
+  data(stream: number, chunk: Uint8Array, endStream: boolean): boolean {
+    const s = this.#streams.get(stream);
+    if (s === undefined || this.#over) return true;
+    if (chunk.length > 0) {
+      s.queue.push(chunk);
+      s.queued += chunk.length;
+    }
+    if (endStream) s.endQueued = true;
+    this.#sendable.add(stream);
+    this.#flushStreams();
+    if (s.queued > STREAM_QUEUE_HIGH) {
+      s.full = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Response trailers for `stream`, after its queued data; they end it. */
+  trailers(stream: number, fields: FieldList): void {
+    const s = this.#streams.get(stream);
+    if (s === undefined || this.#over) return;
+    s.trailers = fields;
+    s.endQueued = true;
+    this.#sendable.add(stream);
+    this.#flushStreams();
+  }
+
+  /** Ends `stream` with RST_STREAM (the backend failed mid-response, or the owner gave up). */
+  reset(stream: number, code: number): void {
+    const s = this.#streams.get(stream);
+    if (s === undefined) return;
+    this.#drop(s);
+    this.#resetByUs.add(stream);
+    this.#emit(rstStreamFrame(stream, code));
+  }
+
+  /** `n` body bytes of `stream` were passed on: the client may send that much more. */
+  consumed(stream: number, n: number): void {
+    this.#returnConnWindow(n);
+    const s = this.#streams.get(stream);
+    if (s === undefined || s.state === "half_closed_remote") return;
+    s.unacked += n;
+    if (s.unacked >= this.#limits.streamWindow / 2) {
+      this.#emit(windowUpdateFrame(s.id, s.unacked));
+      s.recvWindow += s.unacked;
+      s.unacked = 0;
+    }
+  }
+
+  /** The socket drained what `write` queued: frames may flow again. */
+  outputDrained(): void {
+    this.#blocked = false;
+    this.#flushStreams();
+  }
+
+  /**
+   * Graceful end (drain, reload): GOAWAY NO_ERROR naming the last stream, so the client opens no
+   * more; open streams finish, then `closed`.
+   */
+  shutdown(reason: string): void {
+    if (this.#goaway !== null || this.#over) return;
+    this.#goaway = ERROR.NO_ERROR;
+    this.#emit(goawayFrame(this.#lastStream, ERROR.NO_ERROR, reason));
+    if (this.#streams.size === 0) this.#end(ERROR.NO_ERROR, reason);
+  }
+
+  /** Ends the connection with GOAWAY `code` (idle timeout, a failure of the owner's). */
+  abort(code: number, reason: string): void {
+    this.#connectionError(code, reason);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  #remoteEnded(s: Stream): void {
+    s.state = "half_closed_remote";
+  }
+
+  /** The response ended: the stream is closed. */
+  #localEnded(s: Stream): void {
+    if (s.state === "open") {
+      // Section 8.1: the response is complete before the request; tell the client to stop
+      // sending (the owner passes no more of this body on).
+      this.#resetByUs.add(s.id);
+      this.#emit(rstStreamFrame(s.id, ERROR.NO_ERROR));
+    }
+    this.#drop(s);
+  }
+
+  #drop(s: Stream): void {
+    if (!this.#streams.delete(s.id)) return;
+    this.#sendable.delete(s.id);
+    if (this.#streams.size === 0 && (this.#clientGoaway || this.#goaway !== null)) {
+      this.#end(ERROR.NO_ERROR, this.#clientGoaway ? "the client sent GOAWAY" : "closing");
+    }
+    // A bounded memory of reset streams is enough: frames in flight arrive within an RTT.
+    if (this.#resetByUs.size > 1000) this.#resetByUs.delete(this.#resetByUs.values().next().value!);
+  }
+
+  #returnConnWindow(n: number): void {
+    if (n <= 0) return;
+    this.#connUnacked += n;
+    if (this.#connUnacked >= this.#limits.connectionWindow / 2) {
+      this.#emit(windowUpdateFrame(0, this.#connUnacked));
+      this.#connRecvWindow += this.#connUnacked;
+      this.#connUnacked = 0;
+    }
+  }
+
+  /** Sends what the windows allow of each stream's queue, one frame per stream per round. */
+  #flushStreams(): void {
+    if (this.#blocked) return;
+    let progress = true;
+    while (progress && this.#sendable.size > 0) {
+      progress = false;
+      for (const id of this.#sendable) {
+        const s = this.#streams.get(id);
+        if (s === undefined) {
+          this.#sendable.delete(id);
+          continue;
+        }
+        if (this.#sendOne(s)) progress = true;
+      }
+    }
+  }
+
+  /** One DATA frame (or the end) of `s`'s queue; whether anything went out. */
+  #sendOne(s: Stream): boolean {
+    if (s.queued > 0) {
+      const allowed = Math.min(s.sendWindow, this.#connSendWindow, this.#peerMaxFrame, s.queued);
+      if (allowed <= 0) return false;
+      const last = allowed === s.queued && s.endQueued && s.trailers === null;
+      const parts: Uint8Array[] = [dataHeader(s.id, allowed, last)];
+      let left = allowed;
+      while (left > 0) {
+        const head = s.queue[0];
+        if (head.length <= left) {
+          parts.push(head);
+          s.queue.shift();
+          left -= head.length;
+        } else {
+          parts.push(head.subarray(0, left));
+          s.queue[0] = head.subarray(left);
+          left = 0;
+        }
+      }
+      s.queued -= allowed;
+      s.sendWindow -= allowed;
+      this.#connSendWindow -= allowed;
+      // Copied into the batch: the source may then reuse its buffer.
+      this.#emit(concat(parts));
+      if (last) {
+        this.#sendable.delete(s.id);
+        this.#localEnded(s);
+      } else if (s.full && s.queued <= STREAM_QUEUE_HIGH / 2) {
+        s.full = false;
+        this.#ev.writable(s.id);
+      }
+      return true;
+    }
+    if (!s.endQueued) {
+      this.#sendable.delete(s.id);
+      if (s.full) {
+        s.full = false;
+        this.#ev.writable(s.id);
+      }
+      return false;
+    }
+    this.#sendable.delete(s.id);
+    if (s.trailers !== null) {
+      this.#emit(headersFrames(s.id, this.#encoder.encode(s.trailers), true, this.#peerMaxFrame));
+    } else {
+      this.#emit(dataHeader(s.id, 0, true));
+    }
+    this.#localEnded(s);
+    return true;
+  }
+
+  #streamError(stream: number, code: number, reason: string): void {
+    const s = this.#streams.get(stream);
+    if (s !== undefined) this.#drop(s);
+    this.#resetByUs.add(stream);
+    this.#emit(rstStreamFrame(stream, code));
+    this.#ev.reset(stream, code, reason);
+  }
+
+  #connectionError(code: number, reason: string): void {
+    if (this.#over) return;
+    this.#emit(goawayFrame(this.#lastStream, code, reason));
+    this.#end(code, reason);
+  }
+
+  /** The connection is over: every stream is told, then the owner. */
+  #end(code: number, reason: string): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#goaway ??= code;
+    for (const s of [...this.#streams.values()]) {
+      this.#streams.delete(s.id);
+      this.#ev.reset(s.id, ERROR.CANCEL, `connection ended: ${reason}`);
+    }
+    this.#flush();
+    this.#ev.closed(code, code === ERROR.NO_ERROR ? reason : `${errorName(code)}: ${reason}`);
+  }
+
+  #countControl(): void {
+    this.#flood();
+    if (++this.#control > this.#limits.maxControlFrames) {
+      this.#connectionError(
+        ERROR.ENHANCE_YOUR_CALM,
+        `more than ${this.#limits.maxControlFrames} frames without request progress in ${this.#limits.floodWindowMs} ms`,
+      );
+    }
+  }
+
+  /** Restarts the flood counters once per window. */
+  #flood(): void {
+    const now = Date.now();
+    if (now - this.#floodStart < this.#limits.floodWindowMs) return;
+    this.#floodStart = now;
+    this.#resets = 0;
+    this.#control = 0;
+  }
+
+  #emit(bytes: Uint8Array): void {
+    this.#out.push(bytes);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  /** Hands everything emitted this turn to the socket in one write. */
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#out.length === 0) return;
+    const bytes = concat(this.#out);
+    this.#out = [];
+    if (!this.#ev.write(bytes)) this.#blocked = true;
+  }
+}
+
+/** The request's content-length when it has exactly one valid value, else null. */
+function contentLength(fields: FieldList): number | null {
+  for (const [name, value] of fields) {
+    if (name === "content-length" && /^\d{1,15}$/.test(value)) return Number(value);
+  }
+  return null;
+}

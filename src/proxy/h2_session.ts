@@ -1,0 +1,398 @@
+/**
+ * One HTTP/2 client connection (h2 through TLS termination, or h2c with prior knowledge): every
+ * stream is routed on its own, exactly as an HTTP/1 request is (Host from `:authority`, path,
+ * client address), translated to HTTP/1.1 for its backend, and answered with the backend's
+ * response as it streams. Flow control bounds what is held per stream: request body bytes are
+ * acknowledged to the client only once the backend took them, and a backend whose response
+ * the client does not read is paused.
+ *
+ * The session owns the client connection, the H2Connection state machine and every stream's
+ * backend lease; it alone closes them and logs each stream once (`proto: "h2"`). Backend
+ * connections whose exchange ended cleanly are kept for the next stream to the same backend.
+ *
+ * @module
+ */
+
+import { addForwarded } from "../http1/forwarded.ts";
+import { reasonPhrase } from "../http1/error_response.ts";
+import { ERROR } from "../h2/frame.ts";
+import { type FieldList, H2Connection, type H2Events } from "../h2/connection.ts";
+import { http1RequestHead, readRequestFields } from "../h2/request_fields.ts";
+import type { Outcome } from "../log/access.ts";
+import { type ParsedIp, parseIp } from "../net/ip.ts";
+import type { Conn, ConnHandlers } from "../runtime/types.ts";
+import { clock, unwatch, watch } from "./clock.ts";
+import { bump, type ListenerContext } from "./context.ts";
+import { dial, type Lease } from "./dial.ts";
+import { type Exchange, logExchange, newExchange } from "./http_exchange.ts";
+import { H2Upstream } from "./h2_upstream.ts";
+
+/** Idle backend connections kept per backend for later streams of this client connection. */
+const MAX_IDLE_PER_BACKEND = 8;
+
+interface Stream {
+  readonly id: number;
+  readonly ex: Exchange;
+  up: H2Upstream | null;
+  /** Request body bytes that arrived before the backend was connected. */
+  early: Uint8Array[] | null;
+  earlyEnd: boolean;
+  /** Request body bytes the backend queued, to acknowledge to the client once it drains. */
+  owed: number;
+  /** The response head went out. */
+  answered: boolean;
+}
+
+/** One HTTP/2 client connection. */
+export class H2Session implements ConnHandlers {
+  readonly #h2: H2Connection;
+  readonly #streams = new Map<number, Stream>();
+  readonly #idle = new Map<string, Lease[]>();
+  #src: ParsedIp | null = null;
+  #closed = false;
+  #clientBlocked = false;
+  last = clock.now;
+
+  /**
+   * `tls`: the connection came through TLS termination with this SNI; requests for another
+   * host get 421 unless the listener allows fronting.
+   */
+  constructor(
+    readonly ctx: ListenerContext,
+    readonly client: Conn,
+    readonly tls: { readonly sni: string | null } | null = null,
+  ) {
+    ctx.counters.active++;
+    ctx.counters.accepted++;
+    const events: H2Events = {
+      write: (bytes) => this.#write(bytes),
+      request: (id, fields, end) => this.#request(id, fields, end),
+      body: (id, chunk, end) => this.#body(id, chunk, end),
+      trailers: (id) => this.#body(id, new Uint8Array(0), true),
+      reset: (id, _code, reason) => this.#reset(id, reason),
+      writable: (id) => this.#streams.get(id)?.up?.resume(),
+      closed: (code, reason) => this.#over(code, reason),
+    };
+    this.#h2 = new H2Connection(events);
+  }
+
+  /** Starts reading; `initial` holds bytes already read (the preface, for h2c). */
+  start(initial: Uint8Array | null = null): void {
+    watch(this);
+    this.client.start(this);
+    if (initial !== null && initial.length > 0) this.data(initial);
+  }
+
+  // ---- client connection ----
+
+  data(chunk: Uint8Array): void {
+    this.last = clock.now;
+    this.ctx.counters.bytesIn += chunk.length;
+    this.#h2.receive(chunk);
+  }
+
+  end(): void {
+    this.#h2.abort(ERROR.NO_ERROR, "the client closed the connection");
+  }
+
+  drain(): void {
+    this.#clientBlocked = false;
+    if (this.#closed) {
+      this.client.close();
+      return;
+    }
+    this.client.resume();
+    this.#h2.outputDrained();
+  }
+
+  error(err: Error): void {
+    this.#h2.abort(ERROR.INTERNAL_ERROR, err.message);
+    this.#closeClient();
+  }
+
+  /** Idle timeout and drain, from the clock's sweeper. */
+  sweep(now: number): void {
+    if (this.ctx.services.isDraining()) this.#h2.shutdown("draining");
+    if (this.#streams.size > 0 || now - this.last <= this.ctx.listener.idleTimeoutMs) return;
+    this.#h2.shutdown("idle timeout");
+  }
+
+  #write(bytes: Uint8Array): boolean {
+    this.ctx.counters.bytesOut += bytes.length;
+    if (this.client.write(bytes)) return true;
+    // Stop reading the client too: what it sends (PINGs, SETTINGS) would only queue answers.
+    this.#clientBlocked = true;
+    this.client.pause();
+    return false;
+  }
+
+  // ---- streams ----
+
+  #routeInput(host: string | null, path: string) {
+    const remote = this.client.remote;
+    this.#src ??= parseIp(remote.host) ??
+      { family: remote.family, bytes: new Uint8Array(remote.family === 4 ? 4 : 16) };
+    return {
+      host,
+      path,
+      src: this.#src,
+      local: this.ctx.services.isLocal(remote.host),
+      dst: parseIp(this.client.local.host),
+      tls: this.tls !== null,
+    };
+  }
+
+  #request(id: number, fields: FieldList, endStream: boolean): void {
+    const req = readRequestFields(fields);
+    if ("kind" in req) {
+      const ex = newExchange(methodOf(fields), null, pathOf(fields), null);
+      this.#h2.reset(id, ERROR.PROTOCOL_ERROR);
+      this.#log(ex, "malformed", req.reason, 0);
+      return;
+    }
+    const ex = newExchange(req.method, req.host, pathOnly(req.path), null);
+    const s: Stream = {
+      id,
+      ex,
+      up: null,
+      early: [],
+      earlyEnd: endStream,
+      owed: 0,
+      answered: false,
+    };
+    this.#streams.set(id, s);
+    if (req.method === "CONNECT") {
+      this.#answer(s, 405, "CONNECT is not supported by a reverse proxy", "refused");
+      return;
+    }
+    const challenge = this.ctx.services.challenges.httpAnswer(ex.path);
+    if (challenge !== null && (req.method === "GET" || req.method === "HEAD")) {
+      this.#answer(s, 200, challenge, "acme_challenge", true);
+      return;
+    }
+    const sni = this.tls?.sni ?? null;
+    if (sni !== null && req.host !== sni && this.ctx.listener.fronting === "deny") {
+      this.#answer(s, 421, `Host "${req.host}" is not the TLS server name "${sni}"`, "misdirected");
+      return;
+    }
+    const { route, backend: name } = this.ctx.router.decide(this.#routeInput(req.host, ex.path));
+    ex.route = route;
+    if (name === null) {
+      this.#answer(s, 503, "no route for this host", "no_route");
+      return;
+    }
+    ex.backend = name;
+    const remote = this.client.remote;
+    const chunked = !endStream && req.contentLength === null;
+    const head = addForwarded(
+      http1RequestHead(req, endStream ? "none" : chunked ? "chunked" : "length"),
+      this.ctx.listener.forwarded,
+      {
+        client: remote.host,
+        proto: this.tls !== null ? "https" : "http",
+        host: req.authority ?? req.fields.find(([n]) => n === "host")?.[1] ?? null,
+      },
+      req.fields,
+    );
+    const idle = this.#idle.get(name)?.pop();
+    if (idle !== undefined) {
+      this.#connected(s, idle, req.method, chunked, head);
+      return;
+    }
+    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes, {
+      client: remote,
+      local: this.client.local,
+      authority: this.tls?.sni,
+      alpn: this.tls === null ? null : "http/1.1",
+      host: req.host,
+    }, () => this.#streams.get(id) === s).then((r) => {
+      if (!r.ok && r.gone) return;
+      if (!r.ok) {
+        ex.server = r.server?.config.name ?? null;
+        this.#answer(s, r.server === null ? 503 : 502, r.reason, "connect_failed");
+        return;
+      }
+      bump(this.ctx.counters.routed, name);
+      this.#connected(s, r, req.method, chunked, head);
+    });
+  }
+
+  #connected(s: Stream, lease: Lease, method: string, chunked: boolean, head: Uint8Array): void {
+    s.ex.server = lease.server.config.name;
+    const up = new H2Upstream(lease, method, chunked, {
+      head: (fields, end) => {
+        s.answered = true;
+        s.ex.status = Number(fields[0][1]);
+        this.#h2.respond(s.id, fields, end);
+      },
+      body: (chunk) => {
+        s.ex.bytesOut += chunk.length;
+        return this.#h2.data(s.id, chunk, false);
+      },
+      done: (reusable) => {
+        if (s.up === null) return;
+        this.#h2.data(s.id, new Uint8Array(0), true);
+        this.#finish(s, "ok", undefined, reusable);
+      },
+      fail: (reason, status, outcome) => {
+        if (status !== 0) this.#answer(s, status, reason, outcome);
+        else {
+          this.#h2.reset(s.id, ERROR.INTERNAL_ERROR);
+          this.#finish(s, outcome, reason, false);
+        }
+      },
+      drained: () => {
+        if (s.owed > 0) this.#h2.consumed(s.id, s.owed);
+        s.owed = 0;
+      },
+    });
+    s.up = up;
+    up.start(head);
+    const early = s.early!;
+    s.early = null;
+    for (const chunk of early) this.#forwardBody(s, chunk);
+    if (s.earlyEnd) up.endBody();
+  }
+
+  #body(id: number, chunk: Uint8Array, end: boolean): void {
+    const s = this.#streams.get(id);
+    if (s === undefined) {
+      // Answered already (an error, a challenge): the body goes nowhere.
+      this.#h2.consumed(id, chunk.length);
+      return;
+    }
+    s.ex.bytesIn += chunk.length;
+    if (s.early !== null) {
+      // Not connected yet: held, and acknowledged once the backend takes it.
+      if (chunk.length > 0) s.early.push(chunk.slice());
+      if (end) s.earlyEnd = true;
+      return;
+    }
+    if (s.up === null) return;
+    if (chunk.length > 0) this.#forwardBody(s, chunk);
+    if (end) s.up.endBody();
+  }
+
+  #forwardBody(s: Stream, chunk: Uint8Array): void {
+    if (s.up!.writeBody(chunk)) this.#h2.consumed(s.id, chunk.length);
+    else s.owed += chunk.length;
+  }
+
+  #reset(id: number, reason: string): void {
+    const s = this.#streams.get(id);
+    if (s === undefined) return;
+    s.up?.abandonRequest();
+    this.#finish(s, "client_closed", reason, false);
+  }
+
+  /** Answers a stream itself with `status` and a one-line text body. */
+  #answer(s: Stream, status: number, detail: string, outcome: Outcome, raw = false): void {
+    if (s.answered) {
+      this.#h2.reset(s.id, ERROR.INTERNAL_ERROR);
+      this.#finish(s, outcome, detail, false);
+      return;
+    }
+    s.answered = true;
+    const text = raw ? detail : `${status} ${reasonPhrase(status)}${detail ? `: ${detail}` : ""}\n`;
+    const body = new TextEncoder().encode(text);
+    const head = s.ex.method === "HEAD";
+    this.#h2.respond(s.id, [
+      [":status", String(status)],
+      ["content-type", "text/plain; charset=utf-8"],
+      ["content-length", String(body.length)],
+    ], head);
+    if (!head) this.#h2.data(s.id, body, true);
+    s.ex.status = status;
+    s.ex.bytesOut += head ? 0 : body.length;
+    this.#finish(s, outcome, raw ? undefined : detail, false, status);
+  }
+
+  /** The stream is over: its lease kept for reuse or closed, and its line logged. */
+  #finish(
+    s: Stream,
+    outcome: Outcome,
+    reason: string | undefined,
+    reusable: boolean,
+    status?: number,
+  ): void {
+    if (!this.#streams.delete(s.id)) return;
+    const up = s.up;
+    s.up = null;
+    if (up !== null) {
+      const name = s.ex.backend!;
+      const idle = this.#idle.get(name) ?? [];
+      if (reusable && !this.#closed && idle.length < MAX_IDLE_PER_BACKEND) {
+        idle.push(up.lease);
+        this.#idle.set(name, idle);
+        // Until the next exchange: a close or stray bytes just end it.
+        up.lease.conn.start({
+          data: () => this.#dropIdle(name, up.lease),
+          end: () => this.#dropIdle(name, up.lease),
+          drain: () => {},
+          error: () => this.#dropIdle(name, up.lease),
+        });
+      } else {
+        up.lease.conn.close();
+        up.lease.release();
+      }
+    }
+    this.#log(s.ex, outcome, reason, 0, status);
+  }
+
+  #dropIdle(name: string, lease: Lease): void {
+    const idle = this.#idle.get(name);
+    const at = idle?.indexOf(lease) ?? -1;
+    if (at >= 0) idle!.splice(at, 1);
+    lease.conn.close();
+    lease.release();
+  }
+
+  #log(
+    ex: Exchange,
+    outcome: Outcome,
+    reason: string | undefined,
+    unread: number,
+    status?: number,
+  ): void {
+    logExchange(this, ex, unread, outcome, reason, "h2", status);
+  }
+
+  /** The HTTP/2 connection ended: close the client once the last frames drained. */
+  #over(code: number, reason: string): void {
+    for (const s of [...this.#streams.values()]) {
+      s.up?.abandonRequest();
+      this.#finish(s, "aborted", reason, false);
+    }
+    for (const [name, idle] of this.#idle) {
+      for (const lease of [...idle]) this.#dropIdle(name, lease);
+    }
+    if (code !== ERROR.NO_ERROR) {
+      bump(this.ctx.counters.sniffFailures, "malformed");
+      logExchange(this, null, 0, "malformed", reason, "h2");
+    }
+    this.#closeClient();
+  }
+
+  #closeClient(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    unwatch(this);
+    this.ctx.counters.active--;
+    this.client.end();
+    if (!this.#clientBlocked) this.client.close();
+  }
+}
+
+function methodOf(fields: FieldList): string {
+  return fields.find(([n]) => n === ":method")?.[1] ?? "";
+}
+
+function pathOf(fields: FieldList): string {
+  return pathOnly(fields.find(([n]) => n === ":path")?.[1] ?? "");
+}
+
+/** The path without its query, as HTTP/1 requests are logged and routed. */
+function pathOnly(path: string): string {
+  const q = path.indexOf("?");
+  return q < 0 ? path : path.slice(0, q);
+}
