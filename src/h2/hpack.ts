@@ -34,7 +34,7 @@ const MAX_INTEGER = 2 ** 28;
 const ENTRY_OVERHEAD = 32;
 
 /** RFC 7541 Appendix A; index 1 is the first element. */
-const STATIC_TABLE: readonly (readonly [string, string])[] = [
+export const STATIC_TABLE: readonly (readonly [string, string])[] = [
   [":authority", ""],
   [":method", "GET"],
   [":method", "POST"],
