@@ -12,7 +12,7 @@ import { checkName } from "./names.ts";
 import { checkProtocol, readRoutes, type RouteOwner } from "./routes.ts";
 import * as read from "./scalars.ts";
 import { readTarget, type Refs } from "./targets.ts";
-import type { Endpoint, ListenerConfig, ListenerProtocol } from "./types.ts";
+import type { Endpoint, ListenerConfig, ListenerProtocol, TerminateAlpn } from "./types.ts";
 import type { Entry, Walker } from "./yaml_walk.ts";
 
 const LISTENER_KEYS = [
@@ -26,6 +26,7 @@ const LISTENER_KEYS = [
   "default",
   "terminate",
   "fronting",
+  "alpn",
   "ssh_wait",
   "inspect_timeout",
   "idle_timeout",
@@ -41,6 +42,10 @@ const LISTENER_HINTS = {
 };
 
 const PROTOCOLS: readonly ListenerProtocol[] = ["tcp", "tls", "http", "auto"];
+
+/** What termination offers by default: HTTP/2 first, as browsers prefer. */
+export const DEFAULT_TERMINATE_ALPN: readonly TerminateAlpn[] = Object.freeze(["h2", "http/1.1"]);
+const TERMINATE_ALPN: readonly TerminateAlpn[] = DEFAULT_TERMINATE_ALPN;
 
 /** How long an `auto` listener waits for a silent client before calling it ssh. */
 export const DEFAULT_SSH_WAIT_MS = 2000;
@@ -117,6 +122,7 @@ function readListener(
     fronting: only("fronting", "tls", "http")
       ? read.readEnum(w, m.get("fronting")!, ["deny", "allow"]) ?? "deny"
       : "deny",
+    alpn: only("alpn", "tls") ? readTerminateAlpn(w, m, name) : DEFAULT_TERMINATE_ALPN,
     sshWaitMs: only("ssh_wait", "auto")
       ? duration("ssh_wait", DEFAULT_SSH_WAIT_MS)
       : DEFAULT_SSH_WAIT_MS,
@@ -133,6 +139,31 @@ function readListener(
     );
   }
   return listener;
+}
+
+/**
+ * A tls listener's `alpn:`: what termination offers, a list of h2 and http/1.1 (each once).
+ * Without `terminate:` nothing is decrypted, so there is nothing to offer.
+ */
+function readTerminateAlpn(w: Walker, m: Map<string, Entry>, name: string): TerminateAlpn[] {
+  const e = m.get("alpn")!;
+  if (!m.has("terminate")) {
+    w.error(
+      e.key,
+      e.path,
+      `listener "${name}": alpn is what termination offers; add terminate: or remove alpn ` +
+        `(to route by the client's ALPN, use alpn: in a route)`,
+    );
+    return [...DEFAULT_TERMINATE_ALPN];
+  }
+  const out: TerminateAlpn[] = [];
+  for (const item of read.readList(w, e)) {
+    const v = read.readEnum(w, item, TERMINATE_ALPN);
+    if (v === undefined) continue;
+    if (out.includes(v)) w.error(item.node, item.path, `duplicate protocol "${v}": list each once`);
+    else out.push(v);
+  }
+  return out.length > 0 ? out : [...DEFAULT_TERMINATE_ALPN];
 }
 
 /** Every listener of the `listeners:` map, plus what the cross-listener checks need. */

@@ -58,6 +58,9 @@ export interface AcceptProxy {
   readonly from: readonly Cidr[];
 }
 
+/** An application protocol a terminating listener may speak to clients. */
+export type TerminateAlpn = "h2" | "http/1.1";
+
 /** A listener: where to bind and how to route what arrives. */
 export interface ListenerConfig {
   readonly name: string;
@@ -75,6 +78,8 @@ export interface ListenerConfig {
   readonly terminate?: string;
   /** What to do when a terminated request's Host differs from its SNI. */
   readonly fronting: "deny" | "allow";
+  /** tls with terminate: the ALPN protocols offered to clients, in order of preference. */
+  readonly alpn: readonly TerminateAlpn[];
   /** auto only: how long a silent client may wait before it counts as ssh. */
   readonly sshWaitMs: number;
   readonly inspectTimeoutMs: number;

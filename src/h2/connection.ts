@@ -128,9 +128,6 @@ interface Stream {
   full: boolean;
 }
 
-/** Queued response bytes per stream past which its source should pause. */
-const STREAM_QUEUE_HIGH = 64 * 1024;
-
 /** The server side of one HTTP/2 connection. */
 export class H2Connection {
   readonly #ev: H2Events;
@@ -647,9 +644,10 @@ export class H2Connection {
   }
 
   /**
-   * Response body bytes for `stream`, sent as flow control allows. The connection keeps a
-   * reference to `chunk` until it is written: returns false when the stream has queued enough,
-   * and the source must pause (and keep `chunk` intact) until `writable(stream)`.
+   * Response body bytes for `stream`, sent as flow control allows (copied into the output as
+   * they go). Returns false when some of `chunk` must wait (the client's window is shut, or its
+   * socket is full): the connection keeps a reference, so the source must pause and keep
+   * `chunk` intact until `writable(stream)`, which comes once the queue is empty.
    */
   data(stream: number, chunk: Uint8Array, endStream: boolean): boolean {
     const s = this.#streams.get(stream);
@@ -661,7 +659,7 @@ export class H2Connection {
     if (endStream) s.endQueued = true;
     this.#sendable.add(stream);
     this.#flushStreams();
-    if (s.queued > STREAM_QUEUE_HIGH) {
+    if (s.queued > 0) {
       s.full = true;
       return false;
     }
@@ -804,7 +802,7 @@ export class H2Connection {
       if (last) {
         this.#sendable.delete(s.id);
         this.#localEnded(s);
-      } else if (s.full && s.queued <= STREAM_QUEUE_HIGH / 2) {
+      } else if (s.full && s.queued === 0) {
         s.full = false;
         this.#ev.writable(s.id);
       }

@@ -55,12 +55,16 @@ export class H2Session implements ConnHandlers {
 
   /**
    * `tls`: the connection came through TLS termination with this SNI; requests for another
-   * host get 421 unless the listener allows fronting.
+   * host get 421 unless `covers` says the connection may carry it (its certificate names it
+   * and the tls listener would terminate it too), or the listener allows fronting.
    */
   constructor(
     readonly ctx: ListenerContext,
     readonly client: Conn,
-    readonly tls: { readonly sni: string | null } | null = null,
+    readonly tls: {
+      readonly sni: string | null;
+      readonly covers?: (host: string) => boolean;
+    } | null = null,
   ) {
     ctx.counters.active++;
     ctx.counters.accepted++;
@@ -171,8 +175,12 @@ export class H2Session implements ConnHandlers {
       return;
     }
     const sni = this.tls?.sni ?? null;
-    if (sni !== null && req.host !== sni && this.ctx.listener.fronting === "deny") {
-      this.#answer(s, 421, `Host "${req.host}" is not the TLS server name "${sni}"`, "misdirected");
+    if (
+      sni !== null && req.host !== sni && this.ctx.listener.fronting === "deny" &&
+      !(req.host !== null && this.tls?.covers?.(req.host))
+    ) {
+      const why = `Host "${req.host}" is not served on this connection (TLS server name "${sni}")`;
+      this.#answer(s, 421, why, "misdirected");
       return;
     }
     const { route, backend: name } = this.ctx.router.decide(this.#routeInput(req.host, ex.path));

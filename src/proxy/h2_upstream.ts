@@ -18,6 +18,7 @@ import type { Outcome } from "../log/access.ts";
 import type { ConnHandlers } from "../runtime/types.ts";
 import type { Lease } from "./dial.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
+import { concat } from "../wire/bytes.ts";
 
 /** Longest response head a backend may send (502 beyond), as for HTTP/1 clients. */
 const MAX_RESPONSE_HEAD = 65536;
@@ -67,12 +68,17 @@ export class H2Upstream implements ConnHandlers {
     return this.lease.conn.write(head);
   }
 
-  /** Request body bytes; false when the backend queued them (wait for `drained`). */
+  /**
+   * Request body bytes; false when the backend queued them (wait for `drained`). `chunk` is
+   * copied: it is a view into the client's read buffer, which the client's adapter reuses, and
+   * one slow stream must not stop the client connection's other streams by pausing it.
+   */
   writeBody(chunk: Uint8Array): boolean {
-    if (!this.chunked) return this.lease.conn.write(chunk);
+    const own = chunk.slice();
+    if (!this.chunked) return this.lease.conn.write(own);
     const size = new TextEncoder().encode(chunk.length.toString(16) + "\r\n");
     this.lease.conn.write(size);
-    this.lease.conn.write(chunk);
+    this.lease.conn.write(own);
     return this.lease.conn.write(CRLF);
   }
 
@@ -128,12 +134,11 @@ export class H2Upstream implements ConnHandlers {
 
   #headData(chunk: Uint8Array): void {
     const buf = this.#buf!;
-    if (!buf.push(chunk)) {
-      this.#fail(`response head larger than ${MAX_RESPONSE_HEAD} bytes`, "bad_response");
-      return;
-    }
+    // One read may hold the head and more body than the buffer takes: sniff them joined (past
+    // maxHead the sniffer answers invalid, never "more", so the joined copy is not kept).
+    const fits = buf.push(chunk);
+    let bytes = fits ? buf.bytes : concat([buf.bytes, chunk]);
     for (;;) {
-      const bytes = buf.bytes;
       const r = sniffHttpResponseHead(bytes, { maxHead: MAX_RESPONSE_HEAD });
       if (r.kind === "more") return;
       if (r.kind !== "match") {
@@ -151,7 +156,11 @@ export class H2Upstream implements ConnHandlers {
         // Interim responses are not passed on; the final one follows.
         this.#buf = new SniffBuffer(MAX_RESPONSE_HEAD);
         if (rest.length === 0) return;
-        this.#buf.push(rest);
+        if (!this.#buf.push(rest)) {
+          bytes = rest;
+          continue;
+        }
+        bytes = this.#buf.bytes;
         continue;
       }
       this.#respond(head, rest);

@@ -279,7 +279,8 @@ export class StreamSession implements ConnHandlers {
     this.#phase = "pipe";
     this.#backend = `terminate:${t.http.listener.name}`;
     const rt = this.ctx.services.rt;
-    terminateTls(rt, this.client, hello, secureContext, this.ctx.listener.inspectTimeoutMs, (r) => {
+    const l = this.ctx.listener;
+    terminateTls(rt, this.client, hello, secureContext, l.inspectTimeoutMs, l.alpn, (r) => {
       this.ctx.counters.active--;
       if ("error" in r) {
         bump(this.ctx.counters.sniffFailures, "tls_failed");
@@ -287,8 +288,15 @@ export class StreamSession implements ConnHandlers {
         return;
       }
       this.#log("terminated", undefined, hello.length, 0);
-      if (r.alpn === "h2") new H2Session(t.http, r.conn, { sni }).start();
-      else new HttpSession(t.http, r.conn, { sni }).start();
+      if (r.alpn === "h2") {
+        // A browser sends every name the certificate covers on one connection; names this
+        // listener passes through by SNI need their own (RFC 9113 section 9.1.1).
+        const input = this.#input(this.#found);
+        const covers = (host: string) =>
+          t.certs.covers(sni, host) &&
+          this.ctx.router.decide({ ...input, sni: host }).route === null;
+        new H2Session(t.http, r.conn, { sni, covers }).start();
+      } else new HttpSession(t.http, r.conn, { sni }).start();
     });
   }
 

@@ -147,6 +147,18 @@ export class Certificates {
     return ix.first;
   }
 
+  /**
+   * Whether the certificate served for `sni` is also the one named for `host` (exactly or by
+   * wildcard): a browser then sends `host`'s requests on that HTTP/2 connection.
+   */
+  covers(sni: string | null, host: string): boolean {
+    const served = this.select(sni);
+    const ix = this.#index;
+    const dot = host.indexOf(".");
+    const named = ix.exact.get(host) ?? (dot > 0 ? ix.wild.get(host.slice(dot + 1)) : undefined);
+    return served !== null && named === served;
+  }
+
   /** Why a handshake has nothing to terminate with while `select` answers null. */
   get unavailable(): string {
     return this.#index.unavailable;

@@ -10,14 +10,12 @@ import tls from "node:tls";
 import type { Conn, Runtime } from "../runtime/types.ts";
 import { ConnDuplex } from "./conn_duplex.ts";
 
-/** Offered to clients, in the server's order of preference. */
-const HTTP_ALPN = ["h2", "http/1.1"];
-
 /**
  * Runs the server side of a handshake over `client` (with `hello` already read from it).
  * Calls `done` once: with the decrypted connection and the ALPN protocol chosen (h2 or
  * http/1.1, null when the client offered none), or with why the handshake failed (the
- * client is closed then). `timeoutMs` bounds the handshake; `rt` wraps the decrypted stream.
+ * client is closed then). `alpn` is what is offered, in order of preference; `timeoutMs`
+ * bounds the handshake; `rt` wraps the decrypted stream.
  */
 export function terminateTls(
   rt: Runtime,
@@ -25,12 +23,13 @@ export function terminateTls(
   hello: Uint8Array,
   secureContext: tls.SecureContext,
   timeoutMs: number,
+  alpn: readonly string[],
   done: (r: { conn: Conn; alpn: string | null } | { error: string }) => void,
 ): void {
   const socket = new tls.TLSSocket(new ConnDuplex(client, hello), {
     isServer: true,
     secureContext,
-    ALPNProtocols: [...HTTP_ALPN],
+    ALPNProtocols: [...alpn],
   });
   let settled = false;
   const settle = (r: { conn: Conn; alpn: string | null } | { error: string }) => {

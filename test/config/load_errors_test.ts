@@ -191,6 +191,32 @@ test("terminate: must name an http listener, only on tls listeners, and needs ce
   );
 });
 
+test("alpn on a listener: what termination offers, h2 and http/1.1 each once, only with terminate", () => {
+  const tls = ["  secure:", '    bind: ":443"', "    protocol: tls"];
+  const cert = ["certificates: [{ cert: c.pem, key: k.pem }]"];
+  const terminating = (alpn: string) =>
+    check(yaml(...cert, ...BASE.slice(0, 6), ...tls, "    terminate: web", alpn, ...BASE.slice(6)));
+  assert.deepEqual(terminating("    alpn: [http/1.1]"), []);
+  assert.deepEqual(terminating("    alpn: [h2, h3]"), [
+    't.yaml:12:16: listeners.secure.alpn[1]: unknown alpn "h3" (did you mean "h2"?)',
+  ]);
+  assert.deepEqual(terminating("    alpn: [h2, h2]"), [
+    't.yaml:12:16: listeners.secure.alpn[1]: duplicate protocol "h2": list each once',
+  ]);
+  assert.deepEqual(
+    check(
+      yaml(...BASE.slice(0, 6), ...tls, "    alpn: [h2]", "    default: app", ...BASE.slice(6)),
+    ),
+    [
+      't.yaml:10:5: listeners.secure.alpn: listener "secure": alpn is what termination offers; ' +
+      "add terminate: or remove alpn (to route by the client's ALPN, use alpn: in a route)",
+    ],
+  );
+  assert.deepEqual(check(yaml(...BASE.slice(0, 6), "    alpn: [h2]", ...BASE.slice(6))), [
+    't.yaml:7:5: listeners.web.alpn: "alpn" applies only to tls listeners; "web" is http',
+  ]);
+});
+
 test("listener-specific keys: sni/alpn, host/path_prefix/tls, protocol, forwarded, ssh_wait", () => {
   assert.deepEqual(
     check(edit(6, "      - { sni: a.example.com, alpn: h2, protocol: tls, tls: true, to: app }")),

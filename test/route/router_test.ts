@@ -23,6 +23,7 @@ function listener(
     maxConnections: 1,
     routes: routes.map((r, index) => ({ index, ...r })),
     fronting: "deny",
+    alpn: ["h2", "http/1.1"],
     sshWaitMs: 1,
     inspectTimeoutMs: 1,
     idleTimeoutMs: 1,
