@@ -22,6 +22,7 @@ const BACKEND_KEYS = [
   "tls",
   "source",
   "health_check",
+  "http2",
 ];
 
 const BACKEND_HINTS = {
@@ -101,6 +102,7 @@ function readBackend(w: Walker, e: Entry, name: string, defaults: Defaults, base
     tls: read.optional(m, "tls", (t) => readBackendTls(w, t, baseDir), null),
     source: read.optional(m, "source", (s) => readSource(w, s), null),
     healthCheck: read.optional(m, "health_check", (h) => readHealthCheck(w, h), null),
+    http2: read.optional(m, "http2", (b) => read.readBool(w, b), false),
   };
   if (backend.servers.length > 0 && backend.servers.every((s) => s.weight === 0)) {
     w.warn(

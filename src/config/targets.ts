@@ -38,6 +38,7 @@ export function addressBackend(name: string, address: Endpoint, defaults: Defaul
     tls: null,
     source: null,
     healthCheck: null,
+    http2: false,
   };
 }
 

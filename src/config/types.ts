@@ -134,6 +134,11 @@ export interface BackendConfig {
   readonly tls: BackendTls | null;
   readonly source: SourceConfig | null;
   readonly healthCheck: HealthCheckConfig | null;
+  /**
+   * Speak HTTP/2 to the servers (h2c, or h2 with `tls:`) for requests from HTTP/2 clients,
+   * multiplexed over few connections, trailers carried (gRPC).
+   */
+  readonly http2: boolean;
 }
 
 /** Timeouts every listener and backend inherits. */

@@ -15,6 +15,7 @@
 
 import { addForwarded } from "../http1/forwarded.ts";
 import { reasonPhrase } from "../http1/error_response.ts";
+import { HEAD_LIMITS } from "../http1/request_head.ts";
 import { ERROR } from "../h2/frame.ts";
 import { type FieldList, H2Connection, type H2Events } from "../h2/connection.ts";
 import { http1RequestHead, readRequestFields } from "../h2/request_fields.ts";
@@ -114,10 +115,20 @@ export class H2Session implements ConnHandlers {
     this.#closeClient();
   }
 
-  /** Idle timeout and drain, from the clock's sweeper. */
+  /**
+   * From the clock's sweeper: a stream whose backend sent no response head within idle_timeout
+   * gets 504; a connection with no stream for that long, or a draining process, gets GOAWAY.
+   */
   sweep(now: number): void {
+    const limit = this.ctx.listener.idleTimeoutMs;
+    for (const s of [...this.#streams.values()]) {
+      if (!s.answered && s.up !== null && now - s.ex.t0 > limit) {
+        s.up.abandonRequest();
+        this.#answer(s, 504, "the backend sent no response in time", "server_timeout");
+      }
+    }
     if (this.ctx.services.isDraining()) this.#h2.shutdown("draining");
-    if (this.#streams.size > 0 || now - this.last <= this.ctx.listener.idleTimeoutMs) return;
+    if (this.#streams.size > 0 || now - this.last <= limit) return;
     this.#h2.shutdown("idle timeout");
   }
 
@@ -147,6 +158,22 @@ export class H2Session implements ConnHandlers {
   }
 
   #request(id: number, fields: FieldList, endStream: boolean): void {
+    const limit = tooLarge(fields);
+    if (limit !== null) {
+      const ex = newExchange(methodOf(fields), null, pathOf(fields).slice(0, 256), null);
+      const s: Stream = {
+        id,
+        ex,
+        up: null,
+        early: null,
+        earlyEnd: endStream,
+        owed: 0,
+        answered: false,
+      };
+      this.#streams.set(id, s);
+      this.#answer(s, limit.status, limit.reason, "malformed");
+      return;
+    }
     const req = readRequestFields(fields);
     if ("kind" in req) {
       const ex = newExchange(methodOf(fields), null, pathOf(fields), null);
@@ -389,6 +416,24 @@ export class H2Session implements ConnHandlers {
     this.client.end();
     if (!this.#clientBlocked) this.client.close();
   }
+}
+
+/**
+ * The HTTP/1 head limits (HEAD_LIMITS), applied to an HTTP/2 request: a :path over the request
+ * line limit gets 414, a head whose fields would make a larger HTTP/1 head gets 431.
+ */
+function tooLarge(fields: FieldList): { status: number; reason: string } | null {
+  let size = 0;
+  for (const [name, value] of fields) {
+    if (name === ":path" && value.length > HEAD_LIMITS.maxLine) {
+      return { status: 414, reason: `:path over ${HEAD_LIMITS.maxLine} bytes` };
+    }
+    size += name.length + value.length + 4;
+  }
+  if (size > HEAD_LIMITS.maxHead) {
+    return { status: 431, reason: `request head over ${HEAD_LIMITS.maxHead} bytes` };
+  }
+  return null;
 }
 
 function methodOf(fields: FieldList): string {

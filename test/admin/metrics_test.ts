@@ -19,6 +19,7 @@ function backend(name: string, servers: string[]): BackendConfig {
     tls: null,
     source: null,
     healthCheck: null,
+    http2: false,
     servers: servers.map((server, i) => ({
       name: server,
       weight: 1,

@@ -11,10 +11,12 @@ import http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { exec, freePort } from "../helpers/clients.ts";
 import { selfSigned, type TestCert } from "../helpers/certs.ts";
+import type { TestServer } from "../helpers/backends.ts";
 import {
   httpBackend,
   type HttpTestServer,
   pattern,
+  rawBackend,
   type Report,
   sha256,
 } from "../helpers/http_backends.ts";
@@ -57,6 +59,7 @@ describe(`HTTP/2 through TLS termination (router on ${runtimeName})`, () => {
   let router: RouterProcess;
   let port: number;
   let h1only: number;
+  let silent: TestServer;
   let cert: TestCert;
   let ca: string;
   const payload = pattern(4 * 1024 * 1024 + 13, 7);
@@ -95,6 +98,8 @@ describe(`HTTP/2 through TLS termination (router on ${runtimeName})`, () => {
     await new Promise<void>((r) => big.listen(0, "127.0.0.1", r));
     bigPort = (big.address() as { port: number }).port;
     const dead = await freePort();
+    // Reads requests and never answers.
+    silent = await rawBackend(() => {});
     router = await startRouter(`
 certificates:
   - { cert: ${cert.certFile}, key: ${cert.keyFile} }
@@ -119,11 +124,21 @@ listeners:
     protocol: tls
     terminate: web
     alpn: [http/1.1]
+  slow:
+    bind: "127.0.0.1:0"
+    protocol: http
+    idle_timeout: 300ms
+    default: silent
+  secure_slow:
+    bind: "127.0.0.1:0"
+    protocol: tls
+    terminate: slow
 backends:
   a: { servers: ["127.0.0.1:${a.port}"] }
   b: { servers: ["127.0.0.1:${b.port}"] }
   big: { servers: ["127.0.0.1:${bigPort}"] }
   down: { servers: ["127.0.0.1:${dead}"], retries: 0 }
+  silent: { servers: ["127.0.0.1:${silent.port}"] }
 `);
     port = router.port("secure");
     h1only = router.port("secure_h1");
@@ -134,6 +149,7 @@ backends:
     await a?.close();
     await b?.close();
     big?.close();
+    await silent?.close();
   });
 
   test("curl --http2 speaks HTTP/2 and the backend gets HTTP/1.1 with the forwarded headers", async () => {
@@ -300,6 +316,44 @@ backends:
       assert.match(String(line.reason), /CANCEL/);
       const after = await h2Send(session, { ":path": "/after", ":authority": "a.test" });
       assert.equal(after.status, 200);
+    } finally {
+      session.close();
+    }
+  });
+
+  test("the HTTP/1 head limits per stream: a long :path gets 414, a large head 431; the connection goes on", async () => {
+    const session = connect();
+    try {
+      const long = await h2Send(session, {
+        ":path": "/" + "p".repeat(9000),
+        ":authority": "a.test",
+      });
+      assert.equal(long.status, 414);
+      const big = await h2Send(session, {
+        ":path": "/",
+        ":authority": "a.test",
+        "x-big-1": "v".repeat(12000),
+        "x-big-2": "v".repeat(12000),
+        "x-big-3": "v".repeat(12000),
+      });
+      assert.equal(big.status, 431);
+      const fine = await h2Send(session, { ":path": "/fine", ":authority": "a.test" });
+      assert.equal(fine.status, 200);
+    } finally {
+      session.close();
+    }
+  });
+
+  test("a backend that sends no response head within idle_timeout: 504 on the stream", async () => {
+    const session = http2.connect(`https://127.0.0.1:${router.port("secure_slow")}`, {
+      ca: cert.cert,
+      servername: "a.test",
+    });
+    try {
+      const r = await h2Send(session, { ":path": "/wait", ":authority": "a.test" });
+      assert.equal(r.status, 504);
+      const line = await router.waitForAccess((l) => l.path === "/wait", "the 504 line");
+      assert.equal(line.outcome, "server_timeout");
     } finally {
       session.close();
     }

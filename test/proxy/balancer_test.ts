@@ -13,6 +13,7 @@ function backend(balance: Balance, weights: number[]): BackendConfig {
     tls: null,
     source: null,
     healthCheck: null,
+    http2: false,
     servers: weights.map((weight, i) => ({
       name: `s${i}`,
       weight,

@@ -54,6 +54,7 @@ function backend(over: Partial<BackendConfig> = {}): Balancer {
     tls: null,
     source: null,
     healthCheck: null,
+    http2: false,
     servers: [{
       name: "s0",
       weight: 1,

@@ -103,6 +103,7 @@ describe("balancer family filter", () => {
     tls: null,
     source: { usesrc: "client" },
     healthCheck: null,
+    http2: false,
     servers: [
       { name: "v4", weight: 1, address: { host: "203.0.113.2", port: 1, family: 4, text: "a" } },
       { name: "v6", weight: 1, address: { host: "2001:db8::2", port: 1, family: 6, text: "b" } },
