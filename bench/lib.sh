@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034  # CLK_TCK etc. are used by run.sh
-# Helpers for bench/run.sh: processes, ports, /proc sampling, wrk parsing, medians.
+# Helpers for bench/run.sh: processes, ports, /proc sampling, wrk and h2load parsing, medians.
 # Sourced, not run. Expects TMP (scratch dir) and RAW (raw output dir) to be set.
 
 # Every process this run started, so the EXIT trap can stop exactly those (by PID).
@@ -10,11 +10,12 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # --- tools ------------------------------------------------------------------------------------
 
 # Installs missing tools with apt-get; `apt-get update` only runs when something is missing.
+# ensure_tools [CMD...]: the tools every run uses, plus these (h2load for the h2 case).
 ensure_tools() {
   local -A pkg_of=([haproxy]=haproxy [nginx]=nginx [wrk]=wrk [openssl]=openssl [curl]=curl
-    [taskset]=util-linux [timeout]=coreutils [pgrep]=procps)
+    [taskset]=util-linux [timeout]=coreutils [pgrep]=procps [h2load]=nghttp2-client)
   local missing=() cmd
-  for cmd in "${!pkg_of[@]}"; do
+  for cmd in haproxy nginx wrk openssl curl taskset timeout pgrep "$@"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_of[$cmd]}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -153,6 +154,20 @@ wrk_errors() {
        /Non-2xx or 3xx responses:/ { n += $5 }
        END { print n + 0 }' "$1"
 }
+
+# --- h2load output ---------------------------------------------------------------------------
+
+# "finished in 5.00s, 61234.56 req/s, ...": succeeded requests per second of the run.
+h2load_rps() { awk '/^finished in / { print $4 }' "$1"; }
+# From "requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout".
+h2load_succeeded() { awk '/^requests: / { print $8 }' "$1"; }
+# Failed requests plus non-2xx responses ("status codes: N 2xx, N 3xx, N 4xx, N 5xx"), as one count.
+h2load_errors() {
+  awk '/^requests: / { n += $10 } /^status codes: / { n += $5 + $7 + $9 } END { print n + 0 }' "$1"
+}
+# The ALPN protocol ("h2", "http/1.1") and TLS version the connections got; empty if none did.
+h2load_protocol() { awk '/^Application protocol: / { print $3; exit }' "$1"; }
+h2load_tls() { awk '/^TLS Protocol: / { print $3; exit }' "$1"; }
 
 # --- numbers ----------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ BENCH_ROUNDS=${BENCH_ROUNDS:-3}            # rounds per figure; the median is re
 BENCH_WARMUP=${BENCH_WARMUP:-1}            # unmeasured wrk seconds before each case (JIT, caches)
 BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-2000} # idle connections for the RSS figure
 BENCH_VARIANTS=${BENCH_VARIANTS:-"direct haproxy deno bun"}
-ALL_CASES="ka nc bulk idle tls http tls_term workers"
+ALL_CASES="ka nc bulk idle tls http tls_term workers h2"
 BENCH_CASES=${BENCH_CASES:-$ALL_CASES}     # which measurements to run (and report)
 BENCH_MAX_SECONDS=${BENCH_MAX_SECONDS:-1800} # hard limit for the whole run
 BENCH_START_WAIT=${BENCH_START_WAIT:-30}   # seconds a proxy may take to bind its ports
@@ -37,6 +37,8 @@ TMP=$(mktemp -d /tmp/switchyard-bench.XXXXXX)
 SNI=localhost          # wrk takes SNI from the URL host, and only names it can resolve work
 HTTP_HOST=bench.local  # Host header routed by the http listeners
 WRK_CONNS=50
+H2_CLIENTS=10 # h2 case: h2load connections ...
+H2_STREAMS=10 # ... and concurrent streams on each
 BULK_BYTES=$((1024 * 1024 * 1024))
 export PATH="$REPO/node_modules/.bin:$PATH"
 
@@ -97,6 +99,8 @@ TLS_METRICS=(tls_rps tls_cpu tls_util tls_cpu0)
 HTTP_METRICS=(http_rps http_p99 http_cpu http_util http_cpu0)
 # tls_term: handshakes (tlst_*) and keep-alive requests (tlsk_*) with TLS terminated by the proxy.
 TLS_TERM_METRICS=(tlst_rps tlst_cpu tlst_util tlst_cpu0 tlsk_rps tlsk_p99 tlsk_cpu tlsk_util tlsk_cpu0)
+# h2: HTTP/2 requests (h2load) over TLS 1.3 terminated by the proxy.
+H2_METRICS=(h2_rps h2_cpu h2_util h2_cpu0)
 # workers: N = 1 and N = nproc processes (Switchyard) / threads (HAProxy), proxy unpinned.
 WK_N2=$(nproc)
 WK_METRICS=()
@@ -115,6 +119,7 @@ render() { # render TEMPLATE OUT: fill the @NAME@ tokens of a bench/conf templat
   sed -e "s|@TMP@|$TMP|g" -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_TLS@|$NGINX_TLS|g" \
     -e "s|@TCP_PORT@|${TCP_PORT:-0}|g" -e "s|@TLS_PORT@|${TLS_PORT:-0}|g" \
     -e "s|@HTTP_PORT@|${HTTP_PORT:-0}|g" -e "s|@TLS_TERM_PORT@|${TLS_TERM_PORT:-0}|g" \
+    -e "s|@H2_PORT@|${H2_PORT:-0}|g" \
     -e "s|@WORKERS@|${WORKERS:-1}|g" -e "s|@SNI@|$SNI|g" -e "s|@HTTP_HOST@|$HTTP_HOST|g" \
     "$1" >"$2"
 }
@@ -157,10 +162,12 @@ runtime_cmd() { # the command line that runs Switchyard's CLI on runtime $1
   esac
 }
 
-# check_router VARIANT KIND: `check` of the Switchyard config for KIND (main | http | tls_term).
+# check_router VARIANT KIND: `check` of the Switchyard config for KIND (main | http | tls_term |
+# workers | h2).
 check_router() {
   local cfg="$TMP/check-$1-$2.yaml" out
-  TCP_PORT=65001 TLS_PORT=65002 HTTP_PORT=65003 TLS_TERM_PORT=65004 WORKERS=${WORKERS:-$WK_N2} \
+  TCP_PORT=65001 TLS_PORT=65002 HTTP_PORT=65003 TLS_TERM_PORT=65004 H2_PORT=65005 \
+    WORKERS=${WORKERS:-$WK_N2} \
     render "$HERE/conf/$(router_template "$2")" "$cfg"
   # shellcheck disable=SC2046
   if out=$(cd "$REPO" && timeout 60 $(runtime_cmd "$1") check -c "$cfg" 2>&1); then return 0; fi
@@ -171,6 +178,7 @@ router_template() {
   case $1 in
     http) echo switchyard-http.yaml ;;
     tls_term) echo switchyard-tls-term.yaml ;;
+    h2) echo switchyard-h2.yaml ;;
     workers) echo switchyard-workers.yaml ;;
     *) echo switchyard.yaml ;;
   esac
@@ -190,6 +198,7 @@ start_proxy() {
   TLS_PORT=$(pick_port)
   HTTP_PORT=$(pick_port)
   TLS_TERM_PORT=$(pick_port)
+  H2_PORT=$(pick_port)
   case $variant in
     haproxy)
       cfg="$TMP/$name.cfg"
@@ -207,6 +216,7 @@ start_proxy() {
   case $kind in
     http) ports="$HTTP_PORT" ;;
     tls_term) ports="$TLS_TERM_PORT" ;;
+    h2) ports="$H2_PORT" ;;
     workers) ports="$TCP_PORT" ;;
     *) ports="$TCP_PORT $TLS_PORT" ;;
   esac
@@ -433,6 +443,62 @@ measure_tls_term() {
 # requests only, which shows the cost of a request once the handshake is paid.
 measure_tls_term_ka() { measure_wrk tlsk "$1" "$2" "https://$SNI:$3/"; }
 
+# run_h2load OUT ARGS...: h2load on CPU 0 with one thread, H2_CLIENTS connections of H2_STREAMS
+# concurrent streams each.
+run_h2load() {
+  local out=$1
+  shift
+  timeout -k 5 $((BENCH_SECONDS + BENCH_WARMUP + 30)) taskset -c 0 \
+    h2load -t1 -c"$H2_CLIENTS" -m"$H2_STREAMS" "$@" >"$out" 2>&1
+}
+
+# 9. measure_h2 VARIANT PID PORT: HTTP/2 requests over TLS terminated by the proxy, as
+# measure_wrk does for wrk: BENCH_ROUNDS undisturbed h2load rounds of BENCH_SECONDS (-D), req/s
+# and proxy CPU µs per succeeded request. h2load takes SNI and :authority from the URL and
+# connects to 127.0.0.1 (--connect-to). It offers TLS 1.3 and cannot be held to it (it sets its
+# own version range), so the proxy's side decides and every round checks what was negotiated.
+# Returns 1 when the proxy died or h2load did not get h2.
+measure_h2() {
+  local variant=$1 pid=$2 port=$3 out reqs errs proto tlsv good=0 tries=0
+  local args=(--connect-to "127.0.0.1:$port" "https://$SNI:$port/")
+  log "$variant: h2, $BENCH_ROUNDS x ${BENCH_SECONDS}s, h2load -c$H2_CLIENTS -m$H2_STREAMS ${args[*]}"
+  run_h2load "$RAW/$variant.h2.warmup.txt" -D "$BENCH_WARMUP" "${args[@]}" || true
+  while [ $good -lt "$BENCH_ROUNDS" ] && [ $tries -lt $((BENCH_ROUNDS + BENCH_RETRIES)) ]; do
+    tries=$((tries + 1))
+    out="$RAW/$variant.h2.$tries.txt"
+    wait_quiet "$variant h2 round $tries"
+    proxy_alive "$pid" || { note "$variant: proxy died before h2 round $tries"; return 1; }
+    sample_begin "$pid"
+    run_h2load "$out" -D "$BENCH_SECONDS" "${args[@]}" || note "$variant h2 round $tries: h2load exit $?"
+    sample_end "$pid"
+    proxy_alive "$pid" || { note "$variant: proxy died during h2 round $tries"; return 1; }
+    proto=$(h2load_protocol "$out")
+    if [ "$proto" != h2 ]; then
+      note "$variant h2 round $tries: h2load got \"${proto:-no connection}\", not h2 (bench/results/raw/$variant.h2.$tries.txt)"
+      return 1
+    fi
+    tlsv=$(h2load_tls "$out")
+    [ "$tlsv" = TLSv1.3 ] || note "$variant h2 round $tries: negotiated $tlsv, not TLSv1.3"
+    reqs=$(h2load_succeeded "$out")
+    if [ -z "$reqs" ] || [ "$reqs" -eq 0 ]; then
+      note "$variant h2 round $tries: no request succeeded in ${BENCH_SECONDS}s (bench/results/raw/$variant.h2.$tries.txt)"
+      continue
+    fi
+    errs=$(h2load_errors "$out")
+    if [ "$errs" -gt 0 ]; then
+      note "$variant h2 round $tries: $errs failed / non-2xx requests besides $reqs that succeeded"
+    fi
+    log "  round $tries: $(h2load_rps "$out") req/s, proxy ${PROXY_S}s CPU; other jobs: CPU 0 ${OTHER0%.*} %, CPU 1 ${OTHER1%.*} %"
+    judge_round "$variant h2 round $tries" $good $tries
+    [ $ROUND_RETRY = 1 ] && continue
+    [ "$DISTURBED" = 1 ] || good=$((good + 1))
+    record h2_rps "$variant" "$(h2load_rps "$out")"
+    record h2_cpu0 "$variant" "$BUSY0"
+    record h2_cpu "$variant" "$(calc "$PROXY_S * 1000000 / $reqs")"
+    record h2_util "$variant" "$(calc "$PROXY_S * 100 / $WALL")"
+  done
+}
+
 # 3. bulk: one 1 GiB download per round with curl on CPU 0.
 measure_bulk() {
   local variant=$1 pid=$2 port=$3 out speed size good=0 tries=0
@@ -575,7 +641,8 @@ run_direct() {
   want tls && measure_tls direct "" "$NGINX_TLS"
   want http && measure_http direct "" "$NGINX_HTTP"
   # Nothing to compare with: nginx terminating its own TLS is not a proxy's termination.
-  set_status direct "—" "${IDLE_METRICS[@]}" "${TLS_TERM_METRICS[@]}" "${WK_METRICS[@]}"
+  set_status direct "—" "${IDLE_METRICS[@]}" "${TLS_TERM_METRICS[@]}" "${WK_METRICS[@]}" \
+    "${H2_METRICS[@]}"
 }
 
 run_proxy() {
@@ -583,6 +650,7 @@ run_proxy() {
   want http && run_http_case "$1"
   want tls_term && run_tls_term_case "$1"
   want workers && run_workers_case "$1"
+  want h2 && run_h2_case "$1"
   return 0
 }
 
@@ -675,6 +743,44 @@ run_tls_term_case() {
   set_status "$variant" "failed" "${TLS_TERM_METRICS[@]}"
 }
 
+# The h2 case: the proxy terminates TLS with ALPN h2 (switchyard-h2.yaml, HAProxy h2_in) and
+# forwards HTTP/1.1 to nginx. Measured only when curl --http2 gets HTTP/2 through it, with
+# X-Forwarded-For and X-Forwarded-Proto set; a proxy that answers over HTTP/1.1 (a Switchyard
+# without HTTP/2, or with `alpn: [http/1.1]`) shows "no h2", not HTTP/1.1 figures.
+run_h2_case() {
+  local variant=$1 base ver xff xfp curl_h2
+  if [ "$variant" != haproxy ] && ! check_router "$variant" h2; then
+    note "$variant h2: config fails check: $CHECK_ERROR"
+    set_status "$variant" "not run" "${H2_METRICS[@]}"
+    return 0
+  fi
+  if ! start_proxy "$variant" h2; then
+    set_status "$variant" "failed" "${H2_METRICS[@]}"
+    return 0
+  fi
+  base="https://$SNI:$H2_PORT"
+  # -k: self-signed; --resolve: the proxy listens on 127.0.0.1 only, not on ::1.
+  curl_h2=(curl -sSk --http2 --max-time 5 --resolve "$SNI:$H2_PORT:127.0.0.1")
+  ver=$("${curl_h2[@]}" -o /dev/null -w '%{http_version}' "$base/" 2>&1 || true)
+  xff=$("${curl_h2[@]}" "$base/xff" 2>&1 || true)
+  xfp=$("${curl_h2[@]}" "$base/xfp" 2>&1 || true)
+  if [ "$ver" != 2 ]; then
+    note "$variant h2: not run: curl --http2 got HTTP/$(echo "$ver" | head -c 200) through the proxy (no ALPN h2)"
+    stop_pid "$PROXY_PID"
+    set_status "$variant" "no h2" "${H2_METRICS[@]}"
+    return 0
+  fi
+  if [ "$xff" != "127.0.0.1" ] || [ "$xfp" != https ]; then
+    note "$variant h2: not run: /xff and /xfp through the proxy answered \"$(echo "$xff" | head -c 200)\" and \"$(echo "$xfp" | head -c 200)\""
+    stop_pid "$PROXY_PID"
+    set_status "$variant" "failed" "${H2_METRICS[@]}"
+    return 0
+  fi
+  measure_h2 "$variant" "$PROXY_PID" "$H2_PORT" || true
+  stop_pid "$PROXY_PID"
+  set_status "$variant" "failed" "${H2_METRICS[@]}"
+}
+
 # --- report -----------------------------------------------------------------------------------
 
 # metric|label|decimals|ratios (h: to HAProxy, d: to direct as well). The metric's prefix
@@ -710,6 +816,10 @@ ROWS=(
   "tlsk_cpu|proxy CPU µs / request over terminated TLS (keep-alive) ↓|1|h"
   "tlsk_util|proxy CPU busy %, keep-alive over terminated TLS|0|"
   "tlsk_cpu0|CPU 0 busy %, keep-alive over terminated TLS|0|"
+  "h2_rps|h2 req/s over terminated TLS 1.3 (h2load -c$H2_CLIENTS -m$H2_STREAMS)|0|h"
+  "h2_cpu|proxy CPU µs / h2 request ↓|1|h"
+  "h2_util|proxy CPU busy %, h2|0|"
+  "h2_cpu0|CPU 0 busy % (h2load + nginx), h2|0|"
   "wk_ka1_rps|workers N=1: keep-alive req/s (tcp, proxy unpinned)|0|h"
   "wk_ka2_rps|workers N=$WK_N2: keep-alive req/s (tcp, proxy unpinned)|0|h"
   "wk_kascale|workers: keep-alive scaling N=$WK_N2 / N=1|2|"
@@ -774,13 +884,14 @@ machine_info() {
     "wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }'), curl $(curl --version | awk 'NR == 1 { print $2 }'), $(openssl version | awk '{ print $1, $2 }')"
   echo "- switchyard: $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$REPO" && [ -n "$(git status --porcelain -- src 2>/dev/null)" ] && echo " + uncommitted changes in src/")"
   [ "$BENCH_CASES" = "$ALL_CASES" ] || echo "- cases: $BENCH_CASES (BENCH_CASES)"
+  if want h2; then echo "- h2load $(h2load --version | awk '{ print $2 }')"; fi
   echo "- method: proxy on CPU 1 (unpinned in the workers case), nginx (1 worker) + load tools on CPU 0, loopback; median of $BENCH_ROUNDS rounds of ${BENCH_SECONDS}s (wrk -t1 -c$WRK_CONNS, ${BENCH_WARMUP}s warm-up); CPU from /proc/PID/stat (utime+stime, $CLK_TCK Hz); rounds where other jobs took > $BENCH_NOISE % of a CPU are repeated (up to $BENCH_RETRIES times per case)"
 }
 
 # Which figures were set by a saturated CPU: CPU 0 (wrk + nginx) or the proxy on CPU 1.
 saturation() {
   local c v load proxy out=""
-  for c in ka nc tls http tlst tlsk; do
+  for c in ka nc tls http tlst tlsk h2; do
     for v in direct haproxy deno bun; do
       load=$(cell_value "${c}_cpu0" "$v")
       proxy=$(cell_value "${c}_util" "$v")
@@ -829,6 +940,11 @@ report() {
     echo "  X-Forwarded-Proto. Handshakes use TLS 1.2 without tickets so that none is resumed (wrk would"
     echo "  redeem Switchyard's TLS 1.3 tickets); direct (nginx) terminates nothing for them: —."
   fi
+  if want h2; then
+    echo "- h2: h2load (-c$H2_CLIENTS -m$H2_STREAMS, one thread) over TLS 1.3 terminated by the proxy with ALPN h2;"
+    echo "  HTTP/1.1 keep-alive from the proxy to nginx, with X-Forwarded-For and X-Forwarded-Proto. A"
+    echo "  proxy that does not negotiate h2 shows \"no h2\"; direct: —."
+  fi
   if want workers; then
     echo "- workers: the proxy runs unpinned (any CPU) with N = 1 and N = $WK_N2; nginx and wrk stay on CPU 0."
     echo "  Switchyard's CPU is its supervisor plus all workers; \"wrk + nginx CPU %\" is the load"
@@ -852,7 +968,7 @@ report() {
 main() {
   local start=$SECONDS v table=latest.md
   start_watchdog
-  ensure_tools
+  if want h2; then ensure_tools h2load; else ensure_tools; fi
   for v in $BENCH_CASES; do
     [[ " $ALL_CASES " == *" $v "* ]] || { echo "bench: unknown case $v ($ALL_CASES)" >&2; exit 2; }
   done
