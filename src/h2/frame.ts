@@ -140,6 +140,13 @@ export function framePayload(f: Frame): Uint8Array | FrameFault {
     start = 1;
   }
   if (f.type === FRAME.HEADERS && (f.flags & FLAG.PRIORITY) !== 0) start += 5;
+  if (f.payload.length < start) {
+    // Section 4.2: a frame too small for its mandatory fields is a FRAME_SIZE_ERROR.
+    return fault(
+      ERROR.FRAME_SIZE_ERROR,
+      `${frameName(f.type)} frame of ${f.payload.length} bytes too short for its priority fields`,
+    );
+  }
   if (end < start) {
     // Section 6.1/6.2: padding that covers the payload is a PROTOCOL_ERROR.
     return fault(ERROR.PROTOCOL_ERROR, `${frameName(f.type)} frame padding exceeds its payload`);
