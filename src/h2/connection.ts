@@ -57,7 +57,10 @@ export interface H2Events {
   body(stream: number, chunk: Uint8Array, endStream: boolean): void;
   /** Request trailers, which end the request. */
   trailers(stream: number, fields: FieldList): void;
-  /** The stream ended abnormally (client RST_STREAM, stream error, connection end): drop it. */
+  /**
+   * A stream `request` announced ended abnormally (client RST_STREAM, stream error, connection
+   * end): drop it. Not called for streams the owner never saw or that had already ended.
+   */
   reset(stream: number, code: number, reason: string): void;
   /** A stream's queued response data went out: its source may resume. */
   writable(stream: number): void;
@@ -103,6 +106,9 @@ const MAX_HEADER_BLOCK_FACTOR = 2;
 /** Decoding stops (COMPRESSION_ERROR) past this multiple of the header list limit: an HPACK bomb. */
 const HPACK_BOMB_FACTOR = 4;
 
+/** Closed streams remembered, to tell their late frames from a client's mistakes. */
+const MAX_CLOSED_STREAMS = 1000;
+
 /** Streams end as soon as the response does (section 8.1), so only these two states remain. */
 type StreamState = "open" | "half_closed_remote";
 
@@ -113,6 +119,11 @@ interface Stream {
   recvWindow: number;
   /** Bytes received and passed on but not yet returned to the client by WINDOW_UPDATE. */
   unacked: number;
+  /**
+   * Body bytes passed to the owner and not yet `consumed`: they are given back to the connection
+   * window when the stream ends, whatever the owner then does with them.
+   */
+  held: number;
   /** How much more we may send on it (the client's window for it). */
   sendWindow: number;
   /** Response data waiting for window or for the socket, in order; `end` marks the last. */
@@ -139,16 +150,32 @@ export class H2Connection {
   #pending: Uint8Array = new Uint8Array(0);
   #prefaceSeen = false;
   #settingsSeen = false;
+  /** The client acknowledged our SETTINGS. */
+  #settingsAcked = false;
+  /**
+   * The receive window a new stream starts with: ours, or until the client acknowledged it the
+   * default when ours is smaller (a bigger one the client may use as soon as it reads it).
+   */
+  #initialRecvWindow: number;
   /** The highest stream the client opened (ids at or below it are no longer idle). */
   #lastStream = 0;
-  /** Streams we reset recently: their frames in flight are dropped, not errors. */
-  readonly #resetByUs = new Set<number>();
-  /** A header block in progress: its stream, fragments and total size. */
+  /**
+   * The highest stream handed to the owner (or answered here): GOAWAY names it, so that the
+   * client knows that streams above it, refused ones included, can be retried (section 6.8).
+   */
+  #lastProcessed = 0;
+  /**
+   * Streams closed recently, oldest first: true for those we reset (their frames in flight are
+   * dropped, section 5.1 "closed"), false for those that ended or that the client reset (frames
+   * on them are STREAM_CLOSED). A stream id below `#lastStream` not in here was never opened.
+   */
+  readonly #closedStreams = new Map<number, boolean>();
+  /** A header block in progress: its stream, and its fragments so far in one buffer. */
   #block: {
     stream: number;
     endStream: boolean;
     selfDependent: boolean;
-    parts: Uint8Array[];
+    bytes: Uint8Array;
     size: number;
   } | null = null;
   // The client's settings.
@@ -167,8 +194,9 @@ export class H2Connection {
   #floodStart = 0;
   #resets = 0;
   #control = 0;
-  /** GOAWAY sent (no new streams): the code, or null. */
+  /** GOAWAY sent (no new streams): the code, or null; and the reason `closed` will give. */
   #goaway: number | null = null;
+  #goawayReason = "";
   #clientGoaway = false;
   #over = false;
 
@@ -176,6 +204,7 @@ export class H2Connection {
     this.#ev = events;
     this.#limits = limits;
     this.#decoder = new HpackDecoder(4096, limits.maxHeaderListSize * HPACK_BOMB_FACTOR);
+    this.#initialRecvWindow = Math.max(limits.streamWindow, DEFAULT_WINDOW);
     // The server's preface: its SETTINGS, and the connection window raised to ours.
     this.#emit(settingsFrame([
       [SETTING.MAX_CONCURRENT_STREAMS, limits.maxConcurrentStreams],
@@ -304,9 +333,11 @@ export class H2Connection {
       if (f.stream > this.#lastStream) {
         return this.#connectionError(ERROR.PROTOCOL_ERROR, `DATA on idle stream ${f.stream}`);
       }
-      // Closed: give the window back, and refuse unless it was us who reset it.
+      // Closed: give the window back, and refuse unless it was us who reset it. Empty frames on
+      // a closed stream are a flood like any other (they make no progress).
       this.#returnConnWindow(size);
-      if (!this.#resetByUs.has(f.stream)) {
+      if (size === 0 && this.#countControl()) return;
+      if (this.#closedStreams.get(f.stream) !== true) {
         this.#streamError(f.stream, ERROR.STREAM_CLOSED, `DATA on closed stream ${f.stream}`);
       }
       return;
@@ -325,7 +356,7 @@ export class H2Connection {
     }
     s.recvWindow -= size;
     const end = (f.flags & FLAG.END_STREAM) !== 0;
-    if (payload.length === 0 && !end) this.#countControl();
+    if (payload.length === 0 && !end && this.#countControl()) return;
     s.received += payload.length;
     if (
       s.contentLength !== null &&
@@ -342,7 +373,8 @@ export class H2Connection {
     }
     // Padding is not passed on: return its window at once.
     const padding = size - payload.length;
-    if (padding > 0) this.consumed(s.id, padding);
+    if (padding > 0) this.#acknowledge(s, padding);
+    s.held += payload.length;
     if (end) this.#remoteEnded(s);
     this.#ev.body(s.id, payload, end);
   }
@@ -357,10 +389,14 @@ export class H2Connection {
       // A stream that depends on itself is a stream error, but its block must still be
       // decoded to keep the HPACK table in step.
       selfDependent: priorityDependency(f) === f.stream,
-      parts: [fragment.slice()],
+      // A whole block is decoded where it lies; one that CONTINUATION frames complete is copied
+      // (the frame is only valid during `receive`) with room for more, doubled as they come.
+      bytes: fragment,
       size: fragment.length,
     };
-    if ((f.flags & FLAG.END_HEADERS) !== 0) this.#blockDone();
+    if ((f.flags & FLAG.END_HEADERS) !== 0) return this.#blockDone();
+    this.#block.bytes = new Uint8Array(Math.max(1024, fragment.length * 2));
+    this.#block.bytes.set(fragment);
   }
 
   #continuation(f: Frame): void {
@@ -371,8 +407,8 @@ export class H2Connection {
         `CONTINUATION on stream ${f.stream} without HEADERS`,
       );
     }
-    block.size += f.payload.length;
-    if (block.size > this.#limits.maxHeaderListSize * MAX_HEADER_BLOCK_FACTOR) {
+    const size = block.size + f.payload.length;
+    if (size > this.#limits.maxHeaderListSize * MAX_HEADER_BLOCK_FACTOR) {
       return this.#connectionError(
         ERROR.ENHANCE_YOUR_CALM,
         `header block of stream ${block.stream} exceeds ${
@@ -381,27 +417,49 @@ export class H2Connection {
       );
     }
     // Empty CONTINUATION frames make no progress.
-    if (f.payload.length === 0) this.#countControl();
-    block.parts.push(f.payload.slice());
+    if (f.payload.length === 0 && this.#countControl()) return;
+    // One buffer for the block rather than one array per fragment: a flood of tiny
+    // CONTINUATION frames costs its bytes, not an object each.
+    if (size > block.bytes.length) {
+      const grown = new Uint8Array(Math.max(size, block.bytes.length * 2));
+      grown.set(block.bytes.subarray(0, block.size));
+      block.bytes = grown;
+    }
+    block.bytes.set(f.payload, block.size);
+    block.size = size;
     if ((f.flags & FLAG.END_HEADERS) !== 0) this.#blockDone();
   }
 
   #blockDone(): void {
     const block = this.#block!;
     this.#block = null;
-    const decoded = this.#decoder.decode(concat(block.parts));
+    const decoded = this.#decoder.decode(block.bytes.subarray(0, block.size));
     if ("error" in decoded) return this.#connectionError(ERROR.COMPRESSION_ERROR, decoded.error);
     const id = block.stream;
     const existing = this.#streams.get(id);
     if (existing !== undefined) {
+      if (block.selfDependent) {
+        return this.#streamError(id, ERROR.PROTOCOL_ERROR, `stream ${id} depends on itself`);
+      }
       return this.#trailerBlock(existing, block.endStream, decoded.headers);
     }
-    if (id <= this.#lastStream) {
-      if (this.#resetByUs.has(id)) return;
-      return this.#connectionError(ERROR.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
-    }
+    // Section 5.1.1: client streams are odd; checked before the closed/lower-id cases so that an
+    // even id gets its own reason whatever its number.
     if ((id & 1) === 0) {
       return this.#connectionError(ERROR.PROTOCOL_ERROR, `HEADERS on even stream ${id}`);
+    }
+    if (id <= this.#lastStream) {
+      const ours = this.#closedStreams.get(id);
+      // We reset it: trailers in flight are dropped (decoded above, so HPACK stays in step).
+      if (ours === true) return;
+      if (ours === false) {
+        return this.#connectionError(ERROR.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
+      }
+      // Section 5.1.1: a new stream id must exceed every one the client used before.
+      return this.#connectionError(
+        ERROR.PROTOCOL_ERROR,
+        `HEADERS opening stream ${id}, below stream ${this.#lastStream} opened before`,
+      );
     }
     this.#lastStream = id;
     if (block.selfDependent) {
@@ -417,27 +475,37 @@ export class H2Connection {
         `more than ${this.#limits.maxConcurrentStreams} concurrent streams`,
       );
     }
+    const length = contentLength(decoded.headers);
+    if (block.endStream && length !== null && length > 0) {
+      return this.#streamError(
+        id,
+        ERROR.PROTOCOL_ERROR,
+        `stream ${id}: no body, content-length ${length}`,
+      );
+    }
     const s: Stream = {
       id,
       state: block.endStream ? "half_closed_remote" : "open",
-      recvWindow: this.#limits.streamWindow,
+      recvWindow: this.#initialRecvWindow,
       unacked: 0,
+      held: 0,
       sendWindow: this.#peerInitialWindow,
       queue: [],
       queued: 0,
       endQueued: false,
       trailers: null,
-      contentLength: contentLength(decoded.headers),
+      contentLength: length,
       received: 0,
       full: false,
     };
     this.#streams.set(id, s);
-    if (block.endStream && s.contentLength !== null && s.contentLength > 0) {
-      return this.#streamError(
-        id,
-        ERROR.PROTOCOL_ERROR,
-        `stream ${id}: no body, content-length ${s.contentLength}`,
-      );
+    this.#lastProcessed = id;
+    // Section 10.5.1: a header list over the SETTINGS_MAX_HEADER_LIST_SIZE we advertised is
+    // answered with 431 here (the HPACK bomb limit above it is a connection error); the owner
+    // never sees the request.
+    const listSize = decoded.headers.reduce((n, [k, v]) => n + k.length + v.length + 32, 0);
+    if (listSize > this.#limits.maxHeaderListSize) {
+      return this.respond(id, [[":status", "431"]], true);
     }
     this.#ev.request(id, decoded.headers, block.endStream);
   }
@@ -477,7 +545,7 @@ export class H2Connection {
         `PRIORITY of ${f.payload.length} bytes`,
       );
     }
-    this.#countControl();
+    if (this.#countControl()) return;
     if (priorityDependency(f) === f.stream) {
       this.#streamError(f.stream, ERROR.PROTOCOL_ERROR, `stream ${f.stream} depends on itself`);
     }
@@ -497,34 +565,39 @@ export class H2Connection {
       return this.#connectionError(ERROR.PROTOCOL_ERROR, `RST_STREAM on idle stream ${f.stream}`);
     }
     const s = this.#streams.get(f.stream);
-    if (s === undefined) return;
-    // Rapid reset (CVE-2023-44487): streams the client opens and cancels cost us backend work.
-    this.#flood();
-    this.#resets++;
-    const code = u32(f.payload, 0);
-    this.#drop(s);
-    this.#ev.reset(s.id, code, `client reset the stream (${errorName(code)})`);
-    if (this.#resets > this.#limits.maxResets) {
-      this.#connectionError(
-        ERROR.ENHANCE_YOUR_CALM,
-        `more than ${this.#limits.maxResets} streams reset by the client`,
-      );
+    // Already closed: nothing to do, but a stream of these is a flood.
+    if (s === undefined) {
+      this.#countControl();
+      return;
     }
+    const code = u32(f.payload, 0);
+    this.#remove(s, false);
+    this.#ev.reset(s.id, code, `client reset the stream (${errorName(code)})`);
+    // Rapid reset (CVE-2023-44487): streams the client opens and cancels cost us backend work.
+    if (this.#countReset()) return;
+    this.#endIfDone();
   }
 
   #settings(f: Frame): void {
     if (f.stream !== 0) {
       return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS on stream ${f.stream}`);
     }
-    this.#countControl();
+    if (this.#countControl()) return;
     if ((f.flags & FLAG.ACK) !== 0) {
       if (f.payload.length !== 0) {
         return this.#connectionError(ERROR.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload");
       }
+      if (!this.#settingsAcked) this.#ourSettingsApply();
       return;
     }
     const entries = readSettings(f.payload);
     if ("kind" in entries) return this.#connectionError(entries.code, entries.reason);
+    // INITIAL_WINDOW_SIZE values take effect in order (section 6.5.3), but only the last stays:
+    // the open streams are adjusted once, by it, and checked against the largest one, which is
+    // the same as adjusting them value by value (a frame full of them costs one pass, not one
+    // per entry per stream).
+    let initialWindow = -1;
+    let largestWindow = -1;
     for (const [id, value] of entries) {
       switch (id) {
         case SETTING.HEADER_TABLE_SIZE:
@@ -535,26 +608,16 @@ export class H2Connection {
             return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
           }
           break;
-        case SETTING.INITIAL_WINDOW_SIZE: {
+        case SETTING.INITIAL_WINDOW_SIZE:
           if (value > MAX_WINDOW) {
             return this.#connectionError(
               ERROR.FLOW_CONTROL_ERROR,
               `SETTINGS_INITIAL_WINDOW_SIZE ${value} exceeds 2^31-1`,
             );
           }
-          const delta = value - this.#peerInitialWindow;
-          this.#peerInitialWindow = value;
-          for (const s of this.#streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW) {
-              return this.#connectionError(
-                ERROR.FLOW_CONTROL_ERROR,
-                `stream ${s.id}'s window exceeds 2^31-1`,
-              );
-            }
-          }
+          initialWindow = value;
+          largestWindow = Math.max(largestWindow, value);
           break;
-        }
         case SETTING.MAX_FRAME_SIZE:
           if (value < DEFAULT_MAX_FRAME_SIZE || value > 0xffffff) {
             return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
@@ -563,8 +626,35 @@ export class H2Connection {
           break;
       }
     }
+    if (initialWindow >= 0) {
+      // Section 6.9.2: a change that takes any stream's window past 2^31-1 is a connection error.
+      const most = largestWindow - this.#peerInitialWindow;
+      for (const s of this.#streams.values()) {
+        if (s.sendWindow + most > MAX_WINDOW) {
+          return this.#connectionError(
+            ERROR.FLOW_CONTROL_ERROR,
+            `SETTINGS_INITIAL_WINDOW_SIZE ${largestWindow} takes stream ${s.id}'s window past 2^31-1`,
+          );
+        }
+      }
+      const delta = initialWindow - this.#peerInitialWindow;
+      this.#peerInitialWindow = initialWindow;
+      for (const s of this.#streams.values()) s.sendWindow += delta;
+    }
     this.#emit(SETTINGS_ACK);
     this.#flushStreams();
+  }
+
+  /**
+   * The client acknowledged our SETTINGS: from now on it keeps to our stream window. Before, it
+   * may use the default 65535 (section 6.5.3), so a smaller window of ours applies from here.
+   */
+  #ourSettingsApply(): void {
+    this.#settingsAcked = true;
+    const delta = this.#limits.streamWindow - this.#initialRecvWindow;
+    this.#initialRecvWindow = this.#limits.streamWindow;
+    if (delta === 0) return;
+    for (const s of this.#streams.values()) s.recvWindow += delta;
   }
 
   #ping(f: Frame): void {
@@ -574,7 +664,7 @@ export class H2Connection {
     if (f.payload.length !== 8) {
       return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `PING of ${f.payload.length} bytes`);
     }
-    this.#countControl();
+    if (this.#countControl()) return;
     if ((f.flags & FLAG.ACK) === 0) this.#emit(pingAck(f.payload.slice()));
   }
 
@@ -586,7 +676,7 @@ export class H2Connection {
       return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `GOAWAY of ${f.payload.length} bytes`);
     }
     this.#clientGoaway = true;
-    if (this.#streams.size === 0) this.#end(ERROR.NO_ERROR, "the client sent GOAWAY");
+    this.#endIfDone();
   }
 
   #windowUpdate(f: Frame): void {
@@ -618,7 +708,11 @@ export class H2Connection {
       );
     }
     const s = this.#streams.get(f.stream);
-    if (s === undefined) return;
+    // Closed: allowed for a while (section 5.1), but a stream of these is a flood.
+    if (s === undefined) {
+      this.#countControl();
+      return;
+    }
     if (increment === 0) {
       return this.#streamError(s.id, ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE of 0 on stream ${s.id}`);
     }
@@ -680,22 +774,22 @@ export class H2Connection {
   reset(stream: number, code: number): void {
     const s = this.#streams.get(stream);
     if (s === undefined) return;
-    this.#drop(s);
-    this.#resetByUs.add(stream);
     this.#emit(rstStreamFrame(stream, code));
+    this.#remove(s, true);
+    this.#endIfDone();
   }
 
-  /** `n` body bytes of `stream` were passed on: the client may send that much more. */
+  /**
+   * `n` body bytes of `stream` were passed on: the client may send that much more. Bytes of a
+   * stream that has ended went back to the connection window then, so they are not counted again.
+   */
   consumed(stream: number, n: number): void {
-    this.#returnConnWindow(n);
     const s = this.#streams.get(stream);
-    if (s === undefined || s.state === "half_closed_remote") return;
-    s.unacked += n;
-    if (s.unacked >= this.#limits.streamWindow / 2) {
-      this.#emit(windowUpdateFrame(s.id, s.unacked));
-      s.recvWindow += s.unacked;
-      s.unacked = 0;
-    }
+    if (s === undefined) return;
+    const taken = Math.min(n, s.held);
+    if (taken <= 0) return;
+    s.held -= taken;
+    this.#acknowledge(s, taken);
   }
 
   /** The socket drained what `write` queued: frames may flow again. */
@@ -711,8 +805,9 @@ export class H2Connection {
   shutdown(reason: string): void {
     if (this.#goaway !== null || this.#over) return;
     this.#goaway = ERROR.NO_ERROR;
-    this.#emit(goawayFrame(this.#lastStream, ERROR.NO_ERROR, reason));
-    if (this.#streams.size === 0) this.#end(ERROR.NO_ERROR, reason);
+    this.#goawayReason = reason;
+    this.#emit(goawayFrame(this.#lastProcessed, ERROR.NO_ERROR, reason));
+    this.#endIfDone();
   }
 
   /** Ends the connection with GOAWAY `code` (idle timeout, a failure of the owner's). */
@@ -728,23 +823,55 @@ export class H2Connection {
 
   /** The response ended: the stream is closed. */
   #localEnded(s: Stream): void {
-    if (s.state === "open") {
-      // Section 8.1: the response is complete before the request; tell the client to stop
-      // sending (the owner passes no more of this body on).
-      this.#resetByUs.add(s.id);
-      this.#emit(rstStreamFrame(s.id, ERROR.NO_ERROR));
-    }
-    this.#drop(s);
+    const open = s.state === "open";
+    // Section 8.1: the response is complete before the request; tell the client to stop
+    // sending (the owner passes no more of this body on).
+    if (open) this.#emit(rstStreamFrame(s.id, ERROR.NO_ERROR));
+    this.#remove(s, open);
+    this.#endIfDone();
   }
 
-  #drop(s: Stream): void {
+  /** `n` bytes of `s`'s body are done with: window back to the connection and the stream. */
+  #acknowledge(s: Stream, n: number): void {
+    this.#returnConnWindow(n);
+    // After END_STREAM the client sends no more on it: its window no longer matters.
+    if (s.state === "half_closed_remote") return;
+    s.unacked += n;
+    if (s.unacked >= this.#limits.streamWindow / 2) {
+      this.#emit(windowUpdateFrame(s.id, s.unacked));
+      s.recvWindow += s.unacked;
+      s.unacked = 0;
+    }
+  }
+
+  /**
+   * Forgets a stream that has closed; `ours`: we reset it, so its frames in flight are dropped
+   * rather than refused. What its owner held of the body goes back to the connection window: the
+   * owner passes no more of it on, and a stream that ends must not shrink the window for good.
+   * Callers report the end (`reset` event) before `#endIfDone`, which may end the connection.
+   */
+  #remove(s: Stream, ours: boolean): void {
     if (!this.#streams.delete(s.id)) return;
     this.#sendable.delete(s.id);
-    if (this.#streams.size === 0 && (this.#clientGoaway || this.#goaway !== null)) {
-      this.#end(ERROR.NO_ERROR, this.#clientGoaway ? "the client sent GOAWAY" : "closing");
+    this.#returnConnWindow(s.held);
+    s.held = 0;
+    this.#rememberClosed(s.id, ours);
+  }
+
+  /** A bounded memory of closed streams is enough: frames in flight arrive within an RTT. */
+  #rememberClosed(id: number, ours: boolean): void {
+    this.#closedStreams.delete(id);
+    this.#closedStreams.set(id, ours);
+    if (this.#closedStreams.size > MAX_CLOSED_STREAMS) {
+      this.#closedStreams.delete(this.#closedStreams.keys().next().value!);
     }
-    // A bounded memory of reset streams is enough: frames in flight arrive within an RTT.
-    if (this.#resetByUs.size > 1000) this.#resetByUs.delete(this.#resetByUs.values().next().value!);
+  }
+
+  /** After GOAWAY (either side's), the connection ends with its last stream. */
+  #endIfDone(): void {
+    if (this.#streams.size > 0 || this.#over) return;
+    if (this.#clientGoaway) this.#end(ERROR.NO_ERROR, "the client sent GOAWAY");
+    else if (this.#goaway !== null) this.#end(ERROR.NO_ERROR, this.#goawayReason);
   }
 
   #returnConnWindow(n: number): void {
@@ -826,17 +953,27 @@ export class H2Connection {
     return true;
   }
 
+  /** A stream error caused by the client's frames (section 5.4.2). */
   #streamError(stream: number, code: number, reason: string): void {
-    const s = this.#streams.get(stream);
-    if (s !== undefined) this.#drop(s);
-    this.#resetByUs.add(stream);
+    // Section 6.4: RST_STREAM is never sent on an idle stream, so the connection goes instead.
+    if (stream > this.#lastStream) return this.#connectionError(code, reason);
     this.#emit(rstStreamFrame(stream, code));
-    this.#ev.reset(stream, code, reason);
+    const s = this.#streams.get(stream);
+    if (s !== undefined) {
+      this.#remove(s, true);
+      this.#ev.reset(stream, code, reason);
+    } else {
+      this.#rememberClosed(stream, true);
+    }
+    // MadeYouReset (CVE-2025-8671): streams the client gets us to reset, by a bad frame or
+    // beyond the concurrency limit, cost as much as the ones it resets itself.
+    if (this.#countReset()) return;
+    this.#endIfDone();
   }
 
   #connectionError(code: number, reason: string): void {
     if (this.#over) return;
-    this.#emit(goawayFrame(this.#lastStream, code, reason));
+    this.#emit(goawayFrame(this.#lastProcessed, code, reason));
     this.#end(code, reason);
   }
 
@@ -853,14 +990,26 @@ export class H2Connection {
     this.#ev.closed(code, code === ERROR.NO_ERROR ? reason : `${errorName(code)}: ${reason}`);
   }
 
-  #countControl(): void {
+  /** Counts a frame that makes no progress; true when that ended the connection. */
+  #countControl(): boolean {
     this.#flood();
-    if (++this.#control > this.#limits.maxControlFrames) {
-      this.#connectionError(
-        ERROR.ENHANCE_YOUR_CALM,
-        `more than ${this.#limits.maxControlFrames} frames without request progress in ${this.#limits.floodWindowMs} ms`,
-      );
-    }
+    if (++this.#control <= this.#limits.maxControlFrames) return false;
+    this.#connectionError(
+      ERROR.ENHANCE_YOUR_CALM,
+      `more than ${this.#limits.maxControlFrames} frames without request progress in ${this.#limits.floodWindowMs} ms`,
+    );
+    return true;
+  }
+
+  /** Counts a stream reset by or because of the client; true when that ended the connection. */
+  #countReset(): boolean {
+    this.#flood();
+    if (++this.#resets <= this.#limits.maxResets) return false;
+    this.#connectionError(
+      ERROR.ENHANCE_YOUR_CALM,
+      `more than ${this.#limits.maxResets} streams reset by or because of the client in ${this.#limits.floodWindowMs} ms`,
+    );
+    return true;
   }
 
   /** Restarts the flood counters once per window. */
@@ -873,6 +1022,8 @@ export class H2Connection {
   }
 
   #emit(bytes: Uint8Array): void {
+    // Once over (the GOAWAY went out with the last batch), nothing more is written.
+    if (this.#over) return;
     this.#out.push(bytes);
     if (this.#flushQueued) return;
     this.#flushQueued = true;

@@ -410,7 +410,7 @@ export class H2Peer implements H2Events {
   }
 
   /** The `closed` event, if any. */
-  get closedEvent(): { code: number; reason: string } | undefined {
+  closedEvent(): { code: number; reason: string } | undefined {
     const e = this.events.find((e) => e.kind === "closed");
     return e?.kind === "closed" ? e : undefined;
   }
