@@ -1,0 +1,953 @@
+/**
+ * The client side of one HTTP/2 connection (RFC 9113) as a state machine over bytes, for
+ * backends that speak HTTP/2 (h2c with prior knowledge, or h2 over TLS): the owner opens
+ * streams with `request` and feeds their bodies through `data`/`trailers`, the server's bytes go
+ * in through `receive`, and responses come out as calls on an `H2ClientEvents` owner. Many
+ * client streams share one backend connection, up to the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS (`available`).
+ *
+ * It mirrors the server side (connection.ts): the same flow control in both directions (the
+ * sending half shared through send_queue.ts), the same zero-copy `data` contract, the same
+ * output batching (one `write` per turn of the event loop), and no I/O and no throws: a fault
+ * of the server's is a connection error (GOAWAY with its RFC 9113 code and a reason quoting the
+ * bad value, then `closed`) or a stream error (RST_STREAM, then `reset`).
+ *
+ * A GOAWAY from the server refuses the streams above its last stream id (`reset` with
+ * REFUSED_STREAM and "refused" in the reason: the server did not process them, so the owner may
+ * send them again on another connection); the others finish, then `closed`.
+ *
+ * @module
+ */
+
+import { concat } from "../wire/bytes.ts";
+import type { FieldList } from "./connection.ts";
+import { HpackDecoder } from "./hpack.ts";
+import { HpackEncoder } from "./hpack_encode.ts";
+import { H2_PREFACE } from "./preface.ts";
+import { fieldFault } from "./request_fields.ts";
+import { quote } from "../http1/fields.ts";
+import { readResponseFields } from "./response_fields.ts";
+import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  ERROR,
+  errorName,
+  FLAG,
+  FRAME,
+  type Frame,
+  frameName,
+  framePayload,
+  goawayFrame,
+  headersFrames,
+  MAX_WINDOW,
+  pingAck,
+  readSettings,
+  rstStreamFrame,
+  SETTING,
+  SETTINGS_ACK,
+  settingsFrame,
+  sniffFrame,
+  u32,
+  windowUpdateFrame,
+} from "./frame.ts";
+
+/** What the connection reports to its owner. */
+export interface H2ClientEvents {
+  /** Bytes for the server; false when the socket queued them (call `outputDrained` later). */
+  write(bytes: Uint8Array): boolean;
+  /** The final response head of `stream` (1xx heads are skipped); `endStream`: no body follows. */
+  response(stream: number, fields: FieldList, endStream: boolean): void;
+  /**
+   * Response body bytes (valid until the call returns); call `consumed` once they are passed
+   * on, which gives the server its window back.
+   */
+  body(stream: number, chunk: Uint8Array, endStream: boolean): void;
+  /** Response trailers, which end the response. */
+  trailers(stream: number, fields: FieldList): void;
+  /**
+   * The stream ended abnormally: the server's RST_STREAM, a stream error, the end of the
+   * connection, or a GOAWAY that refused it (code REFUSED_STREAM, "refused" in the reason: it
+   * was not processed and may be retried elsewhere). After a complete response, a reset with
+   * NO_ERROR only means that the server wants no more of the request body.
+   */
+  reset(stream: number, code: number, reason: string): void;
+  /** The stream's queued request data went out: its source may resume. */
+  writable(stream: number): void;
+  /**
+   * The connection is over: the server's GOAWAY with no stream left, our `shutdown` with no
+   * stream left, or a connection error (GOAWAY sent). The owner closes the socket once its
+   * writes drained.
+   */
+  closed(code: number, reason: string): void;
+}
+
+/** What a client connection advertises and enforces. */
+export interface H2ClientLimits {
+  /** Each stream's receive window (SETTINGS_INITIAL_WINDOW_SIZE). */
+  readonly streamWindow: number;
+  /** The connection's receive window. */
+  readonly connectionWindow: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE: a bigger response head is a stream error. */
+  readonly maxHeaderListSize: number;
+  /** Frames that carry no response progress (SETTINGS, PING, empty DATA...) allowed per window. */
+  readonly maxControlFrames: number;
+  readonly floodWindowMs: number;
+}
+
+export const DEFAULT_H2_CLIENT_LIMITS: H2ClientLimits = Object.freeze({
+  streamWindow: 256 * 1024,
+  // Many streams share a backend connection, and a stream whose client reads slowly holds its
+  // window: the connection's is large so that a few such streams do not stall the others.
+  // Memory stays bounded by the stream windows.
+  connectionWindow: 16 * 1024 * 1024,
+  maxHeaderListSize: 65536,
+  maxControlFrames: 1000,
+  floodWindowMs: 10_000,
+});
+
+/** A compressed header block larger than this multiple of the list limit ends the connection. */
+const MAX_HEADER_BLOCK_FACTOR = 2;
+/** Decoding stops (COMPRESSION_ERROR) past this multiple of the header list limit: an HPACK bomb. */
+const HPACK_BOMB_FACTOR = 4;
+/**
+ * The concurrency assumed until the server's SETTINGS say otherwise: RFC 9113 section 6.5.2
+ * recommends that servers allow at least 100.
+ */
+const INITIAL_MAX_STREAMS = 100;
+/** The highest stream id (31 bits). */
+const MAX_STREAM_ID = 2 ** 31 - 1;
+/** At most this much of a GOAWAY's debug data goes into a reason. */
+const MAX_DEBUG = 256;
+
+/** Where the response of a stream is. */
+type ResponseState = "head" | "body" | "done";
+
+interface Stream extends Sender {
+  /** The request is HEAD: its response has no content whatever its content-length says. */
+  readonly head: boolean;
+  /** END_STREAM went out: the request is complete. */
+  localDone: boolean;
+  response: ResponseState;
+  /** How much more the server may send on it (our receive window). */
+  recvWindow: number;
+  /** Bytes received and passed on but not yet returned to the server by WINDOW_UPDATE. */
+  unacked: number;
+  /** The body length the response head announced (0 for no content), or null. */
+  expected: number | null;
+  /** What `expected` comes from, for the reason of a mismatch. */
+  expectedFrom: string;
+  /** Body bytes seen. */
+  received: number;
+  /** Body bytes passed to the owner and not yet `consumed`. */
+  held: number;
+}
+
+/** The client side of one HTTP/2 connection. */
+export class H2ClientConnection {
+  readonly #ev: H2ClientEvents;
+  readonly #limits: H2ClientLimits;
+  readonly #decoder: HpackDecoder;
+  readonly #encoder = new HpackEncoder();
+  readonly #streams = new Map<number, Stream>();
+  readonly #send: SendScheduler<Stream>;
+  /** Bytes received and not yet parsed (a partial frame). */
+  #pending: Uint8Array = new Uint8Array(0);
+  #settingsSeen = false;
+  /** The server's SETTINGS were applied once (its limits replace our assumptions). */
+  #settingsApplied = false;
+  /** The id the next stream gets (odd, increasing). */
+  #nextStream = 1;
+  /** Streams we reset recently: their frames in flight are dropped, not errors. */
+  readonly #resetByUs = new Set<number>();
+  /** A header block in progress: its stream, and its fragments so far in one buffer. */
+  #block: { stream: number; endStream: boolean; bytes: Uint8Array; size: number } | null = null;
+  // The server's settings.
+  #peerMaxStreams = INITIAL_MAX_STREAMS;
+  #peerInitialWindow = DEFAULT_WINDOW;
+  #connRecvWindow = DEFAULT_WINDOW;
+  #connUnacked = 0;
+  // Output batching.
+  #out: Uint8Array[] = [];
+  #flushQueued = false;
+  // Floods.
+  #floodStart = 0;
+  #control = 0;
+  /** We sent GOAWAY (shutdown): no new streams; the reason given, for `closed`. */
+  #goawaySent: string | null = null;
+  /** The server's GOAWAY: its code and reason, or null. */
+  #serverGoaway: { code: number; reason: string } | null = null;
+  #over = false;
+
+  constructor(events: H2ClientEvents, limits: Partial<H2ClientLimits> = {}) {
+    this.#ev = events;
+    this.#limits = { ...DEFAULT_H2_CLIENT_LIMITS, ...limits };
+    this.#decoder = new HpackDecoder(4096, this.#limits.maxHeaderListSize * HPACK_BOMB_FACTOR);
+    this.#send = new SendScheduler<Stream>({
+      stream: (id) => this.#streams.get(id),
+      emit: (bytes) => this.#emit(bytes),
+      emitTrailers: (s, fields) =>
+        this.#emit(
+          headersFrames(s.id, this.#encoder.encode(fields), true, this.#send.maxFrame),
+        ),
+      ended: (s) => this.#localEnded(s),
+      writable: (s) => this.#ev.writable(s.id),
+    });
+    // The client's preface: the magic, SETTINGS, and the connection window raised to ours.
+    this.#emit(H2_PREFACE);
+    this.#emit(settingsFrame([
+      [SETTING.ENABLE_PUSH, 0],
+      [SETTING.INITIAL_WINDOW_SIZE, this.#limits.streamWindow],
+      [SETTING.MAX_HEADER_LIST_SIZE, this.#limits.maxHeaderListSize],
+    ]));
+    if (this.#limits.connectionWindow > DEFAULT_WINDOW) {
+      this.#emit(windowUpdateFrame(0, this.#limits.connectionWindow - DEFAULT_WINDOW));
+      this.#connRecvWindow = this.#limits.connectionWindow;
+    }
+  }
+
+  /**
+   * How many more streams `request` may open now: the server's SETTINGS_MAX_CONCURRENT_STREAMS
+   * (100 until its SETTINGS arrive) less the open ones, and 0 once either side sent GOAWAY,
+   * the connection is over or the stream ids are spent.
+   */
+  get available(): number {
+    if (this.#over || this.#goawaySent !== null || this.#serverGoaway !== null) return 0;
+    const idsLeft = this.#nextStream > MAX_STREAM_ID
+      ? 0
+      : Math.floor((MAX_STREAM_ID - this.#nextStream) / 2) + 1;
+    return Math.max(0, Math.min(this.#peerMaxStreams - this.#streams.size, idsLeft));
+  }
+
+  /** No stream is open. */
+  get idle(): boolean {
+    return this.#streams.size === 0;
+  }
+
+  /** The connection has ended. */
+  get over(): boolean {
+    return this.#over;
+  }
+
+  // ---- input ------------------------------------------------------------------------------
+
+  /** Bytes from the server (valid until the call returns). */
+  receive(chunk: Uint8Array): void {
+    if (this.#over) return;
+    const buf = this.#pending.length === 0 ? chunk : concat([this.#pending, chunk]);
+    let at = 0;
+    while (!this.#over) {
+      // We never raise SETTINGS_MAX_FRAME_SIZE: the server's frames stay within the default.
+      const r = sniffFrame(buf.subarray(at), DEFAULT_MAX_FRAME_SIZE);
+      if (r.kind === "more") break;
+      if (r.kind !== "match") {
+        this.#connectionError((r as { code: number }).code, (r as { reason: string }).reason);
+        return;
+      }
+      at += r.length;
+      this.#frame(r.value);
+      this.#closeIfDone();
+    }
+    // Keep the partial frame; copied, as `chunk` is only valid during this call.
+    this.#pending = at === buf.length || this.#over ? new Uint8Array(0) : buf.slice(at);
+  }
+
+  #frame(f: Frame): void {
+    if (!this.#settingsSeen) {
+      // Section 3.4: the server's preface is a SETTINGS frame.
+      if (f.type !== FRAME.SETTINGS || (f.flags & FLAG.ACK) !== 0) {
+        return this.#connectionError(
+          ERROR.PROTOCOL_ERROR,
+          `${frameName(f.type)}${
+            f.type === FRAME.SETTINGS ? " ACK" : ""
+          } before the server's SETTINGS`,
+        );
+      }
+      this.#settingsSeen = true;
+    }
+    if (
+      this.#block !== null && (f.type !== FRAME.CONTINUATION || f.stream !== this.#block.stream)
+    ) {
+      return this.#connectionError(
+        ERROR.PROTOCOL_ERROR,
+        `${
+          frameName(f.type)
+        } on stream ${f.stream} inside the header block of stream ${this.#block.stream}`,
+      );
+    }
+    switch (f.type) {
+      case FRAME.DATA:
+        return this.#data(f);
+      case FRAME.HEADERS:
+        return this.#headers(f);
+      case FRAME.PRIORITY:
+        return this.#priority(f);
+      case FRAME.RST_STREAM:
+        return this.#rstStream(f);
+      case FRAME.SETTINGS:
+        return this.#settings(f);
+      case FRAME.PUSH_PROMISE:
+        // Section 8.4: we sent SETTINGS_ENABLE_PUSH 0.
+        return this.#connectionError(
+          ERROR.PROTOCOL_ERROR,
+          `PUSH_PROMISE on stream ${f.stream} with push disabled`,
+        );
+      case FRAME.PING:
+        return this.#ping(f);
+      case FRAME.GOAWAY:
+        return this.#goawayFrom(f);
+      case FRAME.WINDOW_UPDATE:
+        return this.#windowUpdate(f);
+      case FRAME.CONTINUATION:
+        return this.#continuation(f);
+      default:
+        // Section 5.5: unknown frame types are ignored (but count as no progress).
+        this.#countControl();
+        return;
+    }
+  }
+
+  /** `id` was never opened: an odd id we have not used yet, or an even (server) one. */
+  #neverOpened(id: number): boolean {
+    return id >= this.#nextStream || (id & 1) === 0;
+  }
+
+  #data(f: Frame): void {
+    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "DATA on stream 0");
+    const payload = framePayload(f);
+    if ("kind" in payload) return this.#connectionError(payload.code, payload.reason);
+    // Flow control counts the whole frame payload, padding included (section 6.9.1).
+    const size = f.payload.length;
+    if (size > this.#connRecvWindow) {
+      return this.#connectionError(
+        ERROR.FLOW_CONTROL_ERROR,
+        `DATA of ${size} bytes exceeds the connection window ${this.#connRecvWindow}`,
+      );
+    }
+    this.#connRecvWindow -= size;
+    const s = this.#streams.get(f.stream);
+    if (s === undefined) {
+      if (this.#neverOpened(f.stream)) {
+        return this.#connectionError(ERROR.PROTOCOL_ERROR, `DATA on idle stream ${f.stream}`);
+      }
+      // Closed: give the window back, and refuse unless it was us who reset it. Frames on a
+      // closed stream make no progress (and each would cost a RST_STREAM).
+      this.#returnConnWindow(size);
+      if (this.#countControl()) return;
+      if (!this.#resetByUs.has(f.stream)) {
+        this.#streamError(f.stream, ERROR.STREAM_CLOSED, `DATA on closed stream ${f.stream}`);
+      }
+      return;
+    }
+    if (s.response === "done") {
+      this.#returnConnWindow(size);
+      return this.#streamError(s.id, ERROR.STREAM_CLOSED, `DATA after the end of stream ${s.id}`);
+    }
+    if (s.response === "head") {
+      // Section 8.1: a response starts with its HEADERS.
+      this.#returnConnWindow(size);
+      return this.#streamError(
+        s.id,
+        ERROR.PROTOCOL_ERROR,
+        `DATA before the response head on stream ${s.id}`,
+      );
+    }
+    if (size > s.recvWindow) {
+      this.#returnConnWindow(size);
+      return this.#streamError(
+        s.id,
+        ERROR.FLOW_CONTROL_ERROR,
+        `DATA of ${size} bytes exceeds stream ${s.id}'s window ${s.recvWindow}`,
+      );
+    }
+    s.recvWindow -= size;
+    const end = (f.flags & FLAG.END_STREAM) !== 0;
+    if (payload.length === 0 && !end && this.#countControl()) return;
+    s.received += payload.length;
+    if (s.expected !== null && (s.received > s.expected || (end && s.received !== s.expected))) {
+      this.#returnConnWindow(size);
+      return this.#streamError(
+        s.id,
+        ERROR.PROTOCOL_ERROR,
+        `stream ${s.id}: body of ${s.received}${end ? "" : "+"} bytes, ${s.expectedFrom}`,
+      );
+    }
+    // Padding is not passed on: return its window at once.
+    const padding = size - payload.length;
+    if (padding > 0) this.#acknowledge(s, padding);
+    s.held += payload.length;
+    if (end) this.#remoteEnded(s);
+    this.#ev.body(s.id, payload, end);
+  }
+
+  #headers(f: Frame): void {
+    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "HEADERS on stream 0");
+    const fragment = framePayload(f);
+    if ("kind" in fragment) return this.#connectionError(fragment.code, fragment.reason);
+    this.#block = {
+      stream: f.stream,
+      endStream: (f.flags & FLAG.END_STREAM) !== 0,
+      bytes: new Uint8Array(0),
+      size: 0,
+    };
+    this.#fragment(fragment, (f.flags & FLAG.END_HEADERS) !== 0);
+  }
+
+  #continuation(f: Frame): void {
+    const block = this.#block;
+    if (block === null) {
+      return this.#connectionError(
+        ERROR.PROTOCOL_ERROR,
+        `CONTINUATION on stream ${f.stream} without HEADERS`,
+      );
+    }
+    // Empty CONTINUATION frames make no progress.
+    if (f.payload.length === 0 && this.#countControl()) return;
+    this.#fragment(f.payload, (f.flags & FLAG.END_HEADERS) !== 0);
+  }
+
+  /** Adds a fragment to the header block in progress, and decodes it after the last. */
+  #fragment(fragment: Uint8Array, last: boolean): void {
+    const block = this.#block!;
+    const size = block.size + fragment.length;
+    // A block must be decoded whole to keep HPACK in step, so its compressed size is bounded
+    // before (CVE-2024-27316).
+    const bound = this.#limits.maxHeaderListSize * MAX_HEADER_BLOCK_FACTOR;
+    if (size > bound) {
+      return this.#connectionError(
+        ERROR.ENHANCE_YOUR_CALM,
+        `header block of stream ${block.stream} exceeds ${bound} bytes`,
+      );
+    }
+    // One buffer that doubles as fragments come rather than an array per fragment: a flood of
+    // tiny CONTINUATION frames costs its bytes, not an object each. Copied: the frame is a view
+    // of input that is only valid during `receive`.
+    if (size > block.bytes.length) {
+      const grown = new Uint8Array(Math.max(size, block.bytes.length * 2, 1024));
+      grown.set(block.bytes.subarray(0, block.size));
+      block.bytes = grown;
+    }
+    block.bytes.set(fragment, block.size);
+    block.size = size;
+    if (last) this.#blockDone();
+  }
+
+  #blockDone(): void {
+    const block = this.#block!;
+    this.#block = null;
+    const decoded = this.#decoder.decode(block.bytes.subarray(0, block.size));
+    if ("error" in decoded) return this.#connectionError(ERROR.COMPRESSION_ERROR, decoded.error);
+    const id = block.stream;
+    const s = this.#streams.get(id);
+    if (s === undefined) {
+      if (this.#neverOpened(id)) {
+        return this.#connectionError(ERROR.PROTOCOL_ERROR, `HEADERS on idle stream ${id}`);
+      }
+      if (this.#resetByUs.has(id)) return;
+      return this.#connectionError(ERROR.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
+    }
+    const fields = decoded.headers;
+    let listSize = 0;
+    for (const [name, value] of fields) listSize += name.length + value.length + 32;
+    if (listSize > this.#limits.maxHeaderListSize) {
+      return this.#streamError(
+        id,
+        ERROR.PROTOCOL_ERROR,
+        `stream ${id}: header list of ${listSize} bytes exceeds SETTINGS_MAX_HEADER_LIST_SIZE ${this.#limits.maxHeaderListSize}`,
+      );
+    }
+    if (s.response === "head") return this.#responseHead(s, block.endStream, fields);
+    this.#trailerBlock(s, block.endStream, fields);
+  }
+
+  #responseHead(s: Stream, endStream: boolean, fields: FieldList): void {
+    const head = readResponseFields(fields);
+    if ("kind" in head) return this.#streamError(s.id, ERROR.PROTOCOL_ERROR, head.reason);
+    if (head.status < 200) {
+      // Section 8.1: an interim response is followed by more HEADERS on the stream.
+      if (endStream) {
+        return this.#streamError(
+          s.id,
+          ERROR.PROTOCOL_ERROR,
+          `stream ${s.id}: interim response ${head.status} with END_STREAM`,
+        );
+      }
+      this.#countControl();
+      return;
+    }
+    // RFC 9110 section 6.4.1: these have no content, whatever content-length says.
+    if (s.head) {
+      s.expected = 0;
+      s.expectedFrom = "no content (response to HEAD)";
+    } else if (head.status === 204 || head.status === 304) {
+      s.expected = 0;
+      s.expectedFrom = `no content (status ${head.status})`;
+    } else if (head.contentLength !== null) {
+      s.expected = head.contentLength;
+      s.expectedFrom = `content-length ${head.contentLength}`;
+      if (endStream && head.contentLength > 0) {
+        return this.#streamError(
+          s.id,
+          ERROR.PROTOCOL_ERROR,
+          `stream ${s.id}: no body, content-length ${head.contentLength}`,
+        );
+      }
+    }
+    s.response = "body";
+    if (endStream) this.#remoteEnded(s);
+    this.#ev.response(s.id, fields, endStream);
+  }
+
+  #trailerBlock(s: Stream, endStream: boolean, fields: FieldList): void {
+    if (s.response === "done") {
+      return this.#streamError(
+        s.id,
+        ERROR.STREAM_CLOSED,
+        `HEADERS after the end of stream ${s.id}`,
+      );
+    }
+    if (!endStream) {
+      return this.#streamError(
+        s.id,
+        ERROR.PROTOCOL_ERROR,
+        `stream ${s.id}: trailers without END_STREAM`,
+      );
+    }
+    for (const [name, value] of fields) {
+      const fault = name.charCodeAt(0) === 0x3a
+        ? `pseudo-header ${quote(name)} in trailers`
+        : fieldFault(name, value);
+      if (fault !== null) {
+        return this.#streamError(s.id, ERROR.PROTOCOL_ERROR, `stream ${s.id}: ${fault}`);
+      }
+    }
+    if (s.expected !== null && s.received !== s.expected) {
+      return this.#streamError(
+        s.id,
+        ERROR.PROTOCOL_ERROR,
+        `stream ${s.id}: body of ${s.received} bytes, ${s.expectedFrom}`,
+      );
+    }
+    this.#remoteEnded(s);
+    this.#ev.trailers(s.id, fields);
+  }
+
+  #priority(f: Frame): void {
+    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "PRIORITY on stream 0");
+    if (f.payload.length !== 5) {
+      return this.#streamError(
+        f.stream,
+        ERROR.FRAME_SIZE_ERROR,
+        `PRIORITY of ${f.payload.length} bytes`,
+      );
+    }
+    // Priority signals (deprecated by RFC 9113 section 5.3.2) do not change what we send.
+    this.#countControl();
+    return;
+  }
+
+  #rstStream(f: Frame): void {
+    if (f.stream === 0) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, "RST_STREAM on stream 0");
+    }
+    if (f.payload.length !== 4) {
+      return this.#connectionError(
+        ERROR.FRAME_SIZE_ERROR,
+        `RST_STREAM of ${f.payload.length} bytes`,
+      );
+    }
+    if (this.#neverOpened(f.stream)) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, `RST_STREAM on idle stream ${f.stream}`);
+    }
+    const s = this.#streams.get(f.stream);
+    if (s === undefined) return;
+    const code = u32(f.payload, 0);
+    this.#drop(s);
+    this.#ev.reset(
+      s.id,
+      code,
+      code === ERROR.NO_ERROR && s.response === "done"
+        ? "the server wants no more of the request (NO_ERROR)"
+        : `the server reset the stream (${errorName(code)})`,
+    );
+  }
+
+  #settings(f: Frame): void {
+    if (f.stream !== 0) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS on stream ${f.stream}`);
+    }
+    if (this.#countControl()) return;
+    if ((f.flags & FLAG.ACK) !== 0) {
+      if (f.payload.length !== 0) {
+        return this.#connectionError(ERROR.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload");
+      }
+      return;
+    }
+    const entries = readSettings(f.payload);
+    if ("kind" in entries) return this.#connectionError(entries.code, entries.reason);
+    // Until its first SETTINGS, the server's concurrency is assumed; without the entry there,
+    // it has no limit (section 6.5.2). Later frames change only the entries they carry.
+    if (!this.#settingsApplied) {
+      this.#settingsApplied = true;
+      this.#peerMaxStreams = MAX_STREAM_ID;
+    }
+    for (const [id, value] of entries) {
+      switch (id) {
+        case SETTING.HEADER_TABLE_SIZE:
+          this.#encoder.setMaxTableSize(value);
+          break;
+        case SETTING.ENABLE_PUSH:
+          // Section 6.5.2: a server may only say 0.
+          if (value !== 0) {
+            return this.#connectionError(
+              ERROR.PROTOCOL_ERROR,
+              `SETTINGS_ENABLE_PUSH ${value} from a server`,
+            );
+          }
+          break;
+        case SETTING.MAX_CONCURRENT_STREAMS:
+          this.#peerMaxStreams = value;
+          break;
+        case SETTING.INITIAL_WINDOW_SIZE: {
+          if (value > MAX_WINDOW) {
+            return this.#connectionError(
+              ERROR.FLOW_CONTROL_ERROR,
+              `SETTINGS_INITIAL_WINDOW_SIZE ${value} exceeds 2^31-1`,
+            );
+          }
+          // Section 6.9.2: open streams' windows move by the difference, and may go negative.
+          const delta = value - this.#peerInitialWindow;
+          this.#peerInitialWindow = value;
+          for (const s of this.#streams.values()) {
+            s.sendWindow += delta;
+            if (s.sendWindow > MAX_WINDOW) {
+              return this.#connectionError(
+                ERROR.FLOW_CONTROL_ERROR,
+                `stream ${s.id}'s window exceeds 2^31-1`,
+              );
+            }
+          }
+          break;
+        }
+        case SETTING.MAX_FRAME_SIZE:
+          if (value < DEFAULT_MAX_FRAME_SIZE || value > 0xffffff) {
+            return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
+          }
+          this.#send.maxFrame = value;
+          break;
+      }
+    }
+    this.#emit(SETTINGS_ACK);
+    this.#send.flush();
+  }
+
+  #ping(f: Frame): void {
+    if (f.stream !== 0) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, `PING on stream ${f.stream}`);
+    }
+    if (f.payload.length !== 8) {
+      return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `PING of ${f.payload.length} bytes`);
+    }
+    if (this.#countControl()) return;
+    if ((f.flags & FLAG.ACK) === 0) this.#emit(pingAck(f.payload.slice()));
+  }
+
+  #goawayFrom(f: Frame): void {
+    if (f.stream !== 0) {
+      return this.#connectionError(ERROR.PROTOCOL_ERROR, `GOAWAY on stream ${f.stream}`);
+    }
+    if (f.payload.length < 8) {
+      return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `GOAWAY of ${f.payload.length} bytes`);
+    }
+    const last = u32(f.payload, 0) & 0x7fffffff;
+    const code = u32(f.payload, 4);
+    const debug = new TextDecoder().decode(f.payload.subarray(8, 8 + MAX_DEBUG));
+    const said = `the server sent GOAWAY (${errorName(code)}${
+      debug === "" ? "" : ` ${JSON.stringify(debug)}`
+    })`;
+    this.#serverGoaway = { code, reason: said };
+    // Section 6.8: streams above the last id were not processed; a later GOAWAY may lower it.
+    // One the server has answered was processed whatever it says, and its response may already
+    // be on its way to the client: it finishes rather than being retried.
+    for (const s of [...this.#streams.values()]) {
+      if (s.id <= last || s.response !== "head") continue;
+      this.#drop(s);
+      this.#ev.reset(
+        s.id,
+        ERROR.REFUSED_STREAM,
+        `refused: stream ${s.id} is above the last stream ${last} of ${said}`,
+      );
+    }
+  }
+
+  #windowUpdate(f: Frame): void {
+    if (f.payload.length !== 4) {
+      return this.#connectionError(
+        ERROR.FRAME_SIZE_ERROR,
+        `WINDOW_UPDATE of ${f.payload.length} bytes`,
+      );
+    }
+    const increment = u32(f.payload, 0) & 0x7fffffff;
+    if (f.stream === 0) {
+      if (increment === 0) {
+        return this.#connectionError(ERROR.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
+      }
+      if (this.#send.window + increment > MAX_WINDOW) {
+        return this.#connectionError(
+          ERROR.FLOW_CONTROL_ERROR,
+          "the connection window exceeds 2^31-1",
+        );
+      }
+      this.#send.window += increment;
+      this.#send.flush();
+      return;
+    }
+    if (this.#neverOpened(f.stream)) {
+      return this.#connectionError(
+        ERROR.PROTOCOL_ERROR,
+        `WINDOW_UPDATE on idle stream ${f.stream}`,
+      );
+    }
+    const s = this.#streams.get(f.stream);
+    if (s === undefined) return;
+    if (increment === 0) {
+      return this.#streamError(s.id, ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE of 0 on stream ${s.id}`);
+    }
+    if (s.sendWindow + increment > MAX_WINDOW) {
+      return this.#streamError(
+        s.id,
+        ERROR.FLOW_CONTROL_ERROR,
+        `stream ${s.id}'s window exceeds 2^31-1`,
+      );
+    }
+    s.sendWindow += increment;
+    this.#send.flush();
+  }
+
+  // ---- output from the owner ----------------------------------------------------------------
+
+  /**
+   * Opens a stream with this request head (pseudo-headers first, as the owner built them; they
+   * are not checked here) and, with `endStream`, no body. Returns the stream's id, or null when
+   * no stream can be opened now (`available` is 0).
+   */
+  request(fields: FieldList, endStream: boolean): number | null {
+    if (this.available === 0) return null;
+    const id = this.#nextStream;
+    this.#nextStream += 2;
+    let head = false;
+    for (const [name, value] of fields) {
+      if (name === ":method") head = value === "HEAD";
+    }
+    const s: Stream = {
+      id,
+      ...newSender(this.#peerInitialWindow),
+      head,
+      localDone: endStream,
+      response: "head",
+      recvWindow: this.#limits.streamWindow,
+      unacked: 0,
+      expected: null,
+      expectedFrom: "",
+      received: 0,
+      held: 0,
+    };
+    s.endQueued = endStream;
+    this.#streams.set(id, s);
+    this.#emit(headersFrames(id, this.#encoder.encode(fields), endStream, this.#send.maxFrame));
+    return id;
+  }
+
+  /**
+   * Request body bytes for `stream`, sent as flow control allows (copied into the output as
+   * they go). Returns false when some of `chunk` must wait (the server's window is shut, or the
+   * socket is full): the connection keeps a reference, so the source must pause and keep
+   * `chunk` intact until `writable(stream)`, which comes once the queue is empty. Ignored (true)
+   * once the stream is gone or its end was queued.
+   */
+  data(stream: number, chunk: Uint8Array, endStream: boolean): boolean {
+    const s = this.#streams.get(stream);
+    if (s === undefined || s.endQueued || this.#over) return true;
+    const done = this.#send.data(s, chunk, endStream);
+    this.#closeIfDone();
+    return done;
+  }
+
+  /** Request trailers for `stream` (te: trailers), after its queued data; they end the request. */
+  trailers(stream: number, fields: FieldList): void {
+    const s = this.#streams.get(stream);
+    if (s === undefined || s.endQueued || this.#over) return;
+    this.#send.trailers(s, fields);
+    this.#closeIfDone();
+  }
+
+  /** Ends `stream` with RST_STREAM `code` (CANCEL when the client went away). No `reset` event. */
+  reset(stream: number, code: number): void {
+    const s = this.#streams.get(stream);
+    if (s === undefined || this.#over) return;
+    this.#drop(s);
+    this.#resetByUs.add(stream);
+    this.#emit(rstStreamFrame(stream, code));
+    this.#closeIfDone();
+  }
+
+  /**
+   * `n` body bytes of `stream` were passed on: the server may send that much more. Ignored once
+   * the stream is gone: what it still held went back to the connection window then.
+   */
+  consumed(stream: number, n: number): void {
+    const s = this.#streams.get(stream);
+    if (s === undefined) return;
+    const k = Math.min(n, s.held);
+    s.held -= k;
+    this.#acknowledge(s, k);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  /** Gives `n` bytes of `s` back to the server: connection and stream windows. */
+  #acknowledge(s: Stream, n: number): void {
+    this.#returnConnWindow(n);
+    // A complete response needs no more stream window.
+    if (s.response === "done") return;
+    s.unacked += n;
+    if (s.unacked >= this.#limits.streamWindow / 2) {
+      this.#emit(windowUpdateFrame(s.id, s.unacked));
+      s.recvWindow += s.unacked;
+      s.unacked = 0;
+    }
+  }
+
+  /** The socket drained what `write` queued: request data may flow again. */
+  outputDrained(): void {
+    if (this.#over) return;
+    this.#send.drained();
+    this.#closeIfDone();
+  }
+
+  /**
+   * Graceful end: GOAWAY NO_ERROR (last stream 0: we accept no pushed streams), no new streams;
+   * the open ones finish, then `closed`.
+   */
+  shutdown(reason: string): void {
+    if (this.#goawaySent !== null || this.#over) return;
+    this.#goawaySent = reason;
+    this.#emit(goawayFrame(0, ERROR.NO_ERROR, reason));
+    this.#closeIfDone();
+  }
+
+  /**
+   * Ends the connection with GOAWAY `code` (a timeout, the socket closing, a failure of the
+   * owner's): every open stream is reset (`reset` events), then `closed`.
+   */
+  abort(code: number, reason: string): void {
+    this.#connectionError(code, reason);
+  }
+
+  /** The response is complete: the stream closes if the request is too. */
+  #remoteEnded(s: Stream): void {
+    s.response = "done";
+    if (s.localDone) this.#drop(s);
+  }
+
+  /** The request's END_STREAM went out: the stream closes if the response is complete too. */
+  #localEnded(s: Stream): void {
+    s.localDone = true;
+    if (s.response === "done") this.#drop(s);
+  }
+
+  #drop(s: Stream): void {
+    if (!this.#streams.delete(s.id)) return;
+    this.#send.forget(s.id);
+    // The owner may never pass on what it still holds of a stream that ended (reset, or
+    // dropped along with its client): the connection window must not shrink for it.
+    this.#returnConnWindow(s.held);
+    s.held = 0;
+    // A bounded memory of reset streams is enough: frames in flight arrive within an RTT.
+    if (this.#resetByUs.size > 1000) this.#resetByUs.delete(this.#resetByUs.values().next().value!);
+  }
+
+  /**
+   * After a GOAWAY either way, the connection ends once no stream is left. Checked after each
+   * frame and call rather than as streams close, so that `closed` follows the events of the
+   * last stream.
+   */
+  #closeIfDone(): void {
+    if (this.#over || this.#streams.size > 0) return;
+    if (this.#serverGoaway !== null) {
+      this.#end(this.#serverGoaway.code, this.#serverGoaway.reason);
+    } else if (this.#goawaySent !== null) {
+      this.#end(ERROR.NO_ERROR, this.#goawaySent);
+    }
+  }
+
+  #returnConnWindow(n: number): void {
+    if (n <= 0) return;
+    this.#connUnacked += n;
+    if (this.#connUnacked >= this.#limits.connectionWindow / 2) {
+      this.#emit(windowUpdateFrame(0, this.#connUnacked));
+      this.#connRecvWindow += this.#connUnacked;
+      this.#connUnacked = 0;
+    }
+  }
+
+  #streamError(stream: number, code: number, reason: string): void {
+    const s = this.#streams.get(stream);
+    if (s !== undefined) this.#drop(s);
+    this.#resetByUs.add(stream);
+    this.#emit(rstStreamFrame(stream, code));
+    if (s !== undefined) this.#ev.reset(stream, code, reason);
+  }
+
+  #connectionError(code: number, reason: string): void {
+    if (this.#over) return;
+    this.#emit(goawayFrame(0, code, reason));
+    this.#end(code, `${errorName(code)}: ${reason}`);
+  }
+
+  /** The connection is over: every stream is told, then the owner. */
+  #end(code: number, reason: string): void {
+    if (this.#over) return;
+    this.#over = true;
+    for (const s of [...this.#streams.values()]) {
+      this.#streams.delete(s.id);
+      this.#ev.reset(s.id, ERROR.CANCEL, `connection ended: ${reason}`);
+    }
+    this.#flush();
+    this.#ev.closed(code, reason);
+  }
+
+  /** Counts a frame that makes no progress; true when that was one too many (GOAWAY sent). */
+  #countControl(): boolean {
+    const now = Date.now();
+    // The budget restarts once per window.
+    if (now - this.#floodStart >= this.#limits.floodWindowMs) {
+      this.#floodStart = now;
+      this.#control = 0;
+    }
+    if (++this.#control <= this.#limits.maxControlFrames) return false;
+    this.#connectionError(
+      ERROR.ENHANCE_YOUR_CALM,
+      `more than ${this.#limits.maxControlFrames} frames without response progress in ${this.#limits.floodWindowMs} ms`,
+    );
+    return true;
+  }
+
+  #emit(bytes: Uint8Array): void {
+    // Nothing follows the GOAWAY that ended the connection.
+    if (this.#over) return;
+    this.#out.push(bytes);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  /** Hands everything emitted this turn to the socket in one write. */
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#out.length === 0) return;
+    const bytes = concat(this.#out);
+    this.#out = [];
+    if (!this.#ev.write(bytes)) this.#send.block();
+  }
+}
