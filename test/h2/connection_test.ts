@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DEFAULT_H2_LIMITS, type H2Limits } from "../../src/h2/connection.ts";
 import { ERROR, errorName, FLAG, FRAME, SETTING } from "../../src/h2/frame.ts";
-import { block as hpackBlock, indexed, literal } from "../helpers/hpack_block.ts";
+import { block as hpackBlock, indexed, literal, sizeUpdate } from "../helpers/hpack_block.ts";
 import {
   continuation,
   data,
@@ -252,6 +252,32 @@ const CASES: Case[] = [
     name: "4.3: a header block with a truncated literal is a COMPRESSION_ERROR",
     frames: () => [headers(1, Uint8Array.of(0x00, 0x05, 0x61), { endStream: true })],
     expect: { connection: ERROR.COMPRESSION_ERROR },
+  },
+  {
+    name:
+      "4.3: a dynamic table size update above SETTINGS_HEADER_TABLE_SIZE (4096) is a COMPRESSION_ERROR",
+    frames: () => [
+      headers(1, hpackBlock(sizeUpdate(4097), [...plainBlock(request())]), { endStream: true }),
+    ],
+    expect: { connection: ERROR.COMPRESSION_ERROR },
+  },
+  {
+    name: "4.3: a dynamic table size update after a field is a COMPRESSION_ERROR",
+    frames: () => [
+      headers(1, hpackBlock([...plainBlock(request())], sizeUpdate(0)), { endStream: true }),
+    ],
+    expect: { connection: ERROR.COMPRESSION_ERROR },
+  },
+  {
+    name:
+      "4.3: a header block on a stream the server reset is still decoded: a bad one is a COMPRESSION_ERROR",
+    setup: async (p) => {
+      await openPost(p);
+      p.conn.reset(1, ERROR.INTERNAL_ERROR);
+      await settle();
+    },
+    frames: () => [headers(1, Uint8Array.of(...indexed(99)), { endStream: true })],
+    expect: { connection: ERROR.COMPRESSION_ERROR, lastStream: 1 },
   },
   {
     name: "4.3: a PRIORITY frame inside a header block is a PROTOCOL_ERROR",
@@ -1216,6 +1242,44 @@ describe("H2Connection: flow control (6.9)", () => {
   });
 });
 
+describe("H2Connection: output", () => {
+  test("everything emitted in one turn goes to the socket in one write", async () => {
+    const p = new H2Peer();
+    await p.handshake();
+    const writes = p.writes;
+    p.send(ping(OPAQUE), settings(), get(1), ping(OPAQUE));
+    p.conn.respond(1, [[":status", "200"]], false);
+    p.conn.data(1, new Uint8Array(10), true);
+    assert.equal(p.writes, writes, "nothing is written synchronously");
+    await settle();
+    assert.equal(p.writes, writes + 1);
+    assert.deepEqual(p.take().map((f) => f.type), [
+      FRAME.PING,
+      FRAME.SETTINGS,
+      FRAME.PING,
+      FRAME.HEADERS,
+      FRAME.DATA,
+    ]);
+    p.check();
+  });
+
+  test("the server's preface: SETTINGS with its limits and push off, then its connection window", async () => {
+    const p = new H2Peer(limits({ maxConcurrentStreams: 7, streamWindow: 100_000 }));
+    await settle();
+    const [first, second] = p.take();
+    assert.deepEqual([...settingsOf(first)], [
+      [SETTING.MAX_CONCURRENT_STREAMS, 7],
+      [SETTING.INITIAL_WINDOW_SIZE, 100_000],
+      [SETTING.MAX_HEADER_LIST_SIZE, DEFAULT_H2_LIMITS.maxHeaderListSize],
+      [SETTING.ENABLE_PUSH, 0],
+    ]);
+    assert.deepEqual([second.stream, incrementOf(second)], [
+      0,
+      DEFAULT_H2_LIMITS.connectionWindow - 65535,
+    ]);
+  });
+});
+
 // ---- limits and floods ----------------------------------------------------------------------------
 
 /** `n` frames made by `make(i)`. */
@@ -1314,6 +1378,16 @@ describe("H2Connection: limits and floods", () => {
     p.send(...many(150, () => data(1, 0)));
     await settle();
     assertConnectionError(p, ERROR.ENHANCE_YOUR_CALM);
+  });
+
+  test("DATA on many closed streams ends in ENHANCE_YOUR_CALM (each is a reset the client caused)", async () => {
+    const p = new H2Peer(small);
+    await p.handshake();
+    // Stream 201 leaves 1..199 closed without ever being opened.
+    p.send(get(201), ...many(100, (i) => data(2 * i + 1, 1)));
+    await settle();
+    assertConnectionError(p, ERROR.ENHANCE_YOUR_CALM, 201);
+    assert.ok(p.rsts().length <= 11, "stopped at the budget");
   });
 
   test("control frames are fine while under the budget", async () => {
@@ -1621,6 +1695,10 @@ function assertEndedWell(p: H2Peer, label: string): void {
 
 describe("H2Connection: randomized client sessions", () => {
   test("valid sessions never end in an error; mutated ones never throw and end with one GOAWAY or none", async () => {
+    // What the runs went through, so that a generator gone dull shows.
+    let requests = 0;
+    let responses = 0;
+    const codes = new Set<string>();
     for (let seed = 1; seed <= 150; seed++) {
       for (const mutate of [false, true]) {
         const rand = mulberry32(seed * 2 + (mutate ? 1 : 0));
@@ -1644,10 +1722,16 @@ describe("H2Connection: randomized client sessions", () => {
         }
         assertEndedWell(p, label);
         if (!mutate) assert.deepEqual(p.goaways(), [], `${label}: ${transcript(p)}`);
+        requests += p.eventsOf("request").length;
+        responses += p.blocks().length;
+        for (const g of p.goaways()) codes.add(errorName(g.code));
         p.conn.abort(ERROR.NO_ERROR, "done");
         await settle();
         assertEndedWell(p, `${label} after abort`);
       }
     }
+    assert.ok(requests > 300, `${requests} requests`);
+    assert.ok(responses > 200, `${responses} response heads`);
+    assert.ok(codes.size >= 3, `GOAWAY codes seen: ${[...codes]}`);
   });
 });
