@@ -158,8 +158,11 @@ export class H2ClientConnection {
   #settingsApplied = false;
   /** The id the next stream gets (odd, increasing). */
   #nextStream = 1;
-  /** Streams we reset recently: their frames in flight are dropped, not errors. */
-  readonly #resetByUs = new Set<number>();
+  /**
+   * Streams we reset, or that a GOAWAY refused, recently: frames in flight on them are dropped,
+   * not errors.
+   */
+  readonly #dropped = new Set<number>();
   /** A header block in progress: its stream, and its fragments so far in one buffer. */
   #block: { stream: number; endStream: boolean; bytes: Uint8Array; size: number } | null = null;
   // The server's settings.
@@ -330,11 +333,11 @@ export class H2ClientConnection {
       if (this.#neverOpened(f.stream)) {
         return this.#connectionError(ERROR.PROTOCOL_ERROR, `DATA on idle stream ${f.stream}`);
       }
-      // Closed: give the window back, and refuse unless it was us who reset it. Frames on a
+      // Closed: give the window back, and refuse unless we dropped it. Frames on a
       // closed stream make no progress (and each would cost a RST_STREAM).
       this.#returnConnWindow(size);
       if (this.#countControl()) return;
-      if (!this.#resetByUs.has(f.stream)) {
+      if (!this.#dropped.has(f.stream)) {
         this.#streamError(f.stream, ERROR.STREAM_CLOSED, `DATA on closed stream ${f.stream}`);
       }
       return;
@@ -443,7 +446,7 @@ export class H2ClientConnection {
       if (this.#neverOpened(id)) {
         return this.#connectionError(ERROR.PROTOCOL_ERROR, `HEADERS on idle stream ${id}`);
       }
-      if (this.#resetByUs.has(id)) return;
+      if (this.#dropped.has(id)) return;
       return this.#connectionError(ERROR.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
     }
     const fields = decoded.headers;
@@ -672,6 +675,7 @@ export class H2ClientConnection {
     for (const s of [...this.#streams.values()]) {
       if (s.id <= last || s.response !== "head") continue;
       this.#drop(s);
+      this.#dropped.add(s.id);
       this.#ev.reset(
         s.id,
         ERROR.REFUSED_STREAM,
@@ -786,7 +790,7 @@ export class H2ClientConnection {
     const s = this.#streams.get(stream);
     if (s === undefined || this.#over) return;
     this.#drop(s);
-    this.#resetByUs.add(stream);
+    this.#dropped.add(stream);
     this.#emit(rstStreamFrame(stream, code));
     this.#closeIfDone();
   }
@@ -864,7 +868,7 @@ export class H2ClientConnection {
     this.#returnConnWindow(s.held);
     s.held = 0;
     // A bounded memory of reset streams is enough: frames in flight arrive within an RTT.
-    if (this.#resetByUs.size > 1000) this.#resetByUs.delete(this.#resetByUs.values().next().value!);
+    if (this.#dropped.size > 1000) this.#dropped.delete(this.#dropped.values().next().value!);
   }
 
   /**
@@ -894,7 +898,7 @@ export class H2ClientConnection {
   #streamError(stream: number, code: number, reason: string): void {
     const s = this.#streams.get(stream);
     if (s !== undefined) this.#drop(s);
-    this.#resetByUs.add(stream);
+    this.#dropped.add(stream);
     this.#emit(rstStreamFrame(stream, code));
     if (s !== undefined) this.#ev.reset(stream, code, reason);
   }
