@@ -92,9 +92,11 @@ export interface H2ClientLimits {
   readonly maxHeaderListSize: number;
   /** Frames that carry no response progress (SETTINGS, PING, empty DATA...) allowed per window. */
   readonly maxControlFrames: number;
+  /** The window `maxControlFrames` counts over. */
   readonly floodWindowMs: number;
 }
 
+/** The limits of a backend connection unless the owner gives others. */
 export const DEFAULT_H2_CLIENT_LIMITS: H2ClientLimits = Object.freeze({
   streamWindow: 256 * 1024,
   // Many streams share a backend connection, and a stream whose client reads slowly holds its
@@ -739,14 +741,11 @@ export class H2ClientConnection {
     if (this.available === 0) return null;
     const id = this.#nextStream;
     this.#nextStream += 2;
-    let head = false;
-    for (const [name, value] of fields) {
-      if (name === ":method") head = value === "HEAD";
-    }
     const s: Stream = {
       id,
       ...newSender(this.#peerInitialWindow),
-      head,
+      endQueued: endStream,
+      head: fields.some(([name, value]) => name === ":method" && value === "HEAD"),
       localDone: endStream,
       response: "head",
       recvWindow: this.#limits.streamWindow,
@@ -756,7 +755,6 @@ export class H2ClientConnection {
       received: 0,
       held: 0,
     };
-    s.endQueued = endStream;
     this.#streams.set(id, s);
     this.#emit(headersFrames(id, this.#encoder.encode(fields), endStream, this.#send.maxFrame));
     return id;

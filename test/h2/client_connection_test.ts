@@ -76,6 +76,8 @@ class Server {
   writeResult = true;
   /** Owner behaviour: pass body bytes on at once (consumed). */
   autoConsume = false;
+  /** Owner behaviour on `writable`, called from inside the event. */
+  onWritable: ((stream: number) => void) | null = null;
   readonly encoder = new HpackEncoder();
   readonly #decoder = new HpackDecoder(4096, 1 << 20);
   #raw: Uint8Array = new Uint8Array(0);
@@ -97,7 +99,10 @@ class Server {
       },
       trailers: (stream, fields) => this.events.push({ kind: "trailers", stream, fields }),
       reset: (stream, code, reason) => this.events.push({ kind: "reset", stream, code, reason }),
-      writable: (stream) => this.events.push({ kind: "writable", stream }),
+      writable: (stream) => {
+        this.events.push({ kind: "writable", stream });
+        this.onWritable?.(stream);
+      },
       closed: (code, reason) => this.events.push({ kind: "closed", code, reason }),
     }, limits);
   }
@@ -974,6 +979,27 @@ describe("H2ClientConnection", () => {
     await settle();
     assert.deepEqual(p.sent(id), { bytes: body, ended: true });
     assert.deepEqual(p.eventsOf("writable"), [{ kind: "writable", stream: id }]);
+  });
+
+  test("an owner that sends its next chunk from inside writable gets its body out in order", async () => {
+    const p = new Server();
+    await p.handshake([[SETTING.INITIAL_WINDOW_SIZE, 1000]]);
+    const id = p.conn.request(get("/", "POST"), false)!;
+    const body = pattern(10_000);
+    let at = 0;
+    const pump = () => {
+      while (at < body.length) {
+        const chunk = body.subarray(at, at + 700);
+        at += chunk.length;
+        if (!p.conn.data(id, chunk, at === body.length)) return;
+      }
+    };
+    p.onWritable = pump;
+    pump();
+    for (let i = 0; i < 12; i++) p.send(windowUpdateFrame(id, 1000));
+    await settle();
+    assert.deepEqual(p.sent(id), { bytes: body, ended: true });
+    assert.ok(p.eventsOf("writable").length >= 9);
   });
 
   test("flow control: the connection window holds all streams until its WINDOW_UPDATE", async () => {
