@@ -224,6 +224,28 @@ export function http1RequestHead(
 }
 
 /**
+ * The header list for an HTTP/2 backend (`http2: true`): the pseudo-header fields first, with
+ * `scheme` for the connection to the backend and the host field (when the client sent no
+ * :authority) as :authority; then the client's fields, its content-length and `te: trailers`
+ * (gRPC servers require it).
+ */
+export function h2BackendFields(req: H2RequestHead, scheme: "http" | "https"): H2Field[] {
+  const out: H2Field[] = [[":method", req.method]];
+  let authority = req.authority;
+  const rest: H2Field[] = [];
+  for (const field of req.fields) {
+    if (field[0] === "host") authority ??= field[1];
+    else rest.push(field);
+  }
+  if (req.method === "CONNECT") out.push([":authority", authority ?? ""]);
+  else out.push([":scheme", scheme], [":authority", authority ?? ""], [":path", req.path]);
+  out.push(...rest);
+  if (req.contentLength !== null) out.push(["content-length", String(req.contentLength)]);
+  if (req.te) out.push(["te", "trailers"]);
+  return out;
+}
+
+/**
  * Checks a request's trailer section (RFC 9113 section 8.1): no pseudo-header fields, and
  * the rules of {@link fieldFault}. Returns the fields to forward: all but those a trailer must
  * not carry (content-length and host, as src/http1/trailers.ts drops them from HTTP/1.1

@@ -31,6 +31,8 @@ export interface OnBehalfOf {
   readonly alpn?: string | null;
   /** The HTTP request's host: the SNI for a backend with `tls: { sni: host }`. */
   readonly host?: string | null;
+  /** The connection will speak HTTP/2 (an `http2: true` backend): over TLS, ALPN h2. */
+  readonly http2?: boolean;
 }
 
 /** The PROXY header announcing `who` in the version `v`. */
@@ -142,7 +144,8 @@ async function connectAny(
       if (tlsCfg !== null) {
         const name = tlsCfg.sni === "host" ? who?.host ?? who?.authority ?? host : tlsCfg.sni;
         try {
-          conn = await originateTls(rt, conn, tlsCfg, name, connectTimeoutMs);
+          const alpn = who?.http2 ? "h2" : "http/1.1";
+          conn = await originateTls(rt, conn, tlsCfg, name, connectTimeoutMs, alpn);
         } catch (err) {
           server.active--;
           // A certificate or handshake failure is not the server being down: no retry.

@@ -18,7 +18,14 @@ import { reasonPhrase } from "../http1/error_response.ts";
 import { HEAD_LIMITS } from "../http1/request_head.ts";
 import { ERROR } from "../h2/frame.ts";
 import { type FieldList, H2Connection, type H2Events } from "../h2/connection.ts";
-import { http1RequestHead, readRequestFields } from "../h2/request_fields.ts";
+import {
+  h2BackendFields,
+  type H2RequestHead,
+  http1RequestHead,
+  readRequestFields,
+  readTrailerFields,
+} from "../h2/request_fields.ts";
+import { addForwardedFields } from "../h2/forwarded_fields.ts";
 import type { Outcome } from "../log/access.ts";
 import { type ParsedIp, parseIp } from "../net/ip.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
@@ -27,6 +34,8 @@ import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
 import { type Exchange, logExchange, newExchange } from "./http_exchange.ts";
 import { H2Upstream } from "./h2_upstream.ts";
+import type { BackendStreamOwner } from "./h2_backend.ts";
+import { type BackendStream, H2Backends } from "./h2_backends.ts";
 
 /** Idle backend connections kept per backend for later streams of this client connection. */
 const MAX_IDLE_PER_BACKEND = 8;
@@ -42,6 +51,13 @@ interface Stream {
   owed: number;
   /** The response head went out. */
   answered: boolean;
+  /** Routed to an `http2: true` backend; its stream there once opened. */
+  http2: boolean;
+  h2: BackendStream | null;
+  /** Request trailers that arrived before the backend stream was open. */
+  trailers: FieldList | null;
+  /** Response bytes the client has not taken yet, to acknowledge to the backend once it does. */
+  held: number;
 }
 
 /** One HTTP/2 client connection. */
@@ -49,6 +65,16 @@ export class H2Session implements ConnHandlers {
   readonly #h2: H2Connection;
   readonly #streams = new Map<number, Stream>();
   readonly #idle = new Map<string, Lease[]>();
+  readonly #backends = new H2Backends((name, host) =>
+    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes, {
+      client: this.client.remote,
+      local: this.client.local,
+      authority: this.tls?.sni,
+      alpn: this.tls === null ? null : "h2",
+      host,
+      http2: true,
+    })
+  );
   #src: ParsedIp | null = null;
   #closed = false;
   #clientBlocked = false;
@@ -73,9 +99,9 @@ export class H2Session implements ConnHandlers {
       write: (bytes) => this.#write(bytes),
       request: (id, fields, end) => this.#request(id, fields, end),
       body: (id, chunk, end) => this.#body(id, chunk, end),
-      trailers: (id) => this.#body(id, new Uint8Array(0), true),
+      trailers: (id, fields) => this.#clientTrailers(id, fields),
       reset: (id, _code, reason) => this.#reset(id, reason),
-      writable: (id) => this.#streams.get(id)?.up?.resume(),
+      writable: (id) => this.#writable(id),
       closed: (code, reason) => this.#over(code, reason),
     };
     this.#h2 = new H2Connection(events);
@@ -161,15 +187,8 @@ export class H2Session implements ConnHandlers {
     const limit = tooLarge(fields);
     if (limit !== null) {
       const ex = newExchange(methodOf(fields), null, pathOf(fields).slice(0, 256), null);
-      const s: Stream = {
-        id,
-        ex,
-        up: null,
-        early: null,
-        earlyEnd: endStream,
-        owed: 0,
-        answered: false,
-      };
+      const s = newStream(id, ex, endStream);
+      s.early = null;
       this.#streams.set(id, s);
       this.#answer(s, limit.status, limit.reason, "malformed");
       return;
@@ -182,15 +201,7 @@ export class H2Session implements ConnHandlers {
       return;
     }
     const ex = newExchange(req.method, req.host, pathOnly(req.path), null);
-    const s: Stream = {
-      id,
-      ex,
-      up: null,
-      early: [],
-      earlyEnd: endStream,
-      owed: 0,
-      answered: false,
-    };
+    const s = newStream(id, ex, endStream);
     this.#streams.set(id, s);
     if (req.method === "CONNECT") {
       this.#answer(s, 405, "CONNECT is not supported by a reverse proxy", "refused");
@@ -217,6 +228,10 @@ export class H2Session implements ConnHandlers {
       return;
     }
     ex.backend = name;
+    if (this.ctx.backends.get(name)!.config.http2) {
+      this.#toHttp2(s, req, endStream, name);
+      return;
+    }
     const remote = this.client.remote;
     const chunked = !endStream && req.contentLength === null;
     const head = addForwarded(
@@ -297,6 +312,10 @@ export class H2Session implements ConnHandlers {
       return;
     }
     s.ex.bytesIn += chunk.length;
+    if (s.h2 !== null) {
+      this.#sendHttp2(s, chunk, end);
+      return;
+    }
     if (s.early !== null) {
       // Not connected yet: held, and acknowledged once the backend takes it.
       if (chunk.length > 0) s.early.push(chunk.slice());
@@ -306,6 +325,106 @@ export class H2Session implements ConnHandlers {
     if (s.up === null) return;
     if (chunk.length > 0) this.#forwardBody(s, chunk);
     if (end) s.up.endBody();
+  }
+
+  /** Request trailers: on to an HTTP/2 backend, dropped for an HTTP/1.1 one (they end the body). */
+  #clientTrailers(id: number, fields: FieldList): void {
+    const s = this.#streams.get(id);
+    if (s === undefined || !s.http2) {
+      this.#body(id, new Uint8Array(0), true);
+      return;
+    }
+    const trailers = readTrailerFields(fields);
+    if ("kind" in trailers) {
+      this.#h2.reset(id, ERROR.PROTOCOL_ERROR);
+      this.#finish(s, "malformed", trailers.reason, false);
+      return;
+    }
+    if (s.h2 === null) {
+      s.trailers = trailers;
+      s.earlyEnd = true;
+    } else s.h2.conn.trailers(s.h2.id, trailers);
+  }
+
+  #writable(id: number): void {
+    const s = this.#streams.get(id);
+    if (s === undefined) return;
+    s.up?.resume();
+    if (s.h2 !== null && s.held > 0) {
+      s.h2.conn.consumed(s.h2.id, s.held);
+      s.held = 0;
+    }
+  }
+
+  /** Sends the stream to an `http2: true` backend, on a connection shared with its siblings. */
+  #toHttp2(s: Stream, req: H2RequestHead, endStream: boolean, name: string): void {
+    s.http2 = true;
+    const balancer = this.ctx.backends.get(name)!;
+    const scheme = balancer.config.tls === null ? "http" : "https";
+    const fields = addForwardedFields(h2BackendFields(req, scheme), this.ctx.listener.forwarded, {
+      client: this.client.remote.host,
+      proto: this.tls !== null ? "https" : "http",
+      host: req.authority ?? req.fields.find(([n]) => n === "host")?.[1] ?? null,
+    });
+    const owner: BackendStreamOwner = {
+      response: (head, end) => {
+        s.answered = true;
+        s.ex.status = Number(head[0]?.[1] ?? 0);
+        this.#h2.respond(s.id, head, end);
+        if (end) this.#finish(s, "ok", undefined, false);
+      },
+      body: (chunk, end) => {
+        s.ex.bytesOut += chunk.length;
+        if (this.#h2.data(s.id, chunk, end)) s.h2?.conn.consumed(s.h2.id, chunk.length);
+        else s.held += chunk.length;
+        if (end) this.#finish(s, "ok", undefined, false);
+      },
+      trailers: (list) => {
+        this.#h2.trailers(s.id, list);
+        this.#finish(s, "ok", undefined, false);
+      },
+      reset: (reason) => {
+        if (!s.answered) this.#answer(s, 502, reason, "server_error");
+        else {
+          this.#h2.reset(s.id, ERROR.INTERNAL_ERROR);
+          this.#finish(s, "server_error", reason, false);
+        }
+      },
+      writable: () => {
+        if (s.owed > 0) this.#h2.consumed(s.id, s.owed);
+        s.owed = 0;
+      },
+    };
+    // A body still to come keeps the backend stream open; it ends with the body's end.
+    this.#backends.open(name, req.host, fields, endStream, owner).then((r) => {
+      if (this.#streams.get(s.id) !== s) {
+        if ("conn" in r) r.conn.cancel(r.id);
+        return;
+      }
+      if (!("conn" in r)) {
+        s.ex.server = r.server?.config.name ?? null;
+        this.#answer(s, r.server === null ? 503 : 502, r.reason, "connect_failed");
+        return;
+      }
+      bump(this.ctx.counters.routed, name);
+      s.h2 = r;
+      s.ex.server = r.conn.lease.server.config.name;
+      const early = s.early ?? [];
+      s.early = null;
+      const last = early.length - 1;
+      early.forEach((chunk, i) =>
+        this.#sendHttp2(s, chunk, s.earlyEnd && s.trailers === null && i === last)
+      );
+      if (s.trailers !== null) r.conn.trailers(r.id, s.trailers);
+      else if (s.earlyEnd && !endStream && early.length === 0) {
+        this.#sendHttp2(s, new Uint8Array(0), true);
+      }
+    });
+  }
+
+  #sendHttp2(s: Stream, chunk: Uint8Array, end: boolean): void {
+    if (s.h2!.conn.send(s.h2!.id, chunk, end)) this.#h2.consumed(s.id, chunk.length);
+    else s.owed += chunk.length;
   }
 
   #forwardBody(s: Stream, chunk: Uint8Array): void {
@@ -351,6 +470,12 @@ export class H2Session implements ConnHandlers {
     status?: number,
   ): void {
     if (!this.#streams.delete(s.id)) return;
+    if (s.h2 !== null) {
+      // A stream still open there (the client reset it, or it was answered here) is cancelled;
+      // response bytes the client never took still count against the backend's window.
+      s.h2.conn.cancel(s.h2.id);
+      if (s.held > 0) s.h2.conn.consumed(s.h2.id, s.held);
+    }
     const up = s.up;
     s.up = null;
     if (up !== null) {
@@ -401,6 +526,7 @@ export class H2Session implements ConnHandlers {
     for (const [name, idle] of this.#idle) {
       for (const lease of [...idle]) this.#dropIdle(name, lease);
     }
+    this.#backends.closeAll("the client connection ended");
     if (code !== ERROR.NO_ERROR) {
       bump(this.ctx.counters.sniffFailures, "malformed");
       logExchange(this, null, 0, "malformed", reason, "h2");
@@ -416,6 +542,22 @@ export class H2Session implements ConnHandlers {
     this.client.end();
     if (!this.#clientBlocked) this.client.close();
   }
+}
+
+function newStream(id: number, ex: Exchange, endStream: boolean): Stream {
+  return {
+    id,
+    ex,
+    up: null,
+    early: [],
+    earlyEnd: endStream,
+    owed: 0,
+    answered: false,
+    http2: false,
+    h2: null,
+    trailers: null,
+    held: 0,
+  };
 }
 
 /**

@@ -10,8 +10,8 @@
  * for the next request when both sides allow keep-alive and the next request goes to the same
  * backend. After a 101 the two connections become a plain Pipe.
  *
- * An h2c connection (prior knowledge) is routed by the :authority of its first request and
- * then forwarded whole.
+ * An h2c connection (prior knowledge) becomes an H2Session (h2_session.ts), which routes each
+ * stream on its own.
  *
  * @module
  */
@@ -19,13 +19,11 @@
 import { addForwarded } from "../http1/forwarded.ts";
 import { ChunkedDecoder, LengthCounter, requestBodyKind } from "../http1/body.ts";
 import { errorResponse, statusOf, textResponse } from "../http1/error_response.ts";
-import { h2ConnectionError, h2ErrorCode, h2ErrorResponse } from "../h2/answer.ts";
 import { rewriteRequestHead } from "../http1/request_rewrite.ts";
 import { TrailerFilter } from "../http1/trailers.ts";
 import type { Outcome } from "../log/access.ts";
 import { type ParsedIp, parseIp } from "../net/ip.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
-import { sniffH2Authority } from "../h2/authority.ts";
 import { concat } from "../wire/bytes.ts";
 import { HEAD_LIMITS, type HttpRequestHead, sniffHttpRequestHead } from "../http1/request_head.ts";
 import { sniffH2Preface } from "../h2/preface.ts";
@@ -35,11 +33,10 @@ import { dial, type Lease } from "./dial.ts";
 import { forwardWhole } from "./forward.ts";
 import { type Exchange, logExchange, newExchange, type Upstream } from "./http_exchange.ts";
 import { HttpResponse } from "./http_response.ts";
+import { H2Session } from "./h2_session.ts";
 import type { Pipe, PipeOutcome } from "./pipe.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 
-/** Cap for buffering an h2c client's first frames while looking for :authority. */
-const MAX_H2_SNIFF = 65536;
 /**
  * Pipelined bytes kept while a response is pending; past this the client is paused. Below it
  * the client is not: on Bun each pause/resume pair cost four epoll_ctl and two setsockopt
@@ -228,7 +225,7 @@ export class HttpSession implements ConnHandlers {
     const fits = buf.push(chunk);
     const bytes = fits ? buf.bytes : concat([buf.bytes, chunk]);
     if (this.#first && sniffH2Preface(bytes).kind !== "no") {
-      this.#h2c(bytes, fits);
+      this.#h2c(bytes);
       return;
     }
     const r = sniffHttpRequestHead(bytes, HEAD_LIMITS);
@@ -473,58 +470,18 @@ export class HttpSession implements ConnHandlers {
     if (this.#clientEof) tunnel.up.end();
   }
 
-  /** `kept`: `bytes` is what #buf holds (false: a read past its cap, joined to it). */
-  #h2c(bytes: Uint8Array, kept: boolean): void {
-    const r = sniffH2Authority(bytes, MAX_H2_SNIFF);
-    if (r.kind === "more" && kept) return;
-    if (r.kind !== "match") {
-      const why = r.kind === "more"
-        ? `h2c: no complete request headers in the first ${bytes.length} bytes`
-        : r.kind === "no"
-        ? "not an HTTP/2 connection preface"
-        : r.reason;
-      // Logged like an HTTP/1 refusal; #abort logs only when it answers or a request is known.
-      this.#logExchange("malformed", why, "h2c");
-      // A connection error once the preface was seen: the client learns why from a GOAWAY.
-      if (r.kind === "invalid") this.#write(h2ConnectionError(h2ErrorCode(why), why));
-      this.#abort(why, 0, "malformed");
-      return;
-    }
+  /**
+   * An h2c client (prior knowledge): the connection becomes an H2Session, which routes each
+   * stream on its own. `bytes` (the preface and what followed) are its first input.
+   */
+  #h2c(bytes: Uint8Array): void {
+    this.#done = true;
     this.#clearHeadTimer();
-    this.client.pause();
-    const { authority, path, method } = r.value;
-    const { route, backend: name } = this.ctx.router.decide(
-      this.#routeInput(authority, path ?? "/"),
-    );
-    const ex = newExchange(method ?? "PRI", authority, path ?? "", null);
-    ex.route = route;
-    ex.backend = name;
-    this.#ex = ex;
-    const stream = r.value.stream;
-    if (name === null) {
-      this.#abort("h2c: no route for this authority", 503, "no_route", stream);
-      return;
-    }
-    this.#req = "dialing";
-    // The client's addresses: a transparent `source:` and PROXY headers need them.
-    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes, {
-      client: this.client.remote,
-      local: this.client.local,
-    }, this.#alive).then((d) => {
-      if (!d.ok && d.gone) return;
-      if (!d.ok) {
-        ex.server = d.server?.config.name ?? null;
-        this.#abort(d.reason, d.server === null ? 503 : 502, "connect_failed", stream);
-        return;
-      }
-      bump(this.ctx.counters.routed, name);
-      ex.server = d.server.config.name;
-      this.#forward(d, bytes, (outcome, pipe) => {
-        ex.bytesIn = pipe.up.bytes;
-        ex.bytesOut = pipe.down.bytes;
-        this.#logExchange(outcome === "ok" ? "h2c" : outcome, undefined, "h2c");
-      });
-    });
+    unwatch(this);
+    // The H2Session counts the connection from here on.
+    this.ctx.counters.active--;
+    this.ctx.counters.accepted--;
+    new H2Session(this.ctx, this.client, this.tls).start(bytes.slice());
   }
 
   /**
@@ -566,10 +523,9 @@ export class HttpSession implements ConnHandlers {
 
   /**
    * Ends the session after a failure: answers `status` when nothing of a response was sent
-   * yet (0: no answer), logs the request in flight, and closes both connections. `h2Stream`:
-   * the answer is HTTP/2, on that stream of an h2c connection.
+   * yet (0: no answer), logs the request in flight, and closes both connections.
    */
-  #abort(reason: string, status: number, outcome: Outcome, h2Stream = 0): void {
+  #abort(reason: string, status: number, outcome: Outcome): void {
     if (this.#done || this.#closing) return;
     this.#clearHeadTimer();
     this.#req = "closed";
@@ -577,14 +533,9 @@ export class HttpSession implements ConnHandlers {
     const ex = this.#ex;
     if (status !== 0 && (ex === null || ex.bytesOut === 0)) {
       if (ex !== null) ex.status = status;
-      this.#write(
-        h2Stream === 0
-          ? errorResponse(status, reason)
-          : h2ErrorResponse(h2Stream, status, reason, ex?.method === "HEAD"),
-      );
+      this.#write(errorResponse(status, reason));
     }
-    const proto = h2Stream === 0 ? undefined : "h2c";
-    if (ex !== null || status !== 0) this.#logExchange(outcome, reason, proto, status);
+    if (ex !== null || status !== 0) this.#logExchange(outcome, reason, undefined, status);
     this.#ex = null;
     this.#closeClient();
   }

@@ -25,6 +25,7 @@ function caOf(cfg: BackendTls): string | undefined {
 /**
  * Handshakes over `conn` as a client, sending `name` as SNI (none for an IP literal) and
  * verifying the certificate against it unless `verify: false`; `rt` wraps the decrypted stream.
+ * `alpn` is the one protocol offered (an HTTP/2 backend must select h2).
  * Rejects with the reason.
  */
 export function originateTls(
@@ -33,6 +34,7 @@ export function originateTls(
   cfg: BackendTls,
   name: string,
   timeoutMs: number,
+  alpn: "h2" | "http/1.1" = "http/1.1",
 ): Promise<Conn> {
   return new Promise((resolve, reject) => {
     let ca: string | undefined;
@@ -49,7 +51,7 @@ export function originateTls(
       host: name,
       ca,
       rejectUnauthorized: cfg.verify,
-      ALPNProtocols: ["http/1.1"],
+      ALPNProtocols: [alpn],
     });
     let settled = false;
     const fail = (why: string) => {
@@ -62,6 +64,11 @@ export function originateTls(
     };
     const timer = setTimeout(() => fail(`no handshake within ${timeoutMs} ms`), timeoutMs);
     socket.once("secureConnect", () => {
+      // HTTP/1.1 servers often select no protocol; an HTTP/2 one must say h2.
+      if (alpn === "h2" && socket.alpnProtocol !== "h2") {
+        fail(`the server did not select ALPN h2 (got ${JSON.stringify(socket.alpnProtocol)})`);
+        return;
+      }
       settled = true;
       clearTimeout(timer);
       resolve(rt.wrapStream(socket, conn.remote, conn.local));

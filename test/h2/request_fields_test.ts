@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   contentLengthFault,
   fieldFault,
+  h2BackendFields,
   type H2Field,
   type H2RequestHead,
   http1RequestHead,
@@ -819,4 +820,28 @@ test("randomized: header lists never throw; valid ones become heads the HTTP/1 p
   }
   // The property above means little unless many lists were valid.
   assert.ok(valid > 5_000, `only ${valid} valid lists`);
+});
+
+describe("h2BackendFields", () => {
+  test("pseudo-headers first with the backend's scheme; host as :authority; length and te kept", () => {
+    const req = readRequestFields([
+      [":method", "POST"],
+      [":scheme", "https"],
+      [":path", "/svc.Echo/Say?x=1"],
+      ["host", "a.test:8443"],
+      ["content-type", "application/grpc"],
+      ["te", "trailers"],
+      ["content-length", "5"],
+    ]);
+    assert.ok(!("kind" in req));
+    assert.deepEqual(h2BackendFields(req as H2RequestHead, "http"), [
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":authority", "a.test:8443"],
+      [":path", "/svc.Echo/Say?x=1"],
+      ["content-type", "application/grpc"],
+      ["content-length", "5"],
+      ["te", "trailers"],
+    ]);
+  });
 });
