@@ -904,7 +904,7 @@ export class H2ClientConnection {
   #connectionError(code: number, reason: string): void {
     if (this.#over) return;
     this.#emit(goawayFrame(0, code, reason));
-    this.#end(code, `${errorName(code)}: ${reason}`);
+    this.#end(code, code === ERROR.NO_ERROR ? reason : `${errorName(code)}: ${reason}`);
   }
 
   /** The connection is over: every stream is told, then the owner. */

@@ -1270,6 +1270,17 @@ describe("H2ClientConnection", () => {
     assert.equal(p.frames.length, frames, "nothing after the GOAWAY");
   });
 
+  test("abort with NO_ERROR (the socket ended): closed with the reason as given", async () => {
+    const p = new Server();
+    await p.handshake();
+    p.conn.abort(ERROR.NO_ERROR, "the backend closed the connection");
+    assert.deepEqual(p.eventsOf("closed"), [{
+      kind: "closed",
+      code: ERROR.NO_ERROR,
+      reason: "the backend closed the connection",
+    }]);
+  });
+
   test("the owner's reset: RST_STREAM with its code, no event, the stream's slot is free", async () => {
     const p = new Server();
     await p.handshake([[SETTING.MAX_CONCURRENT_STREAMS, 1]]);
