@@ -39,24 +39,20 @@ export class H2BackendConn implements ConnHandlers {
   constructor(readonly lease: Lease, readonly gone: (conn: H2BackendConn) => void) {
     this.#h2 = new H2ClientConnection({
       write: (bytes) => this.lease.conn.write(bytes),
-      response: (id, fields, end) => {
-        this.#owners.get(id)?.response(fields, end);
-        if (end) this.#owners.delete(id);
-      },
+      // An owner stays until it cancels (the session does once the exchange is over): a
+      // response may end while the request body is still going up (RFC 9113 section 8.1).
+      response: (id, fields, end) => this.#owners.get(id)?.response(fields, end),
       body: (id, chunk, end) => {
         const owner = this.#owners.get(id);
         if (owner === undefined) this.#h2.consumed(id, chunk.length);
         else owner.body(chunk.slice(), end);
-        if (end) this.#owners.delete(id);
       },
-      trailers: (id, fields) => {
-        this.#owners.get(id)?.trailers(fields);
-        this.#owners.delete(id);
-      },
-      reset: (id, _code, reason) => {
+      trailers: (id, fields) => this.#owners.get(id)?.trailers(fields),
+      reset: (id, code, reason) => {
         const owner = this.#owners.get(id);
         this.#owners.delete(id);
-        owner?.reset(reason, /refused/i.test(reason));
+        // Only a true refusal (the server did not process the stream) carries this code.
+        owner?.reset(reason, code === ERROR.REFUSED_STREAM);
       },
       writable: (id) => this.#owners.get(id)?.writable(),
       closed: (_code, reason) => this.#close(reason),
@@ -91,9 +87,12 @@ export class H2BackendConn implements ConnHandlers {
     this.#h2.consumed(id, n);
   }
 
-  /** The client side gave the stream up. */
+  /**
+   * The exchange is over for the session (done, or given up): the stream is forgotten, and
+   * reset with CANCEL if it is still open here (a request body still going up, a client gone).
+   */
   cancel(id: number): void {
-    if (!this.#owners.delete(id)) return;
+    this.#owners.delete(id);
     this.#h2.reset(id, ERROR.CANCEL);
   }
 

@@ -26,6 +26,7 @@ import {
   readTrailerFields,
 } from "../h2/request_fields.ts";
 import { addForwardedFields } from "../h2/forwarded_fields.ts";
+import type { DetectedProtocol } from "../config/types.ts";
 import type { Outcome } from "../log/access.ts";
 import { type ParsedIp, parseIp } from "../net/ip.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
@@ -92,6 +93,8 @@ export class H2Session implements ConnHandlers {
       readonly sni: string | null;
       readonly covers?: (host: string) => boolean;
     } | null = null,
+    /** On an `auto` listener: what it detected ("h2c"), for routes that name a protocol. */
+    readonly protocol?: DetectedProtocol,
   ) {
     ctx.counters.active++;
     ctx.counters.accepted++;
@@ -180,6 +183,7 @@ export class H2Session implements ConnHandlers {
       local: this.ctx.services.isLocal(remote.host),
       dst: parseIp(this.client.local.host),
       tls: this.tls !== null,
+      protocol: this.protocol,
     };
   }
 

@@ -75,6 +75,8 @@ export class HttpSession implements ConnHandlers {
   /** For dial(): whether this session still wants the connection it waits for. */
   readonly #alive = (): boolean => !this.#done && !this.#closing;
   last = clock.now;
+  /** The HTTP version of the request in flight, for its log line (`proto`). */
+  #proto = "http/1.1";
 
   /**
    * `tls`: the connection arrived through TLS termination (HAProxy's ssl_fc), with the SNI
@@ -262,6 +264,7 @@ export class HttpSession implements ConnHandlers {
 
   #request(head: HttpRequestHead, bytes: Uint8Array): void {
     this.#ex = newExchange(head.method, head.host, head.path, head.upgrade);
+    this.#proto = head.version === "1.0" ? "http/1.0" : "http/1.1";
     this.#ex.bytesIn = bytes.length;
     this.ctx.counters.bytesIn += bytes.length;
     if (head.method === "CONNECT") {
@@ -535,7 +538,7 @@ export class HttpSession implements ConnHandlers {
       if (ex !== null) ex.status = status;
       this.#write(errorResponse(status, reason));
     }
-    if (ex !== null || status !== 0) this.#logExchange(outcome, reason, undefined, status);
+    if (ex !== null || status !== 0) this.#logExchange(outcome, reason, status);
     this.#ex = null;
     this.#closeClient();
   }
@@ -568,7 +571,9 @@ export class HttpSession implements ConnHandlers {
     this.ctx.counters.active--;
   }
 
-  #logExchange(outcome: Outcome, reason?: string, proto?: string, status?: number): void {
+  #logExchange(outcome: Outcome, reason?: string, status?: number): void {
+    // `proto` only once a request head was read: a refused or silent connection has none.
+    const proto = this.#ex === null ? undefined : this.#proto;
     logExchange(this, this.#ex, this.#buf.length, outcome, reason, proto, status);
   }
 }

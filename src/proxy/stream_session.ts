@@ -21,7 +21,7 @@ import { answerHandshake } from "../tls/tls13/answer.ts";
 import { isGuarded, PROXY_REFUSED } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
 import { H2Session } from "./h2_session.ts";
-import { h2ConnectionError, h2ErrorResponse } from "../h2/answer.ts";
+import { h2ConnectionError } from "../h2/answer.ts";
 import { errorResponse, textResponse } from "../http1/error_response.ts";
 import { ACME_TLS_ALPN } from "../acme/challenges.ts";
 import { detectAuto, type Detection, detectTls } from "./detect.ts";
@@ -124,9 +124,28 @@ export class StreamSession implements ConnHandlers {
         return;
       case "found":
         this.#found = d;
+        if (d.protocol === "h2c") {
+          this.#h2c();
+          return;
+        }
         this.client.pause();
         this.#routeAndConnect(d);
     }
+  }
+
+  /**
+   * An h2c client (auto listener): the connection becomes an H2Session that routes each stream
+   * by its own :authority through this listener's routes (as protocol h2c).
+   */
+  #h2c(): void {
+    this.#phase = "done";
+    this.#clearTimer();
+    const bytes = this.#buf!.bytes.slice();
+    this.#buf = null;
+    // The H2Session counts the connection from here on.
+    this.ctx.counters.active--;
+    this.ctx.counters.accepted--;
+    new H2Session(this.ctx, this.client, null, "h2c").start(bytes);
   }
 
   /** Sends an HTTP error to a client that spoke HTTP, before the refusal closes it. */
@@ -193,10 +212,6 @@ export class StreamSession implements ConnHandlers {
       if (protocol === "tls") this.#alertAndClose();
       else {
         if (protocol === "http") this.#answer(503, "no route for this host");
-        if (protocol === "h2c") {
-          const head = found!.method === "HEAD";
-          this.#reply(h2ErrorResponse(found!.stream!, 503, "no route for this authority", head));
-        }
         this.#finish("no_route", "no route matched and no default", this.#buf?.length ?? 0, 0);
       }
       return;

@@ -155,6 +155,6 @@ listeners:
       "Host: nope.test",
       `http://127.0.0.1:${port}/`,
     ]);
-    assert.equal(r.stdout, "503 Service Unavailable: no route for this authority\n503 2", r.stderr);
+    assert.equal(r.stdout, "503 Service Unavailable: no route for this host\n503 2", r.stderr);
   });
 });
