@@ -10,6 +10,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { exec, freePort } from "../helpers/clients.ts";
+import { chromiumNextHop } from "../helpers/h2_clients.ts";
 import { selfSigned, type TestCert } from "../helpers/certs.ts";
 import type { TestServer } from "../helpers/backends.ts";
 import {
@@ -173,8 +174,10 @@ backends:
   });
 
   test("a client that offers only http/1.1, and a listener with alpn: [http/1.1], get HTTP/1.1", async () => {
-    const only = await curl("a.test", "/", ["--http1.1"]);
+    const only = await curl("a.test", "/h1", ["--http1.1"]);
     assert.match(only.stdout, /\n1\.1 200$/);
+    const line = await router.waitForAccess((l) => l.path === "/h1", "the HTTP/1.1 line");
+    assert.equal(line.proto, "http/1.1");
     const listener = await curl("a.test", "/", ["--http2"], h1only);
     assert.match(listener.stdout, /\n1\.1 200$/, listener.stderr);
   });
@@ -358,4 +361,25 @@ backends:
       session.close();
     }
   });
+
+  // Chromium is a real browser: it negotiates h2 and keeps one connection for the names the
+  // certificate covers. Skipped (with the reason printed) where it is not installed.
+  test(
+    "Chromium headless loads a page through termination over h2",
+    { timeout: 60_000 },
+    async () => {
+      const r = await chromiumNextHop(`https://a.test:${port}/page`, {
+        hostResolverRules: "MAP a.test 127.0.0.1",
+        caFile: cert.certFile,
+      });
+      if (r.protocol === null && r.reason?.startsWith("no chromium")) {
+        console.log(`skipped: ${r.reason}`);
+        return;
+      }
+      assert.equal(r.protocol, "h2", r.reason ?? "");
+      const line = await router.waitForAccess((l) => l.path === "/page", "the page's line");
+      assert.equal(line.proto, "h2");
+      assert.equal(line.status, 200);
+    },
+  );
 });
