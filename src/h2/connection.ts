@@ -75,7 +75,10 @@ export interface H2Events {
 export interface H2Limits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS advertised and enforced (REFUSED_STREAM beyond). */
   readonly maxConcurrentStreams: number;
-  /** SETTINGS_MAX_HEADER_LIST_SIZE: a bigger request head gets 431 on its stream. */
+  /**
+   * SETTINGS_MAX_HEADER_LIST_SIZE, advertised; the owner answers a bigger head (431). Four times
+   * it ends the connection (an HPACK bomb).
+   */
   readonly maxHeaderListSize: number;
   /** Each stream's receive window (SETTINGS_INITIAL_WINDOW_SIZE). */
   readonly streamWindow: number;
@@ -500,13 +503,9 @@ export class H2Connection {
     };
     this.#streams.set(id, s);
     this.#lastProcessed = id;
-    // Section 10.5.1: a header list over the SETTINGS_MAX_HEADER_LIST_SIZE we advertised is
-    // answered with 431 here (the HPACK bomb limit above it is a connection error); the owner
-    // never sees the request.
-    const listSize = decoded.headers.reduce((n, [k, v]) => n + k.length + v.length + 32, 0);
-    if (listSize > this.#limits.maxHeaderListSize) {
-      return this.respond(id, [[":status", "431"]], true);
-    }
+    // Section 10.5.1: a header list over the SETTINGS_MAX_HEADER_LIST_SIZE we advertised still
+    // reaches the owner, which answers 431 and logs it (the HPACK bomb limit above it is a
+    // connection error).
     this.#ev.request(id, decoded.headers, block.endStream);
   }
 
