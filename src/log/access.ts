@@ -15,7 +15,6 @@ export type Outcome =
   | "acme_challenge"
   | "terminated"
   | "upgraded"
-  | "h2c"
   | "not_tls"
   | "not_http"
   | "malformed"
