@@ -14,8 +14,10 @@ import type { BackendConfig, ServerConfig } from "../config/types.ts";
 export class ServerState {
   /** false once health checks (or passive failures) mark it down. */
   up = true;
-  /** Connections currently open to it. */
+  /** Connections currently open to it and in use. */
   active = 0;
+  /** Connections open to it and idle, kept for reuse (idle_pool.ts). */
+  idle = 0;
   /** Connections made to it. */
   total = 0;
   /** Consecutive connect failures (passive health). */

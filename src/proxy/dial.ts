@@ -10,9 +10,13 @@
  * @module
  */
 
-import type { Addr, Conn, Runtime } from "../runtime/types.ts";
+import type { Addr, Runtime } from "../runtime/types.ts";
 import { encodeProxyV1, encodeProxyV2 } from "../proxy_protocol/encode.ts";
 import { originateTls } from "../tls/originate.ts";
+import { takeIdle } from "./idle_pool.ts";
+import { Lease } from "./lease.ts";
+
+export { Lease };
 import type { Balancer, ServerState } from "./balancer.ts";
 import { dialFrom, sourceRoute } from "./transparent.ts";
 
@@ -33,6 +37,8 @@ export interface OnBehalfOf {
   readonly host?: string | null;
   /** The connection will speak HTTP/2 (an `http2: true` backend): over TLS, ALPN h2. */
   readonly http2?: boolean;
+  /** An idle connection to the server picked may be taken from the shared pool (idle_pool.ts). */
+  readonly reuse?: boolean;
 }
 
 /** The PROXY header announcing `who` in the version `v`. */
@@ -47,25 +53,6 @@ export function proxyHeaderFor(v: "v1" | "v2", who: OnBehalfOf): Uint8Array {
     authority: who.authority ?? undefined,
     alpn: who.alpn ?? undefined,
   });
-}
-
-/**
- * A connection to a server, held for one owner: it counts in the server's `active` (leastconn,
- * the fd budget) until `release()`, which is safe to call more than once, so every path that
- * ends the connection may call it without double-counting.
- */
-export class Lease {
-  readonly ok = true;
-  #held = true;
-
-  constructor(readonly conn: Conn, readonly server: ServerState) {}
-
-  /** Gives the server's slot back (the first call only). */
-  release(): void {
-    if (!this.#held) return;
-    this.#held = false;
-    this.server.active--;
-  }
 }
 
 /** Why no server could be reached, or that the owner stopped waiting (`gone`). */
@@ -130,6 +117,8 @@ async function connectAny(
     }
     if (server === null) break;
     last = server;
+    const idle = who?.reuse ? takeIdle(server) : null;
+    if (idle !== null) return idle;
     const { host, port } = server.config.address;
     // Counted from the attempt on: the socket holds an fd (see fd_budget.ts) and leastconn
     // should see connections still being made.

@@ -35,10 +35,15 @@ import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
 import { type Exchange, logExchange, newExchange } from "./http_exchange.ts";
 import { H2Upstream } from "./h2_upstream.ts";
+import { putIdle, shareable } from "./idle_pool.ts";
 import type { BackendStreamOwner } from "./h2_backend.ts";
 import { type BackendStream, H2Backends } from "./h2_backends.ts";
 
-/** Idle backend connections kept per backend for later streams of this client connection. */
+/**
+ * Idle backend connections kept per backend for later streams of this client connection, for
+ * backends whose connections speak for one client (PROXY header, transparent source:); the
+ * others share a process-wide pool (idle_pool.ts).
+ */
 const MAX_IDLE_PER_BACKEND = 8;
 
 interface Stream {
@@ -259,6 +264,7 @@ export class H2Session implements ConnHandlers {
       authority: this.tls?.sni,
       alpn: this.tls === null ? null : "http/1.1",
       host: req.host,
+      reuse: true,
     }, () => this.#streams.get(id) === s).then((r) => {
       if (!r.ok && r.gone) return;
       if (!r.ok) {
@@ -482,25 +488,32 @@ export class H2Session implements ConnHandlers {
     }
     const up = s.up;
     s.up = null;
-    if (up !== null) {
-      const name = s.ex.backend!;
-      const idle = this.#idle.get(name) ?? [];
-      if (reusable && !this.#closed && idle.length < MAX_IDLE_PER_BACKEND) {
-        idle.push(up.lease);
-        this.#idle.set(name, idle);
-        // Until the next exchange: a close or stray bytes just end it.
-        up.lease.conn.start({
-          data: () => this.#dropIdle(name, up.lease),
-          end: () => this.#dropIdle(name, up.lease),
-          drain: () => {},
-          error: () => this.#dropIdle(name, up.lease),
-        });
-      } else {
-        up.lease.conn.close();
-        up.lease.release();
-      }
+    if (up !== null && !(reusable && this.#keep(s.ex.backend!, up.lease))) {
+      up.lease.conn.close();
+      up.lease.release();
     }
     this.#log(s.ex, outcome, reason, 0, status);
+  }
+
+  /**
+   * Keeps a backend connection whose exchange ended cleanly: in the process-wide pool, or, for
+   * a backend whose connections speak for this client, for this connection's later streams.
+   * False when there is no room (the caller closes it).
+   */
+  #keep(name: string, lease: Lease): boolean {
+    if (shareable(this.ctx.backends.get(name)!.config)) return putIdle(lease);
+    const idle = this.#idle.get(name) ?? [];
+    if (this.#closed || idle.length >= MAX_IDLE_PER_BACKEND) return false;
+    idle.push(lease);
+    this.#idle.set(name, idle);
+    // Until the next exchange: a close or stray bytes just end it.
+    lease.conn.start({
+      data: () => this.#dropIdle(name, lease),
+      end: () => this.#dropIdle(name, lease),
+      drain: () => {},
+      error: () => this.#dropIdle(name, lease),
+    });
+    return true;
   }
 
   #dropIdle(name: string, lease: Lease): void {

@@ -182,7 +182,9 @@ export class Instance {
   /** fds held by connections: accepted clients, and backend connections open or dialing. */
   #fdsHeld(): number {
     let n = this.active;
-    for (const b of this.#gen.backends.values()) for (const s of b.servers) n += s.active;
+    for (const b of this.#gen.backends.values()) {
+      for (const s of b.servers) n += s.active + s.idle;
+    }
     return n;
   }
 
