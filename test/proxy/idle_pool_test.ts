@@ -82,7 +82,7 @@ describe("idle pool", () => {
     assert.equal(shareable(base), true);
     assert.equal(shareable({ ...base, proxyProtocol: "v2" }), false);
     assert.equal(
-      shareable({ ...base, source: { address: "client" } as BackendConfig["source"] }),
+      shareable({ ...base, source: { usesrc: "client" } }),
       false,
     );
     assert.equal(shareable({ ...base, tls: { sni: "host", ca: "system", verify: true } }), false);
