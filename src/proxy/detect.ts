@@ -21,12 +21,11 @@ export type Detection =
   | {
     readonly kind: "found";
     readonly protocol: DetectedProtocol;
+    /** tls: the ClientHello. */
     readonly hello?: ClientHello;
+    /** http: the host, path and method of the first request (h2c routes each stream later). */
     readonly host?: string | null;
     readonly path?: string;
-    /** h2c: the stream of the first request. */
-    readonly stream?: number;
-    /** http and h2c: the method of the first request. */
     readonly method?: string | null;
   }
   | {
@@ -73,17 +72,10 @@ export function detectAuto(bytes: Uint8Array): Detection {
   if (tls.kind === "more") return MORE;
 
   if (sniffH2Preface(bytes).kind !== "no") {
+    // Found once the first request's header block is complete: bytes that break HTTP/2 before
+    // it are refused here; the HTTP/2 engine takes the connection from there.
     const h2 = sniffH2Authority(bytes);
-    if (h2.kind === "match") {
-      return {
-        kind: "found",
-        protocol: "h2c",
-        host: h2.value.authority,
-        path: h2.value.path ?? "/",
-        stream: h2.value.stream,
-        method: h2.value.method,
-      };
-    }
+    if (h2.kind === "match") return { kind: "found", protocol: "h2c" };
     if (h2.kind === "invalid") {
       return {
         kind: "refuse",
