@@ -39,6 +39,7 @@ test("defaults fill every key left out", () => {
   assert.equal(web.default, undefined);
   assert.equal(web.terminate, undefined);
   assert.equal(web.fronting, "deny");
+  assert.deepEqual(web.alpn, ["h2", "http/1.1"]);
   assert.equal(web.sshWaitMs, 2000);
   assert.equal(web.inspectTimeoutMs, 10_000);
   assert.equal(web.idleTimeoutMs, 300_000);
@@ -58,6 +59,7 @@ test("defaults fill every key left out", () => {
     tls: null,
     source: null,
     healthCheck: null,
+    http2: false,
   });
 });
 

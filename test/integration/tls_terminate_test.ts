@@ -116,8 +116,9 @@ backends:
     assert.equal(JSON.parse(r.stdout).host, `a.wild.test:${port}`);
   });
 
-  test("Host different from SNI gets 421 Misdirected Request", async () => {
+  test("HTTP/1.1: a Host different from the SNI gets 421 Misdirected Request", async () => {
     const r = await curlTls("secure.test", port, routerCert.certFile, [
+      "--http1.1",
       "-H",
       "Host: other.test",
       "-o",
@@ -126,6 +127,30 @@ backends:
       "%{http_code}",
     ]);
     assert.equal(r.stdout, "421");
+  });
+
+  test("HTTP/2: a name the certificate covers is served on the connection, another gets 421", async () => {
+    const covered = await curlTls("secure.test", port, routerCert.certFile, [
+      "--http2",
+      "-H",
+      "Host: other.test",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_version} %{http_code}",
+    ]);
+    assert.notEqual(covered.stdout, "2 421", covered.stderr);
+    assert.match(covered.stdout, /^2 /);
+    const foreign = await curlTls("secure.test", port, routerCert.certFile, [
+      "--http2",
+      "-H",
+      "Host: third.test",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_version} %{http_code}",
+    ]);
+    assert.equal(foreign.stdout, "2 421", foreign.stderr);
   });
 
   test("a tls: true route re-encrypts to the TLS backend with the Host as SNI", async () => {
