@@ -167,6 +167,23 @@ backends:
     assert.equal(r.stdout, `h2a h2a.test:${port} ${data.length} ${sha256(data)}\n`);
   });
 
+  test("h2load with prior knowledge: 4 connections x 10 streams to an HTTP/1.1 backend, every request answered", async () => {
+    const r = await exec("h2load", [
+      "-n",
+      "400",
+      "-c",
+      "4",
+      "-m",
+      "10",
+      "-H",
+      ":authority: h1.test",
+      `http://127.0.0.1:${port}/load`,
+    ], 60_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /requests: 400 total, 400 started, 400 done, 400 succeeded, 0 failed/);
+    assert.match(r.stdout, /status codes: 400 2xx/);
+  });
+
   test("HTTP/1 and h2c share the listener", async () => {
     const r = await exec("curl", [
       "-sS",
