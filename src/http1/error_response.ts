@@ -26,13 +26,17 @@ export function reasonPhrase(status: number): string {
   return REASONS[status] ?? "Error";
 }
 
-/** A complete `status` response with a one-line text body, closing the connection. */
-export function errorResponse(status: number, detail?: string): Uint8Array {
+/**
+ * A complete `status` response with a one-line text body, closing the connection. For a HEAD
+ * request (`head`), the same head without the body (RFC 9110 section 9.3.2): Content-Length
+ * still gives the length a GET would have received.
+ */
+export function errorResponse(status: number, detail?: string, head = false): Uint8Array {
   const body = `${status} ${reasonPhrase(status)}${detail ? `: ${detail}` : ""}\n`;
   return new TextEncoder().encode(
     `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${new TextEncoder().encode(body).length}\r\nConnection: close\r\n` +
-      `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n${body}`,
+      `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n${head ? "" : body}`,
   );
 }
 

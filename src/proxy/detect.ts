@@ -7,13 +7,11 @@
  */
 
 import type { DetectedProtocol } from "../config/types.ts";
-import { sniffH2Authority } from "../h2/authority.ts";
 import { sniffH2Preface } from "../h2/preface.ts";
 import { HEAD_LIMITS, sniffHttpRequestHead } from "../http1/request_head.ts";
 import { sniffSshBanner } from "../ssh/banner.ts";
 import { type ClientHello, sniffClientHello } from "../tls/client_hello.ts";
 import { statusOf } from "../http1/error_response.ts";
-import { h2ErrorCode } from "../h2/answer.ts";
 
 /** What the bytes so far say. */
 export type Detection =
@@ -23,7 +21,10 @@ export type Detection =
     readonly protocol: DetectedProtocol;
     /** tls: the ClientHello. */
     readonly hello?: ClientHello;
-    /** http: the host, path and method of the first request (h2c routes each stream later). */
+    /**
+     * http: the host, path and method of the first request. h2c carries none: the HTTP/2 engine
+     * routes each stream by its own `:authority`.
+     */
     readonly host?: string | null;
     readonly path?: string;
     readonly method?: string | null;
@@ -32,10 +33,8 @@ export type Detection =
     readonly kind: "refuse";
     readonly outcome: "not_tls" | "malformed";
     readonly reason: string;
-    /** HTTP status to answer with, for a client that speaks HTTP. */
+    /** HTTP status to answer with, for a client that speaks HTTP/1. */
     readonly status?: number;
-    /** HTTP/2 error code to send a GOAWAY with, for a client that spoke h2c. */
-    readonly h2Error?: number;
   };
 
 const MORE: Detection = Object.freeze({ kind: "more" });
@@ -61,8 +60,16 @@ export function detectTls(bytes: Uint8Array): Detection {
 
 /**
  * An `auto` listener. A complete message of any protocol wins; while any sniffer still needs
- * more, wait; bytes every sniffer rejects are `unknown` (routable as such). SSH is checked
- * before HTTP because an SSH banner line also starts like a request line.
+ * more, wait; bytes every sniffer rejects are `unknown` (routable as such).
+ *
+ * The order matters where one protocol's bytes could start another's:
+ * - TLS first: a ClientHello record starts with 0x16, which no text protocol sends.
+ * - The h2c connection preface next, because it reads like an HTTP/1 request line
+ *   (`PRI * HTTP/2.0`); a proper prefix of it waits for more. It is h2c as soon as the 24
+ *   preface bytes are in: the HTTP/2 engine (H2Session over H2Connection) takes every byte
+ *   after it, answers what breaks HTTP/2 with the RFC 9113 error codes and routes each stream
+ *   on its own, so nothing after the preface is judged here.
+ * - SSH before HTTP/1, because an SSH banner line also starts like a request line.
  */
 export function detectAuto(bytes: Uint8Array): Detection {
   let more = false;
@@ -71,21 +78,9 @@ export function detectAuto(bytes: Uint8Array): Detection {
   if (tls.kind === "invalid") return { kind: "refuse", outcome: "malformed", reason: tls.reason };
   if (tls.kind === "more") return MORE;
 
-  if (sniffH2Preface(bytes).kind !== "no") {
-    // Found once the first request's header block is complete: bytes that break HTTP/2 before
-    // it are refused here; the HTTP/2 engine takes the connection from there.
-    const h2 = sniffH2Authority(bytes);
-    if (h2.kind === "match") return { kind: "found", protocol: "h2c" };
-    if (h2.kind === "invalid") {
-      return {
-        kind: "refuse",
-        outcome: "malformed",
-        reason: h2.reason,
-        h2Error: h2ErrorCode(h2.reason),
-      };
-    }
-    return MORE;
-  }
+  const h2c = sniffH2Preface(bytes);
+  if (h2c.kind === "match") return { kind: "found", protocol: "h2c" };
+  if (h2c.kind === "more") return MORE;
 
   const ssh = sniffSshBanner(bytes);
   if (ssh.kind === "match") return { kind: "found", protocol: "ssh" };

@@ -1,7 +1,8 @@
 /**
- * Forwarding a connection whole: after a 101, for h2c (routed by its first request) and for
- * every tcp, tls and auto connection once routed. One place hands the client and its leased
- * backend connection to a Pipe and gives the server's slot back when the pipe is done.
+ * Forwarding a connection whole: an HTTP/1 connection after a 101 (upgrade), and every tcp, tls
+ * and auto connection once routed (an auto listener's HTTP/1 client by its first request; h2c
+ * is not forwarded whole but served per stream by an H2Session). One place hands the client and
+ * its leased backend connection to a Pipe and gives the server's slot back when the pipe is done.
  *
  * @module
  */

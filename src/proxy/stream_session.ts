@@ -4,8 +4,9 @@
  * server, then hand both sides to a Pipe. The session owns the client until the Pipe takes
  * over, and logs exactly once.
  *
- * An `auto` listener routes per connection: an HTTP client is routed by its first request and
- * then forwarded whole, like sslh does.
+ * An `auto` listener routes per connection, like sslh does: an HTTP/1 client is routed by its
+ * first request and then forwarded whole. An h2c client (prior knowledge) is handed, right
+ * after its connection preface, to an H2Session, which routes each stream on its own.
  *
  * @module
  */
@@ -21,7 +22,6 @@ import { answerHandshake } from "../tls/tls13/answer.ts";
 import { isGuarded, PROXY_REFUSED } from "./proxy_accept.ts";
 import { HttpSession } from "./http_session.ts";
 import { H2Session } from "./h2_session.ts";
-import { h2ConnectionError } from "../h2/answer.ts";
 import { errorResponse, textResponse } from "../http1/error_response.ts";
 import { ACME_TLS_ALPN } from "../acme/challenges.ts";
 import { detectAuto, type Detection, detectTls } from "./detect.ts";
@@ -118,8 +118,7 @@ export class StreamSession implements ConnHandlers {
       case "more":
         return;
       case "refuse":
-        if (d.status !== undefined) this.#answer(d.status, d.reason);
-        if (d.h2Error !== undefined) this.#reply(h2ConnectionError(d.h2Error, d.reason));
+        if (d.status !== undefined) this.#answer(d.status, d.reason, false);
         this.#refuse(d.outcome, d.reason);
         return;
       case "found":
@@ -134,8 +133,9 @@ export class StreamSession implements ConnHandlers {
   }
 
   /**
-   * An h2c client (auto listener): the connection becomes an H2Session that routes each stream
-   * by its own :authority through this listener's routes (as protocol h2c).
+   * An h2c client (auto listener), seen by its connection preface: the connection becomes an
+   * H2Session, given every byte read so far, which answers what breaks HTTP/2 itself and routes
+   * each stream by its own :authority through this listener's routes (as protocol h2c).
    */
   #h2c(): void {
     this.#phase = "done";
@@ -148,9 +148,12 @@ export class StreamSession implements ConnHandlers {
     new H2Session(this.ctx, this.client, null, "h2c").start(bytes);
   }
 
-  /** Sends an HTTP error to a client that spoke HTTP, before the refusal closes it. */
-  #answer(status: number, reason: string): void {
-    this.#reply(errorResponse(status, reason));
+  /**
+   * Sends an HTTP/1 error to a client that spoke HTTP, before the refusal closes it: the head
+   * alone when the request was HEAD (RFC 9110 section 9.3.2).
+   */
+  #answer(status: number, reason: string, head: boolean): void {
+    this.#reply(errorResponse(status, reason, head));
   }
 
   /** Writes a last message; #finish then waits (briefly) for it to drain before closing. */
@@ -211,7 +214,9 @@ export class StreamSession implements ConnHandlers {
       const protocol = found?.protocol;
       if (protocol === "tls") this.#alertAndClose();
       else {
-        if (protocol === "http") this.#answer(503, "no route for this host");
+        if (protocol === "http") {
+          this.#answer(503, "no route for this host", found?.method === "HEAD");
+        }
         this.#finish("no_route", "no route matched and no default", this.#buf?.length ?? 0, 0);
       }
       return;
