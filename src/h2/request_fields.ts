@@ -172,7 +172,7 @@ export function readRequestFields(list: readonly H2Field[]): H2RequestHead | Inv
   }
   // Routed by one and served by the other, a request would reach a host it was not routed for
   // (RFC 9113 section 8.3.1). Compared as parsed, so case, a trailing dot and IPv6 spelling
-  // do not count, as when the first request of the connection was routed (authority.ts).
+  // do not count, as the routing host is computed (parseAuthority).
   if (authority !== null && hostField !== null) {
     if (fromHost === null || fromHost.host !== authority.host || fromHost.port !== authority.port) {
       return bad(`:authority ${quote(authorityText ?? "")} and host ${quote(hostField)} differ`);

@@ -536,7 +536,7 @@ export class HttpSession implements ConnHandlers {
     const ex = this.#ex;
     if (status !== 0 && (ex === null || ex.bytesOut === 0)) {
       if (ex !== null) ex.status = status;
-      this.#write(errorResponse(status, reason));
+      this.#write(errorResponse(status, reason, ex?.method === "HEAD"));
     }
     if (ex !== null || status !== 0) this.#logExchange(outcome, reason, status);
     this.#ex = null;

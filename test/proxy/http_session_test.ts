@@ -134,6 +134,16 @@ describe("HttpSession", () => {
     assert.equal(s.ctx.counters.active, 0);
   });
 
+  test("a HEAD no route matches gets the 503 head with the GET's length and no body (RFC 9110 9.3.2)", async () => {
+    const s = session();
+    s.client.push("HEAD / HTTP/1.1\r\nHost: other.example\r\n\r\n");
+    await until(() => s.client.closed, "the client to be closed", s.detail);
+    assert.match(s.client.text, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    assert.match(s.client.text, /\r\nContent-Length: [1-9]\d*\r\n/);
+    assert.ok(s.client.text.endsWith("\r\n\r\n"), "nothing after the head");
+    assert.equal(s.log.records[0]?.proto, "http/1.1");
+  });
+
   test("a malformed request gets the 400 with the reason, and no backend is contacted", async () => {
     const s = session();
     s.client.push("GET / HTTP/1.1\r\nHost: app.example\r\nno colon here\r\n\r\n");
