@@ -64,6 +64,8 @@ interface Stream {
   trailers: FieldList | null;
   /** Response bytes the client has not taken yet, to acknowledge to the backend once it does. */
   held: number;
+  /** When bytes last moved on this stream, either way (clock.now). */
+  moved: number;
 }
 
 /** One HTTP/2 client connection. */
@@ -150,15 +152,23 @@ export class H2Session implements ConnHandlers {
   }
 
   /**
-   * From the clock's sweeper: a stream whose backend sent no response head within idle_timeout
-   * gets 504; a connection with no stream for that long, or a draining process, gets GOAWAY.
+   * From the clock's sweeper: a stream on which no byte moved for idle_timeout gets 504 if its
+   * backend sent no response head yet, else RST_STREAM CANCEL; a connection with no stream for
+   * that long, or a draining process, gets GOAWAY.
    */
   sweep(now: number): void {
     const limit = this.ctx.listener.idleTimeoutMs;
     for (const s of [...this.#streams.values()]) {
-      if (!s.answered && s.up !== null && now - s.ex.t0 > limit) {
-        s.up.abandonRequest();
+      if (now - s.moved <= limit) continue;
+      if (!s.answered) {
+        s.up?.abandonRequest();
         this.#answer(s, 504, "the backend sent no response in time", "server_timeout");
+      } else {
+        // A client that never opens its window (or a backend that stalls mid-body) holds the
+        // stream and its backend connection: both go.
+        s.up?.abandonRequest();
+        this.#h2.reset(s.id, ERROR.CANCEL);
+        this.#finish(s, "idle_timeout", "no bytes moved within idle_timeout", false);
       }
     }
     if (this.ctx.services.isDraining()) this.#h2.shutdown("draining");
@@ -282,11 +292,13 @@ export class H2Session implements ConnHandlers {
     const up = new H2Upstream(lease, method, chunked, {
       head: (fields, end) => {
         s.answered = true;
+        s.moved = clock.now;
         s.ex.status = Number(fields[0][1]);
         this.#h2.respond(s.id, fields, end);
       },
       body: (chunk) => {
         s.ex.bytesOut += chunk.length;
+        s.moved = clock.now;
         return this.#h2.data(s.id, chunk, false);
       },
       done: (reusable) => {
@@ -322,6 +334,7 @@ export class H2Session implements ConnHandlers {
       return;
     }
     s.ex.bytesIn += chunk.length;
+    s.moved = clock.now;
     if (s.h2 !== null) {
       this.#sendHttp2(s, chunk, end);
       return;
@@ -359,6 +372,7 @@ export class H2Session implements ConnHandlers {
   #writable(id: number): void {
     const s = this.#streams.get(id);
     if (s === undefined) return;
+    s.moved = clock.now;
     s.up?.resume();
     if (s.h2 !== null && s.held > 0) {
       s.h2.conn.consumed(s.h2.id, s.held);
@@ -379,12 +393,14 @@ export class H2Session implements ConnHandlers {
     const owner: BackendStreamOwner = {
       response: (head, end) => {
         s.answered = true;
+        s.moved = clock.now;
         s.ex.status = Number(head[0]?.[1] ?? 0);
         this.#h2.respond(s.id, head, end);
         if (end) this.#finish(s, "ok", undefined, false);
       },
       body: (chunk, end) => {
         s.ex.bytesOut += chunk.length;
+        s.moved = clock.now;
         if (this.#h2.data(s.id, chunk, end)) s.h2?.conn.consumed(s.h2.id, chunk.length);
         else s.held += chunk.length;
         if (end) this.#finish(s, "ok", undefined, false);
@@ -574,6 +590,7 @@ function newStream(id: number, ex: Exchange, endStream: boolean): Stream {
     h2: null,
     trailers: null,
     held: 0,
+    moved: clock.now,
   };
 }
 

@@ -21,6 +21,7 @@ import {
   plainBlock,
   PREFACE,
   request,
+  rstCodeOf,
   rstStream,
   settings,
   SETTINGS_ACK,
@@ -53,6 +54,8 @@ describe(`HTTP/2 floods through termination (router on ${runtimeName})`, () => {
   let router: RouterProcess;
   let backend: net.Server;
   const open = new Set<net.Socket>();
+  let big: net.Server;
+  const bigOpen = new Set<net.Socket>();
   let port: number;
 
   before(async () => {
@@ -72,6 +75,18 @@ describe(`HTTP/2 floods through termination (router on ${runtimeName})`, () => {
     });
     await new Promise<void>((r) => backend.listen(0, "127.0.0.1", r));
     const backendPort = (backend.address() as net.AddressInfo).port;
+    // Answers every request with 1 MiB: more than any window a stalled client leaves open.
+    big = net.createServer((s) => {
+      bigOpen.add(s);
+      s.on("close", () => bigOpen.delete(s));
+      s.on("error", () => {});
+      s.once("data", () => {
+        s.write("HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n");
+        s.write(new Uint8Array(1048576));
+      });
+    });
+    await new Promise<void>((r) => big.listen(0, "127.0.0.1", r));
+    const bigPort = (big.address() as net.AddressInfo).port;
     router = await startRouter(`
 certificates:
   - { cert: ${cert.certFile}, key: ${cert.keyFile} }
@@ -86,7 +101,17 @@ listeners:
     bind: "127.0.0.1:0"
     protocol: tls
     terminate: web
+  quick:
+    bind: "127.0.0.1:0"
+    protocol: http
+    idle_timeout: 400ms
+    default: big
+  secure_quick:
+    bind: "127.0.0.1:0"
+    protocol: tls
+    terminate: quick
 backends:
+  big: { servers: ["127.0.0.1:${bigPort}"] }
   slow: { servers: ["127.0.0.1:${backendPort}"] }
 `);
     port = router.port("secure");
@@ -94,8 +119,9 @@ backends:
 
   after(async () => {
     await router?.stop();
-    for (const s of open) s.destroy();
+    for (const s of [...open, ...bigOpen]) s.destroy();
     await new Promise<void>((r) => backend.close(() => r()));
+    await new Promise<void>((r) => big.close(() => r()));
   });
 
   /** The router's GOAWAY in `bytes`. */
@@ -141,6 +167,44 @@ backends:
     for (let i = 0; i < 1200; i++) frames.push(ping());
     const got = await rawH2(port, cert.cert, join(...frames));
     assert.equal(goaway(got).code, ERROR.ENHANCE_YOUR_CALM);
+  });
+
+  test("a client that never opens its window: the stalled stream is reset at idle_timeout and its backend closed", async () => {
+    // SETTINGS_INITIAL_WINDOW_SIZE 0: the router may send no DATA until a WINDOW_UPDATE, which
+    // never comes; the client keeps the connection open meanwhile.
+    const send = join(
+      PREFACE,
+      settings([[4, 0]]),
+      SETTINGS_ACK,
+      headers(1, plainBlock(request()), {
+        endStream: true,
+      }),
+    );
+    const got: Uint8Array[] = [];
+    const socket = tls.connect({
+      port: router.port("secure_quick"),
+      host: "127.0.0.1",
+      servername: "a.test",
+      ca: cert.cert,
+      ALPNProtocols: ["h2"],
+    });
+    socket.on("secureConnect", () => socket.write(send));
+    socket.on("data", (c: Uint8Array) => got.push(c));
+    socket.on("error", () => {});
+    try {
+      const line = await router.waitForAccess(
+        (l) => l.outcome === "idle_timeout",
+        "the stream's line",
+      );
+      assert.equal(line.status, 200);
+      assert.equal(line.proto, "h2");
+      const rst = parseFrames(join(...got)).find((f) => f.type === FRAME.RST_STREAM);
+      assert.ok(rst !== undefined, "RST_STREAM sent");
+      assert.equal(rstCodeOf(rst), ERROR.CANCEL);
+      await poll(() => bigOpen.size === 0, "the backend connection to close", 5000);
+    } finally {
+      socket.destroy();
+    }
   });
 
   test("after the floods the router serves a polite client", async () => {
