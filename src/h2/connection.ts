@@ -18,8 +18,8 @@ import { concat } from "../wire/bytes.ts";
 import { HpackDecoder } from "./hpack.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
 import { H2_PREFACE } from "./preface.ts";
+import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
 import {
-  dataHeader,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
   ERROR,
@@ -115,8 +115,7 @@ const MAX_CLOSED_STREAMS = 1000;
 /** Streams end as soon as the response does (section 8.1), so only these two states remain. */
 type StreamState = "open" | "half_closed_remote";
 
-interface Stream {
-  readonly id: number;
+interface Stream extends Sender {
   state: StreamState;
   /** How much more the client may send on it (our receive window). */
   recvWindow: number;
@@ -127,19 +126,9 @@ interface Stream {
    * window when the stream ends, whatever the owner then does with them.
    */
   held: number;
-  /** How much more we may send on it (the client's window for it). */
-  sendWindow: number;
-  /** Response data waiting for window or for the socket, in order; `end` marks the last. */
-  queue: Uint8Array[];
-  queued: number;
-  endQueued: boolean;
-  /** Trailers to send after the queued data. */
-  trailers: FieldList | null;
   /** The declared content-length of the request, and the body bytes seen. */
   contentLength: number | null;
   received: number;
-  /** The owner was told this stream's queue is full (it waits for `writable`). */
-  full: boolean;
 }
 
 /** The server side of one HTTP/2 connection. */
@@ -149,6 +138,7 @@ export class H2Connection {
   readonly #decoder: HpackDecoder;
   readonly #encoder = new HpackEncoder();
   readonly #streams = new Map<number, Stream>();
+  readonly #send: SendScheduler<Stream>;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
   #prefaceSeen = false;
@@ -182,17 +172,12 @@ export class H2Connection {
     size: number;
   } | null = null;
   // The client's settings.
-  #peerMaxFrame = DEFAULT_MAX_FRAME_SIZE;
   #peerInitialWindow = DEFAULT_WINDOW;
-  #connSendWindow = DEFAULT_WINDOW;
   #connRecvWindow = DEFAULT_WINDOW;
   #connUnacked = 0;
-  // Output batching and backpressure.
+  // Output batching.
   #out: Uint8Array[] = [];
   #flushQueued = false;
-  #blocked = false;
-  /** Streams with data queued, in the order they queued it (round robin). */
-  readonly #sendable = new Set<number>();
   // Floods.
   #floodStart = 0;
   #resets = 0;
@@ -207,6 +192,19 @@ export class H2Connection {
     this.#ev = events;
     this.#limits = limits;
     this.#decoder = new HpackDecoder(4096, limits.maxHeaderListSize * HPACK_BOMB_FACTOR);
+    this.#send = new SendScheduler<Stream>({
+      stream: (id) => this.#streams.get(id),
+      emit: (bytes) => this.#emit(bytes),
+      emitTrailers: (s, fields) =>
+        this.#emit(
+          headersFrames(s.id, this.#encoder.encode(fields), true, this.#send.maxFrame),
+        ),
+      ended: (s) => this.#localEnded(s),
+      // The owner ended the stream with that chunk: it has no source left to resume.
+      writable: (s, last) => {
+        if (!last) this.#ev.writable(s.id);
+      },
+    });
     this.#initialRecvWindow = Math.max(limits.streamWindow, DEFAULT_WINDOW);
     // The server's preface: its SETTINGS, and the connection window raised to ours.
     this.#emit(settingsFrame([
@@ -492,14 +490,9 @@ export class H2Connection {
       recvWindow: this.#initialRecvWindow,
       unacked: 0,
       held: 0,
-      sendWindow: this.#peerInitialWindow,
-      queue: [],
-      queued: 0,
-      endQueued: false,
-      trailers: null,
+      ...newSender(this.#peerInitialWindow),
       contentLength: length,
       received: 0,
-      full: false,
     };
     this.#streams.set(id, s);
     this.#lastProcessed = id;
@@ -621,7 +614,7 @@ export class H2Connection {
           if (value < DEFAULT_MAX_FRAME_SIZE || value > 0xffffff) {
             return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
           }
-          this.#peerMaxFrame = value;
+          this.#send.maxFrame = value;
           break;
       }
     }
@@ -641,7 +634,7 @@ export class H2Connection {
       for (const s of this.#streams.values()) s.sendWindow += delta;
     }
     this.#emit(SETTINGS_ACK);
-    this.#flushStreams();
+    this.#send.flush();
   }
 
   /**
@@ -690,14 +683,14 @@ export class H2Connection {
       if (increment === 0) {
         return this.#connectionError(ERROR.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
       }
-      if (this.#connSendWindow + increment > MAX_WINDOW) {
+      if (this.#send.window + increment > MAX_WINDOW) {
         return this.#connectionError(
           ERROR.FLOW_CONTROL_ERROR,
           "the connection window exceeds 2^31-1",
         );
       }
-      this.#connSendWindow += increment;
-      this.#flushStreams();
+      this.#send.window += increment;
+      this.#send.flush();
       return;
     }
     if (f.stream > this.#lastStream) {
@@ -723,7 +716,7 @@ export class H2Connection {
       );
     }
     s.sendWindow += increment;
-    this.#flushStreams();
+    this.#send.flush();
   }
 
   // ---- output from the owner ----------------------------------------------------------------
@@ -732,7 +725,7 @@ export class H2Connection {
   respond(stream: number, fields: FieldList, endStream: boolean): void {
     const s = this.#streams.get(stream);
     if (s === undefined || this.#over) return;
-    this.#emit(headersFrames(stream, this.#encoder.encode(fields), endStream, this.#peerMaxFrame));
+    this.#emit(headersFrames(stream, this.#encoder.encode(fields), endStream, this.#send.maxFrame));
     if (endStream) this.#localEnded(s);
   }
 
@@ -745,28 +738,14 @@ export class H2Connection {
   data(stream: number, chunk: Uint8Array, endStream: boolean): boolean {
     const s = this.#streams.get(stream);
     if (s === undefined || this.#over) return true;
-    if (chunk.length > 0) {
-      s.queue.push(chunk);
-      s.queued += chunk.length;
-    }
-    if (endStream) s.endQueued = true;
-    this.#sendable.add(stream);
-    this.#flushStreams();
-    if (s.queued > 0) {
-      s.full = true;
-      return false;
-    }
-    return true;
+    return this.#send.data(s, chunk, endStream);
   }
 
   /** Response trailers for `stream`, after its queued data; they end it. */
   trailers(stream: number, fields: FieldList): void {
     const s = this.#streams.get(stream);
     if (s === undefined || this.#over) return;
-    s.trailers = fields;
-    s.endQueued = true;
-    this.#sendable.add(stream);
-    this.#flushStreams();
+    this.#send.trailers(s, fields);
   }
 
   /** Ends `stream` with RST_STREAM (the backend failed mid-response, or the owner gave up). */
@@ -793,8 +772,7 @@ export class H2Connection {
 
   /** The socket drained what `write` queued: frames may flow again. */
   outputDrained(): void {
-    this.#blocked = false;
-    this.#flushStreams();
+    this.#send.drained();
   }
 
   /**
@@ -851,7 +829,7 @@ export class H2Connection {
    */
   #remove(s: Stream, ours: boolean): void {
     if (!this.#streams.delete(s.id)) return;
-    this.#sendable.delete(s.id);
+    this.#send.forget(s.id);
     this.#returnConnWindow(s.held);
     s.held = 0;
     this.#rememberClosed(s.id, ours);
@@ -881,75 +859,6 @@ export class H2Connection {
       this.#connRecvWindow += this.#connUnacked;
       this.#connUnacked = 0;
     }
-  }
-
-  /** Sends what the windows allow of each stream's queue, one frame per stream per round. */
-  #flushStreams(): void {
-    if (this.#blocked) return;
-    let progress = true;
-    while (progress && this.#sendable.size > 0) {
-      progress = false;
-      for (const id of this.#sendable) {
-        const s = this.#streams.get(id);
-        if (s === undefined) {
-          this.#sendable.delete(id);
-          continue;
-        }
-        if (this.#sendOne(s)) progress = true;
-      }
-    }
-  }
-
-  /** One DATA frame (or the end) of `s`'s queue; whether anything went out. */
-  #sendOne(s: Stream): boolean {
-    if (s.queued > 0) {
-      const allowed = Math.min(s.sendWindow, this.#connSendWindow, this.#peerMaxFrame, s.queued);
-      if (allowed <= 0) return false;
-      const last = allowed === s.queued && s.endQueued && s.trailers === null;
-      const parts: Uint8Array[] = [dataHeader(s.id, allowed, last)];
-      let left = allowed;
-      while (left > 0) {
-        const head = s.queue[0];
-        if (head.length <= left) {
-          parts.push(head);
-          s.queue.shift();
-          left -= head.length;
-        } else {
-          parts.push(head.subarray(0, left));
-          s.queue[0] = head.subarray(left);
-          left = 0;
-        }
-      }
-      s.queued -= allowed;
-      s.sendWindow -= allowed;
-      this.#connSendWindow -= allowed;
-      // Copied into the batch: the source may then reuse its buffer.
-      this.#emit(concat(parts));
-      if (last) {
-        this.#sendable.delete(s.id);
-        this.#localEnded(s);
-      } else if (s.full && s.queued === 0) {
-        s.full = false;
-        this.#ev.writable(s.id);
-      }
-      return true;
-    }
-    if (!s.endQueued) {
-      this.#sendable.delete(s.id);
-      if (s.full) {
-        s.full = false;
-        this.#ev.writable(s.id);
-      }
-      return false;
-    }
-    this.#sendable.delete(s.id);
-    if (s.trailers !== null) {
-      this.#emit(headersFrames(s.id, this.#encoder.encode(s.trailers), true, this.#peerMaxFrame));
-    } else {
-      this.#emit(dataHeader(s.id, 0, true));
-    }
-    this.#localEnded(s);
-    return true;
   }
 
   /** A stream error caused by the client's frames (section 5.4.2). */
@@ -1035,7 +944,7 @@ export class H2Connection {
     if (this.#out.length === 0) return;
     const bytes = concat(this.#out);
     this.#out = [];
-    if (!this.#ev.write(bytes)) this.#blocked = true;
+    if (!this.#ev.write(bytes)) this.#send.block();
   }
 }
 

@@ -50,9 +50,10 @@ export interface SendHooks<S extends Sender> {
   ended(s: S): void;
   /**
    * The queue of `s` emptied after `data` returned false (the chunk that ended it included): its
-   * source may resume, or reuse the buffers it kept.
+   * source may resume, or reuse the buffers it kept. `last`: the frame that emptied it ended the
+   * stream (`ended` follows).
    */
-  writable(s: S): void;
+  writable(s: S, last: boolean): void;
 }
 
 /** Round-robin DATA scheduling over the connection's send window. */
@@ -175,7 +176,7 @@ export class SendScheduler<S extends Sender> {
       // The owner keeps a chunk intact until told: the last one too.
       if (s.full && s.queued === 0) {
         s.full = false;
-        this.#hooks.writable(s);
+        this.#hooks.writable(s, last);
       }
       if (last) {
         this.#sendable.delete(s.id);
@@ -187,7 +188,7 @@ export class SendScheduler<S extends Sender> {
     if (!s.endQueued) {
       if (s.full) {
         s.full = false;
-        this.#hooks.writable(s);
+        this.#hooks.writable(s, false);
       }
       return false;
     }

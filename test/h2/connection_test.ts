@@ -1186,6 +1186,20 @@ describe("H2Connection: flow control (6.9)", () => {
     await assertFine(p);
   });
 
+  test("no writable for a chunk that ended the response: the owner has no source left to resume", async () => {
+    const p = new H2Peer();
+    await p.handshake([[SETTING.INITIAL_WINDOW_SIZE, 10]]);
+    p.send(get(1));
+    p.conn.respond(1, [[":status", "200"]], false);
+    assert.equal(p.conn.data(1, new Uint8Array(20), true), false);
+    await settle();
+    p.send(windowUpdate(1, 10));
+    await settle();
+    assert.deepEqual(p.dataOf(1), { bytes: 20, frames: 2, ended: true });
+    assert.deepEqual(p.eventsOf("writable"), []);
+    await assertFine(p);
+  });
+
   test("outputDrained: after a write that returned false, response DATA waits until it is called", async () => {
     const p = new H2Peer();
     await p.handshake();
