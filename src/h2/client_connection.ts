@@ -27,6 +27,7 @@ import { H2_PREFACE } from "./preface.ts";
 import { fieldFault } from "./request_fields.ts";
 import { quote } from "../http1/fields.ts";
 import { readResponseFields } from "./response_fields.ts";
+import { OutputBatch } from "./output_batch.ts";
 import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -152,6 +153,10 @@ export class H2ClientConnection {
   readonly #decoder: HpackDecoder;
   readonly #encoder = new HpackEncoder();
   readonly #streams = new Map<number, Stream>();
+  readonly #out = new OutputBatch(
+    (bytes) => this.#ev.write(bytes),
+    () => this.#send.block(),
+  );
   readonly #send: SendScheduler<Stream>;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
@@ -172,9 +177,6 @@ export class H2ClientConnection {
   #peerInitialWindow = DEFAULT_WINDOW;
   #connRecvWindow = DEFAULT_WINDOW;
   #connUnacked = 0;
-  // Output batching.
-  #out: Uint8Array[] = [];
-  #flushQueued = false;
   // Floods.
   #floodStart = 0;
   #control = 0;
@@ -190,23 +192,23 @@ export class H2ClientConnection {
     this.#decoder = new HpackDecoder(4096, this.#limits.maxHeaderListSize * HPACK_BOMB_FACTOR);
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
-      emit: (bytes) => this.#emit(bytes),
+      emit: (bytes) => this.#out.emit(bytes),
       emitTrailers: (s, fields) =>
-        this.#emit(
+        this.#out.emit(
           headersFrames(s.id, this.#encoder.encode(fields), true, this.#send.maxFrame),
         ),
       ended: (s) => this.#localEnded(s),
       writable: (s) => this.#ev.writable(s.id),
     });
     // The client's preface: the magic, SETTINGS, and the connection window raised to ours.
-    this.#emit(H2_PREFACE);
-    this.#emit(settingsFrame([
+    this.#out.emit(H2_PREFACE);
+    this.#out.emit(settingsFrame([
       [SETTING.ENABLE_PUSH, 0],
       [SETTING.INITIAL_WINDOW_SIZE, this.#limits.streamWindow],
       [SETTING.MAX_HEADER_LIST_SIZE, this.#limits.maxHeaderListSize],
     ]));
     if (this.#limits.connectionWindow > DEFAULT_WINDOW) {
-      this.#emit(windowUpdateFrame(0, this.#limits.connectionWindow - DEFAULT_WINDOW));
+      this.#out.emit(windowUpdateFrame(0, this.#limits.connectionWindow - DEFAULT_WINDOW));
       this.#connRecvWindow = this.#limits.connectionWindow;
     }
   }
@@ -642,7 +644,7 @@ export class H2ClientConnection {
           break;
       }
     }
-    this.#emit(SETTINGS_ACK);
+    this.#out.emit(SETTINGS_ACK);
     this.#send.flush();
   }
 
@@ -654,7 +656,7 @@ export class H2ClientConnection {
       return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `PING of ${f.payload.length} bytes`);
     }
     if (this.#countControl()) return;
-    if ((f.flags & FLAG.ACK) === 0) this.#emit(pingAck(f.payload.slice()));
+    if ((f.flags & FLAG.ACK) === 0) this.#out.emit(pingAck(f.payload.slice()));
   }
 
   #goawayFrom(f: Frame): void {
@@ -756,7 +758,7 @@ export class H2ClientConnection {
       held: 0,
     };
     this.#streams.set(id, s);
-    this.#emit(headersFrames(id, this.#encoder.encode(fields), endStream, this.#send.maxFrame));
+    this.#out.emit(headersFrames(id, this.#encoder.encode(fields), endStream, this.#send.maxFrame));
     return id;
   }
 
@@ -789,7 +791,7 @@ export class H2ClientConnection {
     if (s === undefined || this.#over) return;
     this.#drop(s);
     this.#dropped.add(stream);
-    this.#emit(rstStreamFrame(stream, code));
+    this.#out.emit(rstStreamFrame(stream, code));
     this.#closeIfDone();
   }
 
@@ -814,7 +816,7 @@ export class H2ClientConnection {
     if (s.response === "done") return;
     s.unacked += n;
     if (s.unacked >= this.#limits.streamWindow / 2) {
-      this.#emit(windowUpdateFrame(s.id, s.unacked));
+      this.#out.emit(windowUpdateFrame(s.id, s.unacked));
       s.recvWindow += s.unacked;
       s.unacked = 0;
     }
@@ -834,7 +836,7 @@ export class H2ClientConnection {
   shutdown(reason: string): void {
     if (this.#goawaySent !== null || this.#over) return;
     this.#goawaySent = reason;
-    this.#emit(goawayFrame(0, ERROR.NO_ERROR, reason));
+    this.#out.emit(goawayFrame(0, ERROR.NO_ERROR, reason));
     this.#closeIfDone();
   }
 
@@ -887,7 +889,7 @@ export class H2ClientConnection {
     if (n <= 0) return;
     this.#connUnacked += n;
     if (this.#connUnacked >= this.#limits.connectionWindow / 2) {
-      this.#emit(windowUpdateFrame(0, this.#connUnacked));
+      this.#out.emit(windowUpdateFrame(0, this.#connUnacked));
       this.#connRecvWindow += this.#connUnacked;
       this.#connUnacked = 0;
     }
@@ -897,13 +899,13 @@ export class H2ClientConnection {
     const s = this.#streams.get(stream);
     if (s !== undefined) this.#drop(s);
     this.#dropped.add(stream);
-    this.#emit(rstStreamFrame(stream, code));
+    this.#out.emit(rstStreamFrame(stream, code));
     if (s !== undefined) this.#ev.reset(stream, code, reason);
   }
 
   #connectionError(code: number, reason: string): void {
     if (this.#over) return;
-    this.#emit(goawayFrame(0, code, reason));
+    this.#out.emit(goawayFrame(0, code, reason));
     this.#end(code, code === ERROR.NO_ERROR ? reason : `${errorName(code)}: ${reason}`);
   }
 
@@ -911,11 +913,12 @@ export class H2ClientConnection {
   #end(code: number, reason: string): void {
     if (this.#over) return;
     this.#over = true;
+    this.#out.close();
     for (const s of [...this.#streams.values()]) {
       this.#streams.delete(s.id);
       this.#ev.reset(s.id, ERROR.CANCEL, `connection ended: ${reason}`);
     }
-    this.#flush();
+    this.#out.flush();
     this.#ev.closed(code, reason);
   }
 
@@ -933,23 +936,5 @@ export class H2ClientConnection {
       `more than ${this.#limits.maxControlFrames} frames without response progress in ${this.#limits.floodWindowMs} ms`,
     );
     return true;
-  }
-
-  #emit(bytes: Uint8Array): void {
-    // Nothing follows the GOAWAY that ended the connection.
-    if (this.#over) return;
-    this.#out.push(bytes);
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(() => this.#flush());
-  }
-
-  /** Hands everything emitted this turn to the socket in one write. */
-  #flush(): void {
-    this.#flushQueued = false;
-    if (this.#out.length === 0) return;
-    const bytes = concat(this.#out);
-    this.#out = [];
-    if (!this.#ev.write(bytes)) this.#send.block();
   }
 }

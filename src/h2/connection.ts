@@ -18,6 +18,7 @@ import { concat } from "../wire/bytes.ts";
 import { HpackDecoder } from "./hpack.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
 import { H2_PREFACE } from "./preface.ts";
+import { OutputBatch } from "./output_batch.ts";
 import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -138,6 +139,10 @@ export class H2Connection {
   readonly #decoder: HpackDecoder;
   readonly #encoder = new HpackEncoder();
   readonly #streams = new Map<number, Stream>();
+  readonly #out = new OutputBatch(
+    (bytes) => this.#ev.write(bytes),
+    () => this.#send.block(),
+  );
   readonly #send: SendScheduler<Stream>;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
@@ -175,9 +180,6 @@ export class H2Connection {
   #peerInitialWindow = DEFAULT_WINDOW;
   #connRecvWindow = DEFAULT_WINDOW;
   #connUnacked = 0;
-  // Output batching.
-  #out: Uint8Array[] = [];
-  #flushQueued = false;
   // Floods.
   #floodStart = 0;
   #resets = 0;
@@ -194,9 +196,9 @@ export class H2Connection {
     this.#decoder = new HpackDecoder(4096, limits.maxHeaderListSize * HPACK_BOMB_FACTOR);
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
-      emit: (bytes) => this.#emit(bytes),
+      emit: (bytes) => this.#out.emit(bytes),
       emitTrailers: (s, fields) =>
-        this.#emit(
+        this.#out.emit(
           headersFrames(s.id, this.#encoder.encode(fields), true, this.#send.maxFrame),
         ),
       ended: (s) => this.#localEnded(s),
@@ -207,14 +209,14 @@ export class H2Connection {
     });
     this.#initialRecvWindow = Math.max(limits.streamWindow, DEFAULT_WINDOW);
     // The server's preface: its SETTINGS, and the connection window raised to ours.
-    this.#emit(settingsFrame([
+    this.#out.emit(settingsFrame([
       [SETTING.MAX_CONCURRENT_STREAMS, limits.maxConcurrentStreams],
       [SETTING.INITIAL_WINDOW_SIZE, limits.streamWindow],
       [SETTING.MAX_HEADER_LIST_SIZE, limits.maxHeaderListSize],
       [SETTING.ENABLE_PUSH, 0],
     ]));
     if (limits.connectionWindow > DEFAULT_WINDOW) {
-      this.#emit(windowUpdateFrame(0, limits.connectionWindow - DEFAULT_WINDOW));
+      this.#out.emit(windowUpdateFrame(0, limits.connectionWindow - DEFAULT_WINDOW));
       this.#connRecvWindow = limits.connectionWindow;
     }
   }
@@ -633,7 +635,7 @@ export class H2Connection {
       this.#peerInitialWindow = initialWindow;
       for (const s of this.#streams.values()) s.sendWindow += delta;
     }
-    this.#emit(SETTINGS_ACK);
+    this.#out.emit(SETTINGS_ACK);
     this.#send.flush();
   }
 
@@ -657,7 +659,7 @@ export class H2Connection {
       return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `PING of ${f.payload.length} bytes`);
     }
     if (this.#countControl()) return;
-    if ((f.flags & FLAG.ACK) === 0) this.#emit(pingAck(f.payload.slice()));
+    if ((f.flags & FLAG.ACK) === 0) this.#out.emit(pingAck(f.payload.slice()));
   }
 
   #goawayFrom(f: Frame): void {
@@ -725,7 +727,9 @@ export class H2Connection {
   respond(stream: number, fields: FieldList, endStream: boolean): void {
     const s = this.#streams.get(stream);
     if (s === undefined || this.#over) return;
-    this.#emit(headersFrames(stream, this.#encoder.encode(fields), endStream, this.#send.maxFrame));
+    this.#out.emit(
+      headersFrames(stream, this.#encoder.encode(fields), endStream, this.#send.maxFrame),
+    );
     if (endStream) this.#localEnded(s);
   }
 
@@ -752,7 +756,7 @@ export class H2Connection {
   reset(stream: number, code: number): void {
     const s = this.#streams.get(stream);
     if (s === undefined) return;
-    this.#emit(rstStreamFrame(stream, code));
+    this.#out.emit(rstStreamFrame(stream, code));
     this.#remove(s, true);
     this.#endIfDone();
   }
@@ -783,7 +787,7 @@ export class H2Connection {
     if (this.#goaway !== null || this.#over) return;
     this.#goaway = ERROR.NO_ERROR;
     this.#goawayReason = reason;
-    this.#emit(goawayFrame(this.#lastProcessed, ERROR.NO_ERROR, reason));
+    this.#out.emit(goawayFrame(this.#lastProcessed, ERROR.NO_ERROR, reason));
     this.#endIfDone();
   }
 
@@ -803,7 +807,7 @@ export class H2Connection {
     const open = s.state === "open";
     // Section 8.1: the response is complete before the request; tell the client to stop
     // sending (the owner passes no more of this body on).
-    if (open) this.#emit(rstStreamFrame(s.id, ERROR.NO_ERROR));
+    if (open) this.#out.emit(rstStreamFrame(s.id, ERROR.NO_ERROR));
     this.#remove(s, open);
     this.#endIfDone();
   }
@@ -815,7 +819,7 @@ export class H2Connection {
     if (s.state === "half_closed_remote") return;
     s.unacked += n;
     if (s.unacked >= this.#limits.streamWindow / 2) {
-      this.#emit(windowUpdateFrame(s.id, s.unacked));
+      this.#out.emit(windowUpdateFrame(s.id, s.unacked));
       s.recvWindow += s.unacked;
       s.unacked = 0;
     }
@@ -855,7 +859,7 @@ export class H2Connection {
     if (n <= 0) return;
     this.#connUnacked += n;
     if (this.#connUnacked >= this.#limits.connectionWindow / 2) {
-      this.#emit(windowUpdateFrame(0, this.#connUnacked));
+      this.#out.emit(windowUpdateFrame(0, this.#connUnacked));
       this.#connRecvWindow += this.#connUnacked;
       this.#connUnacked = 0;
     }
@@ -865,7 +869,7 @@ export class H2Connection {
   #streamError(stream: number, code: number, reason: string): void {
     // Section 6.4: RST_STREAM is never sent on an idle stream, so the connection goes instead.
     if (stream > this.#lastStream) return this.#connectionError(code, reason);
-    this.#emit(rstStreamFrame(stream, code));
+    this.#out.emit(rstStreamFrame(stream, code));
     const s = this.#streams.get(stream);
     if (s !== undefined) {
       this.#remove(s, true);
@@ -881,7 +885,7 @@ export class H2Connection {
 
   #connectionError(code: number, reason: string): void {
     if (this.#over) return;
-    this.#emit(goawayFrame(this.#lastProcessed, code, reason));
+    this.#out.emit(goawayFrame(this.#lastProcessed, code, reason));
     this.#end(code, reason);
   }
 
@@ -889,12 +893,13 @@ export class H2Connection {
   #end(code: number, reason: string): void {
     if (this.#over) return;
     this.#over = true;
+    this.#out.close();
     this.#goaway ??= code;
     for (const s of [...this.#streams.values()]) {
       this.#streams.delete(s.id);
       this.#ev.reset(s.id, ERROR.CANCEL, `connection ended: ${reason}`);
     }
-    this.#flush();
+    this.#out.flush();
     this.#ev.closed(code, code === ERROR.NO_ERROR ? reason : `${errorName(code)}: ${reason}`);
   }
 
@@ -927,24 +932,6 @@ export class H2Connection {
     this.#floodStart = now;
     this.#resets = 0;
     this.#control = 0;
-  }
-
-  #emit(bytes: Uint8Array): void {
-    // Once over (the GOAWAY went out with the last batch), nothing more is written.
-    if (this.#over) return;
-    this.#out.push(bytes);
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(() => this.#flush());
-  }
-
-  /** Hands everything emitted this turn to the socket in one write. */
-  #flush(): void {
-    this.#flushQueued = false;
-    if (this.#out.length === 0) return;
-    const bytes = concat(this.#out);
-    this.#out = [];
-    if (!this.#ev.write(bytes)) this.#send.block();
   }
 }
 
