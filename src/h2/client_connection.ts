@@ -21,6 +21,7 @@
 
 import { concat } from "../wire/bytes.ts";
 import type { FieldList } from "./connection.ts";
+import { FloodBudget } from "./flood_budget.ts";
 import { HpackDecoder } from "./hpack.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
 import { H2_PREFACE } from "./preface.ts";
@@ -158,6 +159,7 @@ export class H2ClientConnection {
     () => this.#send.block(),
   );
   readonly #send: SendScheduler<Stream>;
+  readonly #floods: FloodBudget;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
   #settingsSeen = false;
@@ -177,9 +179,6 @@ export class H2ClientConnection {
   #peerInitialWindow = DEFAULT_WINDOW;
   #connRecvWindow = DEFAULT_WINDOW;
   #connUnacked = 0;
-  // Floods.
-  #floodStart = 0;
-  #control = 0;
   /** We sent GOAWAY (shutdown): no new streams; the reason given, for `closed`. */
   #goawaySent: string | null = null;
   /** The server's GOAWAY: its code and reason, or null. */
@@ -189,6 +188,11 @@ export class H2ClientConnection {
   constructor(events: H2ClientEvents, limits: Partial<H2ClientLimits> = {}) {
     this.#ev = events;
     this.#limits = { ...DEFAULT_H2_CLIENT_LIMITS, ...limits };
+    this.#floods = new FloodBudget(
+      this.#limits,
+      "server",
+      (code, reason) => this.#connectionError(code, reason),
+    );
     this.#decoder = new HpackDecoder(4096, this.#limits.maxHeaderListSize * HPACK_BOMB_FACTOR);
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
@@ -309,7 +313,7 @@ export class H2ClientConnection {
         return this.#continuation(f);
       default:
         // Section 5.5: unknown frame types are ignored (but count as no progress).
-        this.#countControl();
+        this.#floods.control();
         return;
     }
   }
@@ -340,7 +344,7 @@ export class H2ClientConnection {
       // Closed: give the window back, and refuse unless we dropped it. Frames on a
       // closed stream make no progress (and each would cost a RST_STREAM).
       this.#returnConnWindow(size);
-      if (this.#countControl()) return;
+      if (this.#floods.control()) return;
       if (!this.#dropped.has(f.stream)) {
         this.#streamError(f.stream, ERROR.STREAM_CLOSED, `DATA on closed stream ${f.stream}`);
       }
@@ -369,7 +373,7 @@ export class H2ClientConnection {
     }
     s.recvWindow -= size;
     const end = (f.flags & FLAG.END_STREAM) !== 0;
-    if (payload.length === 0 && !end && this.#countControl()) return;
+    if (payload.length === 0 && !end && this.#floods.control()) return;
     s.received += payload.length;
     if (s.expected !== null && (s.received > s.expected || (end && s.received !== s.expected))) {
       this.#returnConnWindow(size);
@@ -409,7 +413,7 @@ export class H2ClientConnection {
       );
     }
     // Empty CONTINUATION frames make no progress.
-    if (f.payload.length === 0 && this.#countControl()) return;
+    if (f.payload.length === 0 && this.#floods.control()) return;
     this.#fragment(f.payload, (f.flags & FLAG.END_HEADERS) !== 0);
   }
 
@@ -479,7 +483,7 @@ export class H2ClientConnection {
           `stream ${s.id}: interim response ${head.status} with END_STREAM`,
         );
       }
-      this.#countControl();
+      this.#floods.control();
       return;
     }
     // RFC 9110 section 6.4.1: these have no content, whatever content-length says.
@@ -549,7 +553,7 @@ export class H2ClientConnection {
       );
     }
     // Priority signals (deprecated by RFC 9113 section 5.3.2) do not change what we send.
-    this.#countControl();
+    this.#floods.control();
     return;
   }
 
@@ -583,7 +587,7 @@ export class H2ClientConnection {
     if (f.stream !== 0) {
       return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS on stream ${f.stream}`);
     }
-    if (this.#countControl()) return;
+    if (this.#floods.control()) return;
     if ((f.flags & FLAG.ACK) !== 0) {
       if (f.payload.length !== 0) {
         return this.#connectionError(ERROR.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload");
@@ -655,7 +659,7 @@ export class H2ClientConnection {
     if (f.payload.length !== 8) {
       return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `PING of ${f.payload.length} bytes`);
     }
-    if (this.#countControl()) return;
+    if (this.#floods.control()) return;
     if ((f.flags & FLAG.ACK) === 0) this.#out.emit(pingAck(f.payload.slice()));
   }
 
@@ -920,21 +924,5 @@ export class H2ClientConnection {
     }
     this.#out.flush();
     this.#ev.closed(code, reason);
-  }
-
-  /** Counts a frame that makes no progress; true when that was one too many (GOAWAY sent). */
-  #countControl(): boolean {
-    const now = Date.now();
-    // The budget restarts once per window.
-    if (now - this.#floodStart >= this.#limits.floodWindowMs) {
-      this.#floodStart = now;
-      this.#control = 0;
-    }
-    if (++this.#control <= this.#limits.maxControlFrames) return false;
-    this.#connectionError(
-      ERROR.ENHANCE_YOUR_CALM,
-      `more than ${this.#limits.maxControlFrames} frames without response progress in ${this.#limits.floodWindowMs} ms`,
-    );
-    return true;
   }
 }

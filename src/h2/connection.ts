@@ -15,6 +15,7 @@
  */
 
 import { concat } from "../wire/bytes.ts";
+import { FloodBudget } from "./flood_budget.ts";
 import { HpackDecoder } from "./hpack.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
 import { H2_PREFACE } from "./preface.ts";
@@ -144,6 +145,7 @@ export class H2Connection {
     () => this.#send.block(),
   );
   readonly #send: SendScheduler<Stream>;
+  readonly #floods: FloodBudget;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
   #prefaceSeen = false;
@@ -180,10 +182,6 @@ export class H2Connection {
   #peerInitialWindow = DEFAULT_WINDOW;
   #connRecvWindow = DEFAULT_WINDOW;
   #connUnacked = 0;
-  // Floods.
-  #floodStart = 0;
-  #resets = 0;
-  #control = 0;
   /** GOAWAY sent (no new streams): the code, or null; and the reason `closed` will give. */
   #goaway: number | null = null;
   #goawayReason = "";
@@ -193,6 +191,11 @@ export class H2Connection {
   constructor(events: H2Events, limits: H2Limits = DEFAULT_H2_LIMITS) {
     this.#ev = events;
     this.#limits = limits;
+    this.#floods = new FloodBudget(
+      limits,
+      "client",
+      (code, reason) => this.#connectionError(code, reason),
+    );
     this.#decoder = new HpackDecoder(4096, limits.maxHeaderListSize * HPACK_BOMB_FACTOR);
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
@@ -314,7 +317,7 @@ export class H2Connection {
         return this.#continuation(f);
       default:
         // Section 5.5: unknown frame types are ignored (but count as no progress).
-        this.#countControl();
+        this.#floods.control();
     }
   }
 
@@ -339,7 +342,7 @@ export class H2Connection {
       // Closed: give the window back, and refuse unless it was us who reset it. Empty frames on
       // a closed stream are a flood like any other (they make no progress).
       this.#returnConnWindow(size);
-      if (size === 0 && this.#countControl()) return;
+      if (size === 0 && this.#floods.control()) return;
       if (this.#closedStreams.get(f.stream) !== true) {
         this.#streamError(f.stream, ERROR.STREAM_CLOSED, `DATA on closed stream ${f.stream}`);
       }
@@ -359,7 +362,7 @@ export class H2Connection {
     }
     s.recvWindow -= size;
     const end = (f.flags & FLAG.END_STREAM) !== 0;
-    if (payload.length === 0 && !end && this.#countControl()) return;
+    if (payload.length === 0 && !end && this.#floods.control()) return;
     s.received += payload.length;
     if (
       s.contentLength !== null &&
@@ -420,7 +423,7 @@ export class H2Connection {
       );
     }
     // Empty CONTINUATION frames make no progress.
-    if (f.payload.length === 0 && this.#countControl()) return;
+    if (f.payload.length === 0 && this.#floods.control()) return;
     // One buffer for the block rather than one array per fragment: a flood of tiny
     // CONTINUATION frames costs its bytes, not an object each.
     if (size > block.bytes.length) {
@@ -539,7 +542,7 @@ export class H2Connection {
         `PRIORITY of ${f.payload.length} bytes`,
       );
     }
-    if (this.#countControl()) return;
+    if (this.#floods.control()) return;
     if (priorityDependency(f) === f.stream) {
       this.#streamError(f.stream, ERROR.PROTOCOL_ERROR, `stream ${f.stream} depends on itself`);
     }
@@ -561,14 +564,14 @@ export class H2Connection {
     const s = this.#streams.get(f.stream);
     // Already closed: nothing to do, but a stream of these is a flood.
     if (s === undefined) {
-      this.#countControl();
+      this.#floods.control();
       return;
     }
     const code = u32(f.payload, 0);
     this.#remove(s, false);
     this.#ev.reset(s.id, code, `client reset the stream (${errorName(code)})`);
     // Rapid reset (CVE-2023-44487): streams the client opens and cancels cost us backend work.
-    if (this.#countReset()) return;
+    if (this.#floods.reset()) return;
     this.#endIfDone();
   }
 
@@ -576,7 +579,7 @@ export class H2Connection {
     if (f.stream !== 0) {
       return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS on stream ${f.stream}`);
     }
-    if (this.#countControl()) return;
+    if (this.#floods.control()) return;
     if ((f.flags & FLAG.ACK) !== 0) {
       if (f.payload.length !== 0) {
         return this.#connectionError(ERROR.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload");
@@ -658,7 +661,7 @@ export class H2Connection {
     if (f.payload.length !== 8) {
       return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `PING of ${f.payload.length} bytes`);
     }
-    if (this.#countControl()) return;
+    if (this.#floods.control()) return;
     if ((f.flags & FLAG.ACK) === 0) this.#out.emit(pingAck(f.payload.slice()));
   }
 
@@ -704,7 +707,7 @@ export class H2Connection {
     const s = this.#streams.get(f.stream);
     // Closed: allowed for a while (section 5.1), but a stream of these is a flood.
     if (s === undefined) {
-      this.#countControl();
+      this.#floods.control();
       return;
     }
     if (increment === 0) {
@@ -879,7 +882,7 @@ export class H2Connection {
     }
     // MadeYouReset (CVE-2025-8671): streams the client gets us to reset, by a bad frame or
     // beyond the concurrency limit, cost as much as the ones it resets itself.
-    if (this.#countReset()) return;
+    if (this.#floods.reset()) return;
     this.#endIfDone();
   }
 
@@ -901,37 +904,6 @@ export class H2Connection {
     }
     this.#out.flush();
     this.#ev.closed(code, code === ERROR.NO_ERROR ? reason : `${errorName(code)}: ${reason}`);
-  }
-
-  /** Counts a frame that makes no progress; true when that ended the connection. */
-  #countControl(): boolean {
-    this.#flood();
-    if (++this.#control <= this.#limits.maxControlFrames) return false;
-    this.#connectionError(
-      ERROR.ENHANCE_YOUR_CALM,
-      `more than ${this.#limits.maxControlFrames} frames without request progress in ${this.#limits.floodWindowMs} ms`,
-    );
-    return true;
-  }
-
-  /** Counts a stream reset by or because of the client; true when that ended the connection. */
-  #countReset(): boolean {
-    this.#flood();
-    if (++this.#resets <= this.#limits.maxResets) return false;
-    this.#connectionError(
-      ERROR.ENHANCE_YOUR_CALM,
-      `more than ${this.#limits.maxResets} streams reset by or because of the client in ${this.#limits.floodWindowMs} ms`,
-    );
-    return true;
-  }
-
-  /** Restarts the flood counters once per window. */
-  #flood(): void {
-    const now = Date.now();
-    if (now - this.#floodStart < this.#limits.floodWindowMs) return;
-    this.#floodStart = now;
-    this.#resets = 0;
-    this.#control = 0;
   }
 }
 
