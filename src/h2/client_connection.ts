@@ -22,7 +22,7 @@
 import { concat } from "../wire/bytes.ts";
 import type { FieldList } from "./connection.ts";
 import { FloodBudget } from "./flood_budget.ts";
-import { HpackDecoder } from "./hpack.ts";
+import { type HeaderBlock, HeaderBlockReader } from "./header_block.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
 import { H2_PREFACE } from "./preface.ts";
 import { fieldFault } from "./request_fields.ts";
@@ -110,10 +110,6 @@ export const DEFAULT_H2_CLIENT_LIMITS: H2ClientLimits = Object.freeze({
   floodWindowMs: 10_000,
 });
 
-/** A compressed header block larger than this multiple of the list limit ends the connection. */
-const MAX_HEADER_BLOCK_FACTOR = 2;
-/** Decoding stops (COMPRESSION_ERROR) past this multiple of the header list limit: an HPACK bomb. */
-const HPACK_BOMB_FACTOR = 4;
 /**
  * The concurrency assumed until the server's SETTINGS say otherwise: RFC 9113 section 6.5.2
  * recommends that servers allow at least 100.
@@ -151,7 +147,6 @@ interface Stream extends Sender {
 export class H2ClientConnection {
   readonly #ev: H2ClientEvents;
   readonly #limits: H2ClientLimits;
-  readonly #decoder: HpackDecoder;
   readonly #encoder = new HpackEncoder();
   readonly #streams = new Map<number, Stream>();
   readonly #out = new OutputBatch(
@@ -160,6 +155,7 @@ export class H2ClientConnection {
   );
   readonly #send: SendScheduler<Stream>;
   readonly #floods: FloodBudget;
+  readonly #blocks: HeaderBlockReader;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
   #settingsSeen = false;
@@ -172,8 +168,6 @@ export class H2ClientConnection {
    * not errors.
    */
   readonly #dropped = new Set<number>();
-  /** A header block in progress: its stream, and its fragments so far in one buffer. */
-  #block: { stream: number; endStream: boolean; bytes: Uint8Array; size: number } | null = null;
   // The server's settings.
   #peerMaxStreams = INITIAL_MAX_STREAMS;
   #peerInitialWindow = DEFAULT_WINDOW;
@@ -193,7 +187,11 @@ export class H2ClientConnection {
       "server",
       (code, reason) => this.#connectionError(code, reason),
     );
-    this.#decoder = new HpackDecoder(4096, this.#limits.maxHeaderListSize * HPACK_BOMB_FACTOR);
+    this.#blocks = new HeaderBlockReader(
+      this.#limits.maxHeaderListSize,
+      this.#floods,
+      (code, reason) => this.#connectionError(code, reason),
+    );
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
       emit: (bytes) => this.#out.emit(bytes),
@@ -276,16 +274,7 @@ export class H2ClientConnection {
       }
       this.#settingsSeen = true;
     }
-    if (
-      this.#block !== null && (f.type !== FRAME.CONTINUATION || f.stream !== this.#block.stream)
-    ) {
-      return this.#connectionError(
-        ERROR.PROTOCOL_ERROR,
-        `${
-          frameName(f.type)
-        } on stream ${f.stream} inside the header block of stream ${this.#block.stream}`,
-      );
-    }
+    if (this.#blocks.interrupts(f)) return;
     switch (f.type) {
       case FRAME.DATA:
         return this.#data(f);
@@ -393,61 +382,16 @@ export class H2ClientConnection {
 
   #headers(f: Frame): void {
     if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "HEADERS on stream 0");
-    const fragment = framePayload(f);
-    if ("kind" in fragment) return this.#connectionError(fragment.code, fragment.reason);
-    this.#block = {
-      stream: f.stream,
-      endStream: (f.flags & FLAG.END_STREAM) !== 0,
-      bytes: new Uint8Array(0),
-      size: 0,
-    };
-    this.#fragment(fragment, (f.flags & FLAG.END_HEADERS) !== 0);
+    const block = this.#blocks.headers(f);
+    if (block !== null) this.#blockDone(block);
   }
 
   #continuation(f: Frame): void {
-    const block = this.#block;
-    if (block === null) {
-      return this.#connectionError(
-        ERROR.PROTOCOL_ERROR,
-        `CONTINUATION on stream ${f.stream} without HEADERS`,
-      );
-    }
-    // Empty CONTINUATION frames make no progress.
-    if (f.payload.length === 0 && this.#floods.control()) return;
-    this.#fragment(f.payload, (f.flags & FLAG.END_HEADERS) !== 0);
+    const block = this.#blocks.continuation(f);
+    if (block !== null) this.#blockDone(block);
   }
 
-  /** Adds a fragment to the header block in progress, and decodes it after the last. */
-  #fragment(fragment: Uint8Array, last: boolean): void {
-    const block = this.#block!;
-    const size = block.size + fragment.length;
-    // A block must be decoded whole to keep HPACK in step, so its compressed size is bounded
-    // before (CVE-2024-27316).
-    const bound = this.#limits.maxHeaderListSize * MAX_HEADER_BLOCK_FACTOR;
-    if (size > bound) {
-      return this.#connectionError(
-        ERROR.ENHANCE_YOUR_CALM,
-        `header block of stream ${block.stream} exceeds ${bound} bytes`,
-      );
-    }
-    // One buffer that doubles as fragments come rather than an array per fragment: a flood of
-    // tiny CONTINUATION frames costs its bytes, not an object each. Copied: the frame is a view
-    // of input that is only valid during `receive`.
-    if (size > block.bytes.length) {
-      const grown = new Uint8Array(Math.max(size, block.bytes.length * 2, 1024));
-      grown.set(block.bytes.subarray(0, block.size));
-      block.bytes = grown;
-    }
-    block.bytes.set(fragment, block.size);
-    block.size = size;
-    if (last) this.#blockDone();
-  }
-
-  #blockDone(): void {
-    const block = this.#block!;
-    this.#block = null;
-    const decoded = this.#decoder.decode(block.bytes.subarray(0, block.size));
-    if ("error" in decoded) return this.#connectionError(ERROR.COMPRESSION_ERROR, decoded.error);
+  #blockDone(block: HeaderBlock): void {
     const id = block.stream;
     const s = this.#streams.get(id);
     if (s === undefined) {
@@ -457,7 +401,7 @@ export class H2ClientConnection {
       if (this.#dropped.has(id)) return;
       return this.#connectionError(ERROR.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
     }
-    const fields = decoded.headers;
+    const fields = block.fields;
     let listSize = 0;
     for (const [name, value] of fields) listSize += name.length + value.length + 32;
     if (listSize > this.#limits.maxHeaderListSize) {

@@ -16,7 +16,7 @@
 
 import { concat } from "../wire/bytes.ts";
 import { FloodBudget } from "./flood_budget.ts";
-import { HpackDecoder } from "./hpack.ts";
+import { type HeaderBlock, HeaderBlockReader } from "./header_block.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
 import { H2_PREFACE } from "./preface.ts";
 import { OutputBatch } from "./output_batch.ts";
@@ -103,14 +103,6 @@ export const DEFAULT_H2_LIMITS: H2Limits = Object.freeze({
   floodWindowMs: 10_000,
 });
 
-/**
- * A compressed header block larger than this, across CONTINUATION frames, ends the connection
- * (CVE-2024-27316): it must be decoded whole to keep HPACK in step, so it is bounded before.
- */
-const MAX_HEADER_BLOCK_FACTOR = 2;
-/** Decoding stops (COMPRESSION_ERROR) past this multiple of the header list limit: an HPACK bomb. */
-const HPACK_BOMB_FACTOR = 4;
-
 /** Closed streams remembered, to tell their late frames from a client's mistakes. */
 const MAX_CLOSED_STREAMS = 1000;
 
@@ -137,7 +129,6 @@ interface Stream extends Sender {
 export class H2Connection {
   readonly #ev: H2Events;
   readonly #limits: H2Limits;
-  readonly #decoder: HpackDecoder;
   readonly #encoder = new HpackEncoder();
   readonly #streams = new Map<number, Stream>();
   readonly #out = new OutputBatch(
@@ -146,6 +137,7 @@ export class H2Connection {
   );
   readonly #send: SendScheduler<Stream>;
   readonly #floods: FloodBudget;
+  readonly #blocks: HeaderBlockReader;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
   #prefaceSeen = false;
@@ -170,14 +162,6 @@ export class H2Connection {
    * on them are STREAM_CLOSED). A stream id below `#lastStream` not in here was never opened.
    */
   readonly #closedStreams = new Map<number, boolean>();
-  /** A header block in progress: its stream, and its fragments so far in one buffer. */
-  #block: {
-    stream: number;
-    endStream: boolean;
-    selfDependent: boolean;
-    bytes: Uint8Array;
-    size: number;
-  } | null = null;
   // The client's settings.
   #peerInitialWindow = DEFAULT_WINDOW;
   #connRecvWindow = DEFAULT_WINDOW;
@@ -196,7 +180,11 @@ export class H2Connection {
       "client",
       (code, reason) => this.#connectionError(code, reason),
     );
-    this.#decoder = new HpackDecoder(4096, limits.maxHeaderListSize * HPACK_BOMB_FACTOR);
+    this.#blocks = new HeaderBlockReader(
+      limits.maxHeaderListSize,
+      this.#floods,
+      (code, reason) => this.#connectionError(code, reason),
+    );
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
       emit: (bytes) => this.#out.emit(bytes),
@@ -283,17 +271,7 @@ export class H2Connection {
       }
       this.#settingsSeen = true;
     }
-    if (
-      this.#block !== null && (f.type !== FRAME.CONTINUATION || f.stream !== this.#block.stream)
-    ) {
-      this.#connectionError(
-        ERROR.PROTOCOL_ERROR,
-        `${
-          frameName(f.type)
-        } on stream ${f.stream} inside the header block of stream ${this.#block.stream}`,
-      );
-      return;
-    }
+    if (this.#blocks.interrupts(f)) return;
     switch (f.type) {
       case FRAME.DATA:
         return this.#data(f);
@@ -387,67 +365,23 @@ export class H2Connection {
 
   #headers(f: Frame): void {
     if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "HEADERS on stream 0");
-    const fragment = framePayload(f);
-    if ("kind" in fragment) return this.#connectionError(fragment.code, fragment.reason);
-    this.#block = {
-      stream: f.stream,
-      endStream: (f.flags & FLAG.END_STREAM) !== 0,
-      // A stream that depends on itself is a stream error, but its block must still be
-      // decoded to keep the HPACK table in step.
-      selfDependent: priorityDependency(f) === f.stream,
-      // A whole block is decoded where it lies; one that CONTINUATION frames complete is copied
-      // (the frame is only valid during `receive`) with room for more, doubled as they come.
-      bytes: fragment,
-      size: fragment.length,
-    };
-    if ((f.flags & FLAG.END_HEADERS) !== 0) return this.#blockDone();
-    this.#block.bytes = new Uint8Array(Math.max(1024, fragment.length * 2));
-    this.#block.bytes.set(fragment);
+    const block = this.#blocks.headers(f);
+    if (block !== null) this.#blockDone(block);
   }
 
   #continuation(f: Frame): void {
-    const block = this.#block;
-    if (block === null) {
-      return this.#connectionError(
-        ERROR.PROTOCOL_ERROR,
-        `CONTINUATION on stream ${f.stream} without HEADERS`,
-      );
-    }
-    const size = block.size + f.payload.length;
-    if (size > this.#limits.maxHeaderListSize * MAX_HEADER_BLOCK_FACTOR) {
-      return this.#connectionError(
-        ERROR.ENHANCE_YOUR_CALM,
-        `header block of stream ${block.stream} exceeds ${
-          this.#limits.maxHeaderListSize * MAX_HEADER_BLOCK_FACTOR
-        } bytes`,
-      );
-    }
-    // Empty CONTINUATION frames make no progress.
-    if (f.payload.length === 0 && this.#floods.control()) return;
-    // One buffer for the block rather than one array per fragment: a flood of tiny
-    // CONTINUATION frames costs its bytes, not an object each.
-    if (size > block.bytes.length) {
-      const grown = new Uint8Array(Math.max(size, block.bytes.length * 2));
-      grown.set(block.bytes.subarray(0, block.size));
-      block.bytes = grown;
-    }
-    block.bytes.set(f.payload, block.size);
-    block.size = size;
-    if ((f.flags & FLAG.END_HEADERS) !== 0) this.#blockDone();
+    const block = this.#blocks.continuation(f);
+    if (block !== null) this.#blockDone(block);
   }
 
-  #blockDone(): void {
-    const block = this.#block!;
-    this.#block = null;
-    const decoded = this.#decoder.decode(block.bytes.subarray(0, block.size));
-    if ("error" in decoded) return this.#connectionError(ERROR.COMPRESSION_ERROR, decoded.error);
+  #blockDone(block: HeaderBlock): void {
     const id = block.stream;
     const existing = this.#streams.get(id);
     if (existing !== undefined) {
       if (block.selfDependent) {
         return this.#streamError(id, ERROR.PROTOCOL_ERROR, `stream ${id} depends on itself`);
       }
-      return this.#trailerBlock(existing, block.endStream, decoded.headers);
+      return this.#trailerBlock(existing, block.endStream, block.fields);
     }
     // Section 5.1.1: client streams are odd; checked before the closed/lower-id cases so that an
     // even id gets its own reason whatever its number.
@@ -456,7 +390,7 @@ export class H2Connection {
     }
     if (id <= this.#lastStream) {
       const ours = this.#closedStreams.get(id);
-      // We reset it: trailers in flight are dropped (decoded above, so HPACK stays in step).
+      // We reset it: trailers in flight are dropped (decoded all the same, so HPACK stays in step).
       if (ours === true) return;
       if (ours === false) {
         return this.#connectionError(ERROR.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
@@ -481,7 +415,7 @@ export class H2Connection {
         `more than ${this.#limits.maxConcurrentStreams} concurrent streams`,
       );
     }
-    const length = contentLength(decoded.headers);
+    const length = contentLength(block.fields);
     if (block.endStream && length !== null && length > 0) {
       return this.#streamError(
         id,
@@ -504,7 +438,7 @@ export class H2Connection {
     // Section 10.5.1: a header list over the SETTINGS_MAX_HEADER_LIST_SIZE we advertised still
     // reaches the owner, which answers 431 and logs it (the HPACK bomb limit above it is a
     // connection error).
-    this.#ev.request(id, decoded.headers, block.endStream);
+    this.#ev.request(id, block.fields, block.endStream);
   }
 
   #trailerBlock(s: Stream, endStream: boolean, fields: FieldList): void {
