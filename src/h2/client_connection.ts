@@ -29,6 +29,7 @@ import { fieldFault } from "./request_fields.ts";
 import { quote } from "../http1/fields.ts";
 import { readResponseFields } from "./response_fields.ts";
 import { OutputBatch } from "./output_batch.ts";
+import { newReceiver, type Receiver, ReceiveWindows } from "./receive_windows.ts";
 import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -39,7 +40,6 @@ import {
   FRAME,
   type Frame,
   frameName,
-  framePayload,
   goawayFrame,
   headersFrames,
   MAX_WINDOW,
@@ -51,7 +51,6 @@ import {
   settingsFrame,
   sniffFrame,
   u32,
-  windowUpdateFrame,
 } from "./frame.ts";
 
 /** What the connection reports to its owner. */
@@ -123,24 +122,12 @@ const MAX_DEBUG = 256;
 /** Where the response of a stream is. */
 type ResponseState = "head" | "body" | "done";
 
-interface Stream extends Sender {
+interface Stream extends Sender, Receiver {
   /** The request is HEAD: its response has no content whatever its content-length says. */
   readonly head: boolean;
   /** END_STREAM went out: the request is complete. */
   localDone: boolean;
   response: ResponseState;
-  /** How much more the server may send on it (our receive window). */
-  recvWindow: number;
-  /** Bytes received and passed on but not yet returned to the server by WINDOW_UPDATE. */
-  unacked: number;
-  /** The body length the response head announced (0 for no content), or null. */
-  expected: number | null;
-  /** What `expected` comes from, for the reason of a mismatch. */
-  expectedFrom: string;
-  /** Body bytes seen. */
-  received: number;
-  /** Body bytes passed to the owner and not yet `consumed`. */
-  held: number;
 }
 
 /** The client side of one HTTP/2 connection. */
@@ -156,6 +143,7 @@ export class H2ClientConnection {
   readonly #send: SendScheduler<Stream>;
   readonly #floods: FloodBudget;
   readonly #blocks: HeaderBlockReader;
+  readonly #recv: ReceiveWindows;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
   #settingsSeen = false;
@@ -171,8 +159,6 @@ export class H2ClientConnection {
   // The server's settings.
   #peerMaxStreams = INITIAL_MAX_STREAMS;
   #peerInitialWindow = DEFAULT_WINDOW;
-  #connRecvWindow = DEFAULT_WINDOW;
-  #connUnacked = 0;
   /** We sent GOAWAY (shutdown): no new streams; the reason given, for `closed`. */
   #goawaySent: string | null = null;
   /** The server's GOAWAY: its code and reason, or null. */
@@ -187,6 +173,11 @@ export class H2ClientConnection {
       "server",
       (code, reason) => this.#connectionError(code, reason),
     );
+    this.#recv = new ReceiveWindows(this.#limits, this.#floods, {
+      emit: (bytes) => this.#out.emit(bytes),
+      fail: (code, reason) => this.#connectionError(code, reason),
+      streamError: (stream, code, reason) => this.#streamError(stream, code, reason),
+    });
     this.#blocks = new HeaderBlockReader(
       this.#limits.maxHeaderListSize,
       this.#floods,
@@ -209,10 +200,7 @@ export class H2ClientConnection {
       [SETTING.INITIAL_WINDOW_SIZE, this.#limits.streamWindow],
       [SETTING.MAX_HEADER_LIST_SIZE, this.#limits.maxHeaderListSize],
     ]));
-    if (this.#limits.connectionWindow > DEFAULT_WINDOW) {
-      this.#out.emit(windowUpdateFrame(0, this.#limits.connectionWindow - DEFAULT_WINDOW));
-      this.#connRecvWindow = this.#limits.connectionWindow;
-    }
+    this.#recv.raise();
   }
 
   /**
@@ -314,17 +302,9 @@ export class H2ClientConnection {
 
   #data(f: Frame): void {
     if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "DATA on stream 0");
-    const payload = framePayload(f);
-    if ("kind" in payload) return this.#connectionError(payload.code, payload.reason);
-    // Flow control counts the whole frame payload, padding included (section 6.9.1).
+    const payload = this.#recv.frame(f);
+    if (payload === null) return;
     const size = f.payload.length;
-    if (size > this.#connRecvWindow) {
-      return this.#connectionError(
-        ERROR.FLOW_CONTROL_ERROR,
-        `DATA of ${size} bytes exceeds the connection window ${this.#connRecvWindow}`,
-      );
-    }
-    this.#connRecvWindow -= size;
     const s = this.#streams.get(f.stream);
     if (s === undefined) {
       if (this.#neverOpened(f.stream)) {
@@ -332,7 +312,7 @@ export class H2ClientConnection {
       }
       // Closed: give the window back, and refuse unless we dropped it. Frames on a
       // closed stream make no progress (and each would cost a RST_STREAM).
-      this.#returnConnWindow(size);
+      this.#recv.release(size);
       if (this.#floods.control()) return;
       if (!this.#dropped.has(f.stream)) {
         this.#streamError(f.stream, ERROR.STREAM_CLOSED, `DATA on closed stream ${f.stream}`);
@@ -340,42 +320,20 @@ export class H2ClientConnection {
       return;
     }
     if (s.response === "done") {
-      this.#returnConnWindow(size);
+      this.#recv.release(size);
       return this.#streamError(s.id, ERROR.STREAM_CLOSED, `DATA after the end of stream ${s.id}`);
     }
     if (s.response === "head") {
       // Section 8.1: a response starts with its HEADERS.
-      this.#returnConnWindow(size);
+      this.#recv.release(size);
       return this.#streamError(
         s.id,
         ERROR.PROTOCOL_ERROR,
         `DATA before the response head on stream ${s.id}`,
       );
     }
-    if (size > s.recvWindow) {
-      this.#returnConnWindow(size);
-      return this.#streamError(
-        s.id,
-        ERROR.FLOW_CONTROL_ERROR,
-        `DATA of ${size} bytes exceeds stream ${s.id}'s window ${s.recvWindow}`,
-      );
-    }
-    s.recvWindow -= size;
+    if (!this.#recv.body(s, f, payload)) return;
     const end = (f.flags & FLAG.END_STREAM) !== 0;
-    if (payload.length === 0 && !end && this.#floods.control()) return;
-    s.received += payload.length;
-    if (s.expected !== null && (s.received > s.expected || (end && s.received !== s.expected))) {
-      this.#returnConnWindow(size);
-      return this.#streamError(
-        s.id,
-        ERROR.PROTOCOL_ERROR,
-        `stream ${s.id}: body of ${s.received}${end ? "" : "+"} bytes, ${s.expectedFrom}`,
-      );
-    }
-    // Padding is not passed on: return its window at once.
-    const padding = size - payload.length;
-    if (padding > 0) this.#acknowledge(s, padding);
-    s.held += payload.length;
     if (end) this.#remoteEnded(s);
     this.#ev.body(s.id, payload, end);
   }
@@ -476,13 +434,7 @@ export class H2ClientConnection {
         return this.#streamError(s.id, ERROR.PROTOCOL_ERROR, `stream ${s.id}: ${fault}`);
       }
     }
-    if (s.expected !== null && s.received !== s.expected) {
-      return this.#streamError(
-        s.id,
-        ERROR.PROTOCOL_ERROR,
-        `stream ${s.id}: body of ${s.received} bytes, ${s.expectedFrom}`,
-      );
-    }
+    if (!this.#recv.complete(s)) return;
     this.#remoteEnded(s);
     this.#ev.trailers(s.id, fields);
   }
@@ -698,12 +650,7 @@ export class H2ClientConnection {
       head: fields.some(([name, value]) => name === ":method" && value === "HEAD"),
       localDone: endStream,
       response: "head",
-      recvWindow: this.#limits.streamWindow,
-      unacked: 0,
-      expected: null,
-      expectedFrom: "",
-      received: 0,
-      held: 0,
+      ...newReceiver(this.#limits.streamWindow),
     };
     this.#streams.set(id, s);
     this.#out.emit(headersFrames(id, this.#encoder.encode(fields), endStream, this.#send.maxFrame));
@@ -749,26 +696,10 @@ export class H2ClientConnection {
    */
   consumed(stream: number, n: number): void {
     const s = this.#streams.get(stream);
-    if (s === undefined) return;
-    const k = Math.min(n, s.held);
-    s.held -= k;
-    this.#acknowledge(s, k);
+    if (s !== undefined) this.#recv.consumed(s, n, s.response === "done");
   }
 
   // ---- internals ------------------------------------------------------------------------------
-
-  /** Gives `n` bytes of `s` back to the server: connection and stream windows. */
-  #acknowledge(s: Stream, n: number): void {
-    this.#returnConnWindow(n);
-    // A complete response needs no more stream window.
-    if (s.response === "done") return;
-    s.unacked += n;
-    if (s.unacked >= this.#limits.streamWindow / 2) {
-      this.#out.emit(windowUpdateFrame(s.id, s.unacked));
-      s.recvWindow += s.unacked;
-      s.unacked = 0;
-    }
-  }
 
   /** The socket drained what `write` queued: request data may flow again. */
   outputDrained(): void {
@@ -811,10 +742,7 @@ export class H2ClientConnection {
   #drop(s: Stream): void {
     if (!this.#streams.delete(s.id)) return;
     this.#send.forget(s.id);
-    // The owner may never pass on what it still holds of a stream that ended (reset, or
-    // dropped along with its client): the connection window must not shrink for it.
-    this.#returnConnWindow(s.held);
-    s.held = 0;
+    this.#recv.forget(s);
     // A bounded memory of reset streams is enough: frames in flight arrive within an RTT.
     if (this.#dropped.size > 1000) this.#dropped.delete(this.#dropped.values().next().value!);
   }
@@ -830,16 +758,6 @@ export class H2ClientConnection {
       this.#end(this.#serverGoaway.code, this.#serverGoaway.reason);
     } else if (this.#goawaySent !== null) {
       this.#end(ERROR.NO_ERROR, this.#goawaySent);
-    }
-  }
-
-  #returnConnWindow(n: number): void {
-    if (n <= 0) return;
-    this.#connUnacked += n;
-    if (this.#connUnacked >= this.#limits.connectionWindow / 2) {
-      this.#out.emit(windowUpdateFrame(0, this.#connUnacked));
-      this.#connRecvWindow += this.#connUnacked;
-      this.#connUnacked = 0;
     }
   }
 

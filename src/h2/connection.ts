@@ -20,6 +20,7 @@ import { type HeaderBlock, HeaderBlockReader } from "./header_block.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
 import { H2_PREFACE } from "./preface.ts";
 import { OutputBatch } from "./output_batch.ts";
+import { newReceiver, type Receiver, ReceiveWindows } from "./receive_windows.ts";
 import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -30,7 +31,6 @@ import {
   FRAME,
   type Frame,
   frameName,
-  framePayload,
   goawayFrame,
   headersFrames,
   MAX_WINDOW,
@@ -43,7 +43,6 @@ import {
   settingsFrame,
   sniffFrame,
   u32,
-  windowUpdateFrame,
 } from "./frame.ts";
 
 /** A header list as decoded or to be encoded: lower-case names, latin1 values. */
@@ -109,20 +108,8 @@ const MAX_CLOSED_STREAMS = 1000;
 /** Streams end as soon as the response does (section 8.1), so only these two states remain. */
 type StreamState = "open" | "half_closed_remote";
 
-interface Stream extends Sender {
+interface Stream extends Sender, Receiver {
   state: StreamState;
-  /** How much more the client may send on it (our receive window). */
-  recvWindow: number;
-  /** Bytes received and passed on but not yet returned to the client by WINDOW_UPDATE. */
-  unacked: number;
-  /**
-   * Body bytes passed to the owner and not yet `consumed`: they are given back to the connection
-   * window when the stream ends, whatever the owner then does with them.
-   */
-  held: number;
-  /** The declared content-length of the request, and the body bytes seen. */
-  contentLength: number | null;
-  received: number;
 }
 
 /** The server side of one HTTP/2 connection. */
@@ -138,6 +125,7 @@ export class H2Connection {
   readonly #send: SendScheduler<Stream>;
   readonly #floods: FloodBudget;
   readonly #blocks: HeaderBlockReader;
+  readonly #recv: ReceiveWindows;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
   #prefaceSeen = false;
@@ -164,8 +152,6 @@ export class H2Connection {
   readonly #closedStreams = new Map<number, boolean>();
   // The client's settings.
   #peerInitialWindow = DEFAULT_WINDOW;
-  #connRecvWindow = DEFAULT_WINDOW;
-  #connUnacked = 0;
   /** GOAWAY sent (no new streams): the code, or null; and the reason `closed` will give. */
   #goaway: number | null = null;
   #goawayReason = "";
@@ -180,6 +166,11 @@ export class H2Connection {
       "client",
       (code, reason) => this.#connectionError(code, reason),
     );
+    this.#recv = new ReceiveWindows(limits, this.#floods, {
+      emit: (bytes) => this.#out.emit(bytes),
+      fail: (code, reason) => this.#connectionError(code, reason),
+      streamError: (stream, code, reason) => this.#streamError(stream, code, reason),
+    });
     this.#blocks = new HeaderBlockReader(
       limits.maxHeaderListSize,
       this.#floods,
@@ -206,10 +197,7 @@ export class H2Connection {
       [SETTING.MAX_HEADER_LIST_SIZE, limits.maxHeaderListSize],
       [SETTING.ENABLE_PUSH, 0],
     ]));
-    if (limits.connectionWindow > DEFAULT_WINDOW) {
-      this.#out.emit(windowUpdateFrame(0, limits.connectionWindow - DEFAULT_WINDOW));
-      this.#connRecvWindow = limits.connectionWindow;
-    }
+    this.#recv.raise();
   }
 
   /** Streams open now. */
@@ -301,17 +289,9 @@ export class H2Connection {
 
   #data(f: Frame): void {
     if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "DATA on stream 0");
-    const payload = framePayload(f);
-    if ("kind" in payload) return this.#connectionError(payload.code, payload.reason);
-    // Flow control counts the whole frame payload, padding included (section 6.9.1).
+    const payload = this.#recv.frame(f);
+    if (payload === null) return;
     const size = f.payload.length;
-    if (size > this.#connRecvWindow) {
-      return this.#connectionError(
-        ERROR.FLOW_CONTROL_ERROR,
-        `DATA of ${size} bytes exceeds the connection window ${this.#connRecvWindow}`,
-      );
-    }
-    this.#connRecvWindow -= size;
     const s = this.#streams.get(f.stream);
     if (s === undefined) {
       if (f.stream > this.#lastStream) {
@@ -319,7 +299,7 @@ export class H2Connection {
       }
       // Closed: give the window back, and refuse unless it was us who reset it. Empty frames on
       // a closed stream are a flood like any other (they make no progress).
-      this.#returnConnWindow(size);
+      this.#recv.release(size);
       if (size === 0 && this.#floods.control()) return;
       if (this.#closedStreams.get(f.stream) !== true) {
         this.#streamError(f.stream, ERROR.STREAM_CLOSED, `DATA on closed stream ${f.stream}`);
@@ -327,38 +307,11 @@ export class H2Connection {
       return;
     }
     if (s.state === "half_closed_remote") {
-      this.#returnConnWindow(size);
+      this.#recv.release(size);
       return this.#streamError(s.id, ERROR.STREAM_CLOSED, `DATA after the end of stream ${s.id}`);
     }
-    if (size > s.recvWindow) {
-      this.#returnConnWindow(size);
-      return this.#streamError(
-        s.id,
-        ERROR.FLOW_CONTROL_ERROR,
-        `DATA of ${size} bytes exceeds stream ${s.id}'s window ${s.recvWindow}`,
-      );
-    }
-    s.recvWindow -= size;
+    if (!this.#recv.body(s, f, payload)) return;
     const end = (f.flags & FLAG.END_STREAM) !== 0;
-    if (payload.length === 0 && !end && this.#floods.control()) return;
-    s.received += payload.length;
-    if (
-      s.contentLength !== null &&
-      (s.received > s.contentLength || (end && s.received !== s.contentLength))
-    ) {
-      this.#returnConnWindow(size);
-      return this.#streamError(
-        s.id,
-        ERROR.PROTOCOL_ERROR,
-        `stream ${s.id}: body of ${s.received}${
-          end ? "" : "+"
-        } bytes, content-length ${s.contentLength}`,
-      );
-    }
-    // Padding is not passed on: return its window at once.
-    const padding = size - payload.length;
-    if (padding > 0) this.#acknowledge(s, padding);
-    s.held += payload.length;
     if (end) this.#remoteEnded(s);
     this.#ev.body(s.id, payload, end);
   }
@@ -426,12 +379,8 @@ export class H2Connection {
     const s: Stream = {
       id,
       state: block.endStream ? "half_closed_remote" : "open",
-      recvWindow: this.#initialRecvWindow,
-      unacked: 0,
-      held: 0,
+      ...newReceiver(this.#initialRecvWindow, length),
       ...newSender(this.#peerInitialWindow),
-      contentLength: length,
-      received: 0,
     };
     this.#streams.set(id, s);
     this.#lastProcessed = id;
@@ -456,13 +405,7 @@ export class H2Connection {
         `stream ${s.id}: trailers without END_STREAM`,
       );
     }
-    if (s.contentLength !== null && s.received !== s.contentLength) {
-      return this.#streamError(
-        s.id,
-        ERROR.PROTOCOL_ERROR,
-        `stream ${s.id}: body of ${s.received} bytes, content-length ${s.contentLength}`,
-      );
-    }
+    if (!this.#recv.complete(s)) return;
     this.#remoteEnded(s);
     this.#ev.trailers(s.id, fields);
   }
@@ -704,11 +647,7 @@ export class H2Connection {
    */
   consumed(stream: number, n: number): void {
     const s = this.#streams.get(stream);
-    if (s === undefined) return;
-    const taken = Math.min(n, s.held);
-    if (taken <= 0) return;
-    s.held -= taken;
-    this.#acknowledge(s, taken);
+    if (s !== undefined) this.#recv.consumed(s, n, s.state === "half_closed_remote");
   }
 
   /** The socket drained what `write` queued: frames may flow again. */
@@ -749,19 +688,6 @@ export class H2Connection {
     this.#endIfDone();
   }
 
-  /** `n` bytes of `s`'s body are done with: window back to the connection and the stream. */
-  #acknowledge(s: Stream, n: number): void {
-    this.#returnConnWindow(n);
-    // After END_STREAM the client sends no more on it: its window no longer matters.
-    if (s.state === "half_closed_remote") return;
-    s.unacked += n;
-    if (s.unacked >= this.#limits.streamWindow / 2) {
-      this.#out.emit(windowUpdateFrame(s.id, s.unacked));
-      s.recvWindow += s.unacked;
-      s.unacked = 0;
-    }
-  }
-
   /**
    * Forgets a stream that has closed; `ours`: we reset it, so its frames in flight are dropped
    * rather than refused. What its owner held of the body goes back to the connection window: the
@@ -771,8 +697,7 @@ export class H2Connection {
   #remove(s: Stream, ours: boolean): void {
     if (!this.#streams.delete(s.id)) return;
     this.#send.forget(s.id);
-    this.#returnConnWindow(s.held);
-    s.held = 0;
+    this.#recv.forget(s);
     this.#rememberClosed(s.id, ours);
   }
 
@@ -790,16 +715,6 @@ export class H2Connection {
     if (this.#streams.size > 0 || this.#over) return;
     if (this.#clientGoaway) this.#end(ERROR.NO_ERROR, "the client sent GOAWAY");
     else if (this.#goaway !== null) this.#end(ERROR.NO_ERROR, this.#goawayReason);
-  }
-
-  #returnConnWindow(n: number): void {
-    if (n <= 0) return;
-    this.#connUnacked += n;
-    if (this.#connUnacked >= this.#limits.connectionWindow / 2) {
-      this.#out.emit(windowUpdateFrame(0, this.#connUnacked));
-      this.#connRecvWindow += this.#connUnacked;
-      this.#connUnacked = 0;
-    }
   }
 
   /** A stream error caused by the client's frames (section 5.4.2). */
