@@ -29,25 +29,22 @@ import { fieldFault } from "./request_fields.ts";
 import { quote } from "../http1/fields.ts";
 import { readResponseFields } from "./response_fields.ts";
 import { OutputBatch } from "./output_batch.ts";
+import { PeerSettings } from "./peer_settings.ts";
 import { newReceiver, type Receiver, ReceiveWindows } from "./receive_windows.ts";
 import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
-  DEFAULT_WINDOW,
   ERROR,
   errorName,
   FLAG,
   FRAME,
   type Frame,
-  frameName,
   goawayFrame,
   headersFrames,
   MAX_WINDOW,
   pingAck,
-  readSettings,
   rstStreamFrame,
   SETTING,
-  SETTINGS_ACK,
   settingsFrame,
   sniffFrame,
   u32,
@@ -144,11 +141,9 @@ export class H2ClientConnection {
   readonly #floods: FloodBudget;
   readonly #blocks: HeaderBlockReader;
   readonly #recv: ReceiveWindows;
+  readonly #peer: PeerSettings<Stream>;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
-  #settingsSeen = false;
-  /** The server's SETTINGS were applied once (its limits replace our assumptions). */
-  #settingsApplied = false;
   /** The id the next stream gets (odd, increasing). */
   #nextStream = 1;
   /**
@@ -157,8 +152,6 @@ export class H2ClientConnection {
    */
   readonly #dropped = new Set<number>();
   // The server's settings.
-  #peerMaxStreams = INITIAL_MAX_STREAMS;
-  #peerInitialWindow = DEFAULT_WINDOW;
   /** We sent GOAWAY (shutdown): no new streams; the reason given, for `closed`. */
   #goawaySent: string | null = null;
   /** The server's GOAWAY: its code and reason, or null. */
@@ -193,6 +186,14 @@ export class H2ClientConnection {
       ended: (s) => this.#localEnded(s),
       writable: (s) => this.#ev.writable(s.id),
     });
+    this.#peer = new PeerSettings("server", {
+      encoder: this.#encoder,
+      send: this.#send,
+      floods: this.#floods,
+      streams: () => this.#streams.values(),
+      emit: (bytes) => this.#out.emit(bytes),
+      fail: (code, reason) => this.#connectionError(code, reason),
+    });
     // The client's preface: the magic, SETTINGS, and the connection window raised to ours.
     this.#out.emit(H2_PREFACE);
     this.#out.emit(settingsFrame([
@@ -213,7 +214,11 @@ export class H2ClientConnection {
     const idsLeft = this.#nextStream > MAX_STREAM_ID
       ? 0
       : Math.floor((MAX_STREAM_ID - this.#nextStream) / 2) + 1;
-    return Math.max(0, Math.min(this.#peerMaxStreams - this.#streams.size, idsLeft));
+    // Until its first SETTINGS, the server's concurrency is assumed; without the entry there,
+    // it has no limit (section 6.5.2).
+    const max = this.#peer.maxConcurrentStreams ??
+      (this.#peer.seen ? MAX_STREAM_ID : INITIAL_MAX_STREAMS);
+    return Math.max(0, Math.min(max - this.#streams.size, idsLeft));
   }
 
   /** No stream is open. */
@@ -250,18 +255,7 @@ export class H2ClientConnection {
   }
 
   #frame(f: Frame): void {
-    if (!this.#settingsSeen) {
-      // Section 3.4: the server's preface is a SETTINGS frame.
-      if (f.type !== FRAME.SETTINGS || (f.flags & FLAG.ACK) !== 0) {
-        return this.#connectionError(
-          ERROR.PROTOCOL_ERROR,
-          `${frameName(f.type)}${
-            f.type === FRAME.SETTINGS ? " ACK" : ""
-          } before the server's SETTINGS`,
-        );
-      }
-      this.#settingsSeen = true;
-    }
+    if (!this.#peer.inOrder(f)) return;
     if (this.#blocks.interrupts(f)) return;
     switch (f.type) {
       case FRAME.DATA:
@@ -483,69 +477,7 @@ export class H2ClientConnection {
     if (f.stream !== 0) {
       return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS on stream ${f.stream}`);
     }
-    if (this.#floods.control()) return;
-    if ((f.flags & FLAG.ACK) !== 0) {
-      if (f.payload.length !== 0) {
-        return this.#connectionError(ERROR.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload");
-      }
-      return;
-    }
-    const entries = readSettings(f.payload);
-    if ("kind" in entries) return this.#connectionError(entries.code, entries.reason);
-    // Until its first SETTINGS, the server's concurrency is assumed; without the entry there,
-    // it has no limit (section 6.5.2). Later frames change only the entries they carry.
-    if (!this.#settingsApplied) {
-      this.#settingsApplied = true;
-      this.#peerMaxStreams = MAX_STREAM_ID;
-    }
-    for (const [id, value] of entries) {
-      switch (id) {
-        case SETTING.HEADER_TABLE_SIZE:
-          this.#encoder.setMaxTableSize(value);
-          break;
-        case SETTING.ENABLE_PUSH:
-          // Section 6.5.2: a server may only say 0.
-          if (value !== 0) {
-            return this.#connectionError(
-              ERROR.PROTOCOL_ERROR,
-              `SETTINGS_ENABLE_PUSH ${value} from a server`,
-            );
-          }
-          break;
-        case SETTING.MAX_CONCURRENT_STREAMS:
-          this.#peerMaxStreams = value;
-          break;
-        case SETTING.INITIAL_WINDOW_SIZE: {
-          if (value > MAX_WINDOW) {
-            return this.#connectionError(
-              ERROR.FLOW_CONTROL_ERROR,
-              `SETTINGS_INITIAL_WINDOW_SIZE ${value} exceeds 2^31-1`,
-            );
-          }
-          // Section 6.9.2: open streams' windows move by the difference, and may go negative.
-          const delta = value - this.#peerInitialWindow;
-          this.#peerInitialWindow = value;
-          for (const s of this.#streams.values()) {
-            s.sendWindow += delta;
-            if (s.sendWindow > MAX_WINDOW) {
-              return this.#connectionError(
-                ERROR.FLOW_CONTROL_ERROR,
-                `stream ${s.id}'s window exceeds 2^31-1`,
-              );
-            }
-          }
-          break;
-        }
-        case SETTING.MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME_SIZE || value > 0xffffff) {
-            return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
-          }
-          this.#send.maxFrame = value;
-          break;
-      }
-    }
-    this.#out.emit(SETTINGS_ACK);
-    this.#send.flush();
+    this.#peer.receive(f);
   }
 
   #ping(f: Frame): void {
@@ -645,7 +577,7 @@ export class H2ClientConnection {
     this.#nextStream += 2;
     const s: Stream = {
       id,
-      ...newSender(this.#peerInitialWindow),
+      ...newSender(this.#peer.initialWindow),
       endQueued: endStream,
       head: fields.some(([name, value]) => name === ":method" && value === "HEAD"),
       localDone: endStream,

@@ -20,6 +20,7 @@ import { type HeaderBlock, HeaderBlockReader } from "./header_block.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
 import { H2_PREFACE } from "./preface.ts";
 import { OutputBatch } from "./output_batch.ts";
+import { PeerSettings } from "./peer_settings.ts";
 import { newReceiver, type Receiver, ReceiveWindows } from "./receive_windows.ts";
 import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
 import {
@@ -30,16 +31,13 @@ import {
   FLAG,
   FRAME,
   type Frame,
-  frameName,
   goawayFrame,
   headersFrames,
   MAX_WINDOW,
   pingAck,
   priorityDependency,
-  readSettings,
   rstStreamFrame,
   SETTING,
-  SETTINGS_ACK,
   settingsFrame,
   sniffFrame,
   u32,
@@ -126,12 +124,10 @@ export class H2Connection {
   readonly #floods: FloodBudget;
   readonly #blocks: HeaderBlockReader;
   readonly #recv: ReceiveWindows;
+  readonly #peer: PeerSettings<Stream>;
   /** Bytes received and not yet parsed (a partial frame). */
   #pending: Uint8Array = new Uint8Array(0);
   #prefaceSeen = false;
-  #settingsSeen = false;
-  /** The client acknowledged our SETTINGS. */
-  #settingsAcked = false;
   /**
    * The receive window a new stream starts with: ours, or until the client acknowledged it the
    * default when ours is smaller (a bigger one the client may use as soon as it reads it).
@@ -151,7 +147,6 @@ export class H2Connection {
    */
   readonly #closedStreams = new Map<number, boolean>();
   // The client's settings.
-  #peerInitialWindow = DEFAULT_WINDOW;
   /** GOAWAY sent (no new streams): the code, or null; and the reason `closed` will give. */
   #goaway: number | null = null;
   #goawayReason = "";
@@ -188,6 +183,15 @@ export class H2Connection {
       writable: (s, last) => {
         if (!last) this.#ev.writable(s.id);
       },
+    });
+    this.#peer = new PeerSettings("client", {
+      encoder: this.#encoder,
+      send: this.#send,
+      floods: this.#floods,
+      streams: () => this.#streams.values(),
+      emit: (bytes) => this.#out.emit(bytes),
+      fail: (code, reason) => this.#connectionError(code, reason),
+      acknowledged: () => this.#ourSettingsApply(),
     });
     this.#initialRecvWindow = Math.max(limits.streamWindow, DEFAULT_WINDOW);
     // The server's preface: its SETTINGS, and the connection window raised to ours.
@@ -248,17 +252,7 @@ export class H2Connection {
   }
 
   #frame(f: Frame): void {
-    if (!this.#settingsSeen) {
-      // Section 3.4: the client's preface ends with a SETTINGS frame.
-      if (f.type !== FRAME.SETTINGS || (f.flags & FLAG.ACK) !== 0) {
-        this.#connectionError(
-          ERROR.PROTOCOL_ERROR,
-          `${frameName(f.type)} before the client's SETTINGS`,
-        );
-        return;
-      }
-      this.#settingsSeen = true;
-    }
+    if (!this.#peer.inOrder(f)) return;
     if (this.#blocks.interrupts(f)) return;
     switch (f.type) {
       case FRAME.DATA:
@@ -380,7 +374,7 @@ export class H2Connection {
       id,
       state: block.endStream ? "half_closed_remote" : "open",
       ...newReceiver(this.#initialRecvWindow, length),
-      ...newSender(this.#peerInitialWindow),
+      ...newSender(this.#peer.initialWindow),
     };
     this.#streams.set(id, s);
     this.#lastProcessed = id;
@@ -456,67 +450,7 @@ export class H2Connection {
     if (f.stream !== 0) {
       return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS on stream ${f.stream}`);
     }
-    if (this.#floods.control()) return;
-    if ((f.flags & FLAG.ACK) !== 0) {
-      if (f.payload.length !== 0) {
-        return this.#connectionError(ERROR.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload");
-      }
-      if (!this.#settingsAcked) this.#ourSettingsApply();
-      return;
-    }
-    const entries = readSettings(f.payload);
-    if ("kind" in entries) return this.#connectionError(entries.code, entries.reason);
-    // INITIAL_WINDOW_SIZE values take effect in order (section 6.5.3), but only the last stays:
-    // the open streams are adjusted once, by it, and checked against the largest one, which is
-    // the same as adjusting them value by value (a frame full of them costs one pass, not one
-    // per entry per stream).
-    let initialWindow = -1;
-    let largestWindow = -1;
-    for (const [id, value] of entries) {
-      switch (id) {
-        case SETTING.HEADER_TABLE_SIZE:
-          this.#encoder.setMaxTableSize(value);
-          break;
-        case SETTING.ENABLE_PUSH:
-          if (value > 1) {
-            return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
-          }
-          break;
-        case SETTING.INITIAL_WINDOW_SIZE:
-          if (value > MAX_WINDOW) {
-            return this.#connectionError(
-              ERROR.FLOW_CONTROL_ERROR,
-              `SETTINGS_INITIAL_WINDOW_SIZE ${value} exceeds 2^31-1`,
-            );
-          }
-          initialWindow = value;
-          largestWindow = Math.max(largestWindow, value);
-          break;
-        case SETTING.MAX_FRAME_SIZE:
-          if (value < DEFAULT_MAX_FRAME_SIZE || value > 0xffffff) {
-            return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value}`);
-          }
-          this.#send.maxFrame = value;
-          break;
-      }
-    }
-    if (initialWindow >= 0) {
-      // Section 6.9.2: a change that takes any stream's window past 2^31-1 is a connection error.
-      const most = largestWindow - this.#peerInitialWindow;
-      for (const s of this.#streams.values()) {
-        if (s.sendWindow + most > MAX_WINDOW) {
-          return this.#connectionError(
-            ERROR.FLOW_CONTROL_ERROR,
-            `SETTINGS_INITIAL_WINDOW_SIZE ${largestWindow} takes stream ${s.id}'s window past 2^31-1`,
-          );
-        }
-      }
-      const delta = initialWindow - this.#peerInitialWindow;
-      this.#peerInitialWindow = initialWindow;
-      for (const s of this.#streams.values()) s.sendWindow += delta;
-    }
-    this.#out.emit(SETTINGS_ACK);
-    this.#send.flush();
+    this.#peer.receive(f);
   }
 
   /**
@@ -524,7 +458,6 @@ export class H2Connection {
    * may use the default 65535 (section 6.5.3), so a smaller window of ours applies from here.
    */
   #ourSettingsApply(): void {
-    this.#settingsAcked = true;
     const delta = this.#limits.streamWindow - this.#initialRecvWindow;
     this.#initialRecvWindow = this.#limits.streamWindow;
     if (delta === 0) return;
