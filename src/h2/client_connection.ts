@@ -19,21 +19,21 @@
  * @module
  */
 
-import { concat } from "../wire/bytes.ts";
 import type { FieldList } from "./connection.ts";
 import { FloodBudget } from "./flood_budget.ts";
+import { FrameReader } from "./frame_reader.ts";
+import { answerPing, checkFrame, type FrameRuleHooks } from "./frame_rules.ts";
 import { type HeaderBlock, HeaderBlockReader } from "./header_block.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
-import { H2_PREFACE } from "./preface.ts";
 import { fieldFault } from "./request_fields.ts";
 import { quote } from "../http1/fields.ts";
 import { readResponseFields } from "./response_fields.ts";
 import { OutputBatch } from "./output_batch.ts";
 import { PeerSettings } from "./peer_settings.ts";
+import { H2_PREFACE } from "./preface.ts";
 import { newReceiver, type Receiver, ReceiveWindows } from "./receive_windows.ts";
 import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
 import {
-  DEFAULT_MAX_FRAME_SIZE,
   ERROR,
   errorName,
   FLAG,
@@ -41,12 +41,9 @@ import {
   type Frame,
   goawayFrame,
   headersFrames,
-  MAX_WINDOW,
-  pingAck,
   rstStreamFrame,
   SETTING,
   settingsFrame,
-  sniffFrame,
   u32,
 } from "./frame.ts";
 
@@ -133,6 +130,14 @@ export class H2ClientConnection {
   readonly #limits: H2ClientLimits;
   readonly #encoder = new HpackEncoder();
   readonly #streams = new Map<number, Stream>();
+  /** The connection error that ends the connection, for the helpers that find one. */
+  readonly #fail = (code: number, reason: string) => this.#connectionError(code, reason);
+  readonly #reader = new FrameReader(false, this.#fail);
+  readonly #rules: FrameRuleHooks = {
+    neverOpened: (id) => this.#neverOpened(id),
+    fail: this.#fail,
+    streamError: (id, code, reason) => this.#streamError(id, code, reason),
+  };
   readonly #out = new OutputBatch(
     (bytes) => this.#ev.write(bytes),
     () => this.#send.block(),
@@ -142,8 +147,6 @@ export class H2ClientConnection {
   readonly #blocks: HeaderBlockReader;
   readonly #recv: ReceiveWindows;
   readonly #peer: PeerSettings<Stream>;
-  /** Bytes received and not yet parsed (a partial frame). */
-  #pending: Uint8Array = new Uint8Array(0);
   /** The id the next stream gets (odd, increasing). */
   #nextStream = 1;
   /**
@@ -164,17 +167,17 @@ export class H2ClientConnection {
     this.#floods = new FloodBudget(
       this.#limits,
       "server",
-      (code, reason) => this.#connectionError(code, reason),
+      this.#fail,
     );
     this.#recv = new ReceiveWindows(this.#limits, this.#floods, {
       emit: (bytes) => this.#out.emit(bytes),
-      fail: (code, reason) => this.#connectionError(code, reason),
-      streamError: (stream, code, reason) => this.#streamError(stream, code, reason),
+      fail: this.#fail,
+      streamError: this.#rules.streamError,
     });
     this.#blocks = new HeaderBlockReader(
       this.#limits.maxHeaderListSize,
       this.#floods,
-      (code, reason) => this.#connectionError(code, reason),
+      this.#fail,
     );
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
@@ -185,6 +188,8 @@ export class H2ClientConnection {
         ),
       ended: (s) => this.#localEnded(s),
       writable: (s) => this.#ev.writable(s.id),
+      fail: this.#fail,
+      streamError: (s, code, reason) => this.#streamError(s.id, code, reason),
     });
     this.#peer = new PeerSettings("server", {
       encoder: this.#encoder,
@@ -192,7 +197,7 @@ export class H2ClientConnection {
       floods: this.#floods,
       streams: () => this.#streams.values(),
       emit: (bytes) => this.#out.emit(bytes),
-      fail: (code, reason) => this.#connectionError(code, reason),
+      fail: this.#fail,
     });
     // The client's preface: the magic, SETTINGS, and the connection window raised to ours.
     this.#out.emit(H2_PREFACE);
@@ -236,38 +241,32 @@ export class H2ClientConnection {
   /** Bytes from the server (valid until the call returns). */
   receive(chunk: Uint8Array): void {
     if (this.#over) return;
-    const buf = this.#pending.length === 0 ? chunk : concat([this.#pending, chunk]);
-    let at = 0;
-    while (!this.#over) {
-      // We never raise SETTINGS_MAX_FRAME_SIZE: the server's frames stay within the default.
-      const r = sniffFrame(buf.subarray(at), DEFAULT_MAX_FRAME_SIZE);
-      if (r.kind === "more") break;
-      if (r.kind !== "match") {
-        this.#connectionError((r as { code: number }).code, (r as { reason: string }).reason);
-        return;
-      }
-      at += r.length;
-      this.#frame(r.value);
+    this.#reader.read(chunk, (f) => {
+      this.#frame(f);
       this.#closeIfDone();
-    }
-    // Keep the partial frame; copied, as `chunk` is only valid during this call.
-    this.#pending = at === buf.length || this.#over ? new Uint8Array(0) : buf.slice(at);
+      return !this.#over;
+    });
   }
 
   #frame(f: Frame): void {
-    if (!this.#peer.inOrder(f)) return;
-    if (this.#blocks.interrupts(f)) return;
+    if (!this.#peer.inOrder(f) || this.#blocks.interrupts(f) || !checkFrame(f, this.#rules)) {
+      return;
+    }
     switch (f.type) {
       case FRAME.DATA:
         return this.#data(f);
       case FRAME.HEADERS:
-        return this.#headers(f);
+        return this.#headerBlock(this.#blocks.headers(f));
+      case FRAME.CONTINUATION:
+        return this.#headerBlock(this.#blocks.continuation(f));
       case FRAME.PRIORITY:
-        return this.#priority(f);
+        // Priority signals (deprecated by RFC 9113 section 5.3.2) do not change what we send.
+        this.#floods.control();
+        return;
       case FRAME.RST_STREAM:
         return this.#rstStream(f);
       case FRAME.SETTINGS:
-        return this.#settings(f);
+        return this.#peer.receive(f);
       case FRAME.PUSH_PROMISE:
         // Section 8.4: we sent SETTINGS_ENABLE_PUSH 0.
         return this.#connectionError(
@@ -275,17 +274,16 @@ export class H2ClientConnection {
           `PUSH_PROMISE on stream ${f.stream} with push disabled`,
         );
       case FRAME.PING:
-        return this.#ping(f);
+        return answerPing(f, this.#floods, this.#out);
       case FRAME.GOAWAY:
         return this.#goawayFrom(f);
       case FRAME.WINDOW_UPDATE:
-        return this.#windowUpdate(f);
-      case FRAME.CONTINUATION:
-        return this.#continuation(f);
+        // One on a stream that is gone changes nothing.
+        this.#send.windowUpdate(f);
+        return;
       default:
         // Section 5.5: unknown frame types are ignored (but count as no progress).
         this.#floods.control();
-        return;
     }
   }
 
@@ -295,7 +293,6 @@ export class H2ClientConnection {
   }
 
   #data(f: Frame): void {
-    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "DATA on stream 0");
     const payload = this.#recv.frame(f);
     if (payload === null) return;
     const size = f.payload.length;
@@ -332,18 +329,9 @@ export class H2ClientConnection {
     this.#ev.body(s.id, payload, end);
   }
 
-  #headers(f: Frame): void {
-    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "HEADERS on stream 0");
-    const block = this.#blocks.headers(f);
-    if (block !== null) this.#blockDone(block);
-  }
-
-  #continuation(f: Frame): void {
-    const block = this.#blocks.continuation(f);
-    if (block !== null) this.#blockDone(block);
-  }
-
-  #blockDone(block: HeaderBlock): void {
+  /** A header block, when one is complete: a response head (or an interim one) or trailers. */
+  #headerBlock(block: HeaderBlock | null): void {
+    if (block === null) return;
     const id = block.stream;
     const s = this.#streams.get(id);
     if (s === undefined) {
@@ -433,33 +421,7 @@ export class H2ClientConnection {
     this.#ev.trailers(s.id, fields);
   }
 
-  #priority(f: Frame): void {
-    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "PRIORITY on stream 0");
-    if (f.payload.length !== 5) {
-      return this.#streamError(
-        f.stream,
-        ERROR.FRAME_SIZE_ERROR,
-        `PRIORITY of ${f.payload.length} bytes`,
-      );
-    }
-    // Priority signals (deprecated by RFC 9113 section 5.3.2) do not change what we send.
-    this.#floods.control();
-    return;
-  }
-
   #rstStream(f: Frame): void {
-    if (f.stream === 0) {
-      return this.#connectionError(ERROR.PROTOCOL_ERROR, "RST_STREAM on stream 0");
-    }
-    if (f.payload.length !== 4) {
-      return this.#connectionError(
-        ERROR.FRAME_SIZE_ERROR,
-        `RST_STREAM of ${f.payload.length} bytes`,
-      );
-    }
-    if (this.#neverOpened(f.stream)) {
-      return this.#connectionError(ERROR.PROTOCOL_ERROR, `RST_STREAM on idle stream ${f.stream}`);
-    }
     const s = this.#streams.get(f.stream);
     if (s === undefined) return;
     const code = u32(f.payload, 0);
@@ -473,31 +435,7 @@ export class H2ClientConnection {
     );
   }
 
-  #settings(f: Frame): void {
-    if (f.stream !== 0) {
-      return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS on stream ${f.stream}`);
-    }
-    this.#peer.receive(f);
-  }
-
-  #ping(f: Frame): void {
-    if (f.stream !== 0) {
-      return this.#connectionError(ERROR.PROTOCOL_ERROR, `PING on stream ${f.stream}`);
-    }
-    if (f.payload.length !== 8) {
-      return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `PING of ${f.payload.length} bytes`);
-    }
-    if (this.#floods.control()) return;
-    if ((f.flags & FLAG.ACK) === 0) this.#out.emit(pingAck(f.payload.slice()));
-  }
-
   #goawayFrom(f: Frame): void {
-    if (f.stream !== 0) {
-      return this.#connectionError(ERROR.PROTOCOL_ERROR, `GOAWAY on stream ${f.stream}`);
-    }
-    if (f.payload.length < 8) {
-      return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `GOAWAY of ${f.payload.length} bytes`);
-    }
     const last = u32(f.payload, 0) & 0x7fffffff;
     const code = u32(f.payload, 4);
     const debug = new TextDecoder().decode(f.payload.subarray(8, 8 + MAX_DEBUG));
@@ -518,50 +456,6 @@ export class H2ClientConnection {
         `refused: stream ${s.id} is above the last stream ${last} of ${said}`,
       );
     }
-  }
-
-  #windowUpdate(f: Frame): void {
-    if (f.payload.length !== 4) {
-      return this.#connectionError(
-        ERROR.FRAME_SIZE_ERROR,
-        `WINDOW_UPDATE of ${f.payload.length} bytes`,
-      );
-    }
-    const increment = u32(f.payload, 0) & 0x7fffffff;
-    if (f.stream === 0) {
-      if (increment === 0) {
-        return this.#connectionError(ERROR.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
-      }
-      if (this.#send.window + increment > MAX_WINDOW) {
-        return this.#connectionError(
-          ERROR.FLOW_CONTROL_ERROR,
-          "the connection window exceeds 2^31-1",
-        );
-      }
-      this.#send.window += increment;
-      this.#send.flush();
-      return;
-    }
-    if (this.#neverOpened(f.stream)) {
-      return this.#connectionError(
-        ERROR.PROTOCOL_ERROR,
-        `WINDOW_UPDATE on idle stream ${f.stream}`,
-      );
-    }
-    const s = this.#streams.get(f.stream);
-    if (s === undefined) return;
-    if (increment === 0) {
-      return this.#streamError(s.id, ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE of 0 on stream ${s.id}`);
-    }
-    if (s.sendWindow + increment > MAX_WINDOW) {
-      return this.#streamError(
-        s.id,
-        ERROR.FLOW_CONTROL_ERROR,
-        `stream ${s.id}'s window exceeds 2^31-1`,
-      );
-    }
-    s.sendWindow += increment;
-    this.#send.flush();
   }
 
   // ---- output from the owner ----------------------------------------------------------------

@@ -14,17 +14,16 @@
  * @module
  */
 
-import { concat } from "../wire/bytes.ts";
 import { FloodBudget } from "./flood_budget.ts";
+import { FrameReader } from "./frame_reader.ts";
+import { answerPing, checkFrame, type FrameRuleHooks } from "./frame_rules.ts";
 import { type HeaderBlock, HeaderBlockReader } from "./header_block.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
-import { H2_PREFACE } from "./preface.ts";
 import { OutputBatch } from "./output_batch.ts";
 import { PeerSettings } from "./peer_settings.ts";
 import { newReceiver, type Receiver, ReceiveWindows } from "./receive_windows.ts";
 import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
 import {
-  DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
   ERROR,
   errorName,
@@ -33,13 +32,10 @@ import {
   type Frame,
   goawayFrame,
   headersFrames,
-  MAX_WINDOW,
-  pingAck,
   priorityDependency,
   rstStreamFrame,
   SETTING,
   settingsFrame,
-  sniffFrame,
   u32,
 } from "./frame.ts";
 
@@ -116,6 +112,14 @@ export class H2Connection {
   readonly #limits: H2Limits;
   readonly #encoder = new HpackEncoder();
   readonly #streams = new Map<number, Stream>();
+  /** The connection error that ends the connection, for the helpers that find one. */
+  readonly #fail = (code: number, reason: string) => this.#connectionError(code, reason);
+  readonly #reader = new FrameReader(true, this.#fail);
+  readonly #rules: FrameRuleHooks = {
+    neverOpened: (id) => id > this.#lastStream,
+    fail: this.#fail,
+    streamError: (id, code, reason) => this.#streamError(id, code, reason),
+  };
   readonly #out = new OutputBatch(
     (bytes) => this.#ev.write(bytes),
     () => this.#send.block(),
@@ -125,9 +129,6 @@ export class H2Connection {
   readonly #blocks: HeaderBlockReader;
   readonly #recv: ReceiveWindows;
   readonly #peer: PeerSettings<Stream>;
-  /** Bytes received and not yet parsed (a partial frame). */
-  #pending: Uint8Array = new Uint8Array(0);
-  #prefaceSeen = false;
   /**
    * The receive window a new stream starts with: ours, or until the client acknowledged it the
    * default when ours is smaller (a bigger one the client may use as soon as it reads it).
@@ -159,17 +160,17 @@ export class H2Connection {
     this.#floods = new FloodBudget(
       limits,
       "client",
-      (code, reason) => this.#connectionError(code, reason),
+      this.#fail,
     );
     this.#recv = new ReceiveWindows(limits, this.#floods, {
       emit: (bytes) => this.#out.emit(bytes),
-      fail: (code, reason) => this.#connectionError(code, reason),
-      streamError: (stream, code, reason) => this.#streamError(stream, code, reason),
+      fail: this.#fail,
+      streamError: this.#rules.streamError,
     });
     this.#blocks = new HeaderBlockReader(
       limits.maxHeaderListSize,
       this.#floods,
-      (code, reason) => this.#connectionError(code, reason),
+      this.#fail,
     );
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
@@ -183,6 +184,8 @@ export class H2Connection {
       writable: (s, last) => {
         if (!last) this.#ev.writable(s.id);
       },
+      fail: this.#fail,
+      streamError: (s, code, reason) => this.#streamError(s.id, code, reason),
     });
     this.#peer = new PeerSettings("client", {
       encoder: this.#encoder,
@@ -190,7 +193,7 @@ export class H2Connection {
       floods: this.#floods,
       streams: () => this.#streams.values(),
       emit: (bytes) => this.#out.emit(bytes),
-      fail: (code, reason) => this.#connectionError(code, reason),
+      fail: this.#fail,
       acknowledged: () => this.#ourSettingsApply(),
     });
     this.#initialRecvWindow = Math.max(limits.streamWindow, DEFAULT_WINDOW);
@@ -219,62 +222,40 @@ export class H2Connection {
   /** Bytes from the client (valid until the call returns). */
   receive(chunk: Uint8Array): void {
     if (this.#over) return;
-    let buf = this.#pending.length === 0 ? chunk : concat([this.#pending, chunk]);
-    if (!this.#prefaceSeen) {
-      const n = Math.min(buf.length, H2_PREFACE.length);
-      for (let i = 0; i < n; i++) {
-        if (buf[i] !== H2_PREFACE[i]) {
-          this.#connectionError(ERROR.PROTOCOL_ERROR, "the client preface is wrong");
-          return;
-        }
-      }
-      if (buf.length < H2_PREFACE.length) {
-        this.#pending = buf.slice();
-        return;
-      }
-      this.#prefaceSeen = true;
-      buf = buf.subarray(H2_PREFACE.length);
-    }
-    let at = 0;
-    while (!this.#over) {
-      // We never raise SETTINGS_MAX_FRAME_SIZE: the client's frames stay within the default.
-      const r = sniffFrame(buf.subarray(at), DEFAULT_MAX_FRAME_SIZE);
-      if (r.kind === "more") break;
-      if (r.kind !== "match") {
-        this.#connectionError((r as { code: number }).code, (r as { reason: string }).reason);
-        return;
-      }
-      at += r.length;
-      this.#frame(r.value);
-    }
-    // Keep the partial frame; copied, as `chunk` is only valid during this call.
-    this.#pending = at === buf.length ? new Uint8Array(0) : buf.slice(at);
+    this.#reader.read(chunk, (f) => {
+      this.#frame(f);
+      return !this.#over;
+    });
   }
 
   #frame(f: Frame): void {
-    if (!this.#peer.inOrder(f)) return;
-    if (this.#blocks.interrupts(f)) return;
+    if (!this.#peer.inOrder(f) || this.#blocks.interrupts(f) || !checkFrame(f, this.#rules)) {
+      return;
+    }
     switch (f.type) {
       case FRAME.DATA:
         return this.#data(f);
       case FRAME.HEADERS:
-        return this.#headers(f);
+        return this.#headerBlock(this.#blocks.headers(f));
+      case FRAME.CONTINUATION:
+        return this.#headerBlock(this.#blocks.continuation(f));
       case FRAME.PRIORITY:
         return this.#priority(f);
       case FRAME.RST_STREAM:
         return this.#rstStream(f);
       case FRAME.SETTINGS:
-        return this.#settings(f);
+        return this.#peer.receive(f);
       case FRAME.PUSH_PROMISE:
         return this.#connectionError(ERROR.PROTOCOL_ERROR, "PUSH_PROMISE from a client");
       case FRAME.PING:
-        return this.#ping(f);
+        return answerPing(f, this.#floods, this.#out);
       case FRAME.GOAWAY:
-        return this.#goawayFrom(f);
+        this.#clientGoaway = true;
+        return this.#endIfDone();
       case FRAME.WINDOW_UPDATE:
-        return this.#windowUpdate(f);
-      case FRAME.CONTINUATION:
-        return this.#continuation(f);
+        // On a closed stream: allowed for a while (section 5.1), but a stream of these is a flood.
+        if (!this.#send.windowUpdate(f)) this.#floods.control();
+        return;
       default:
         // Section 5.5: unknown frame types are ignored (but count as no progress).
         this.#floods.control();
@@ -282,7 +263,6 @@ export class H2Connection {
   }
 
   #data(f: Frame): void {
-    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "DATA on stream 0");
     const payload = this.#recv.frame(f);
     if (payload === null) return;
     const size = f.payload.length;
@@ -310,18 +290,9 @@ export class H2Connection {
     this.#ev.body(s.id, payload, end);
   }
 
-  #headers(f: Frame): void {
-    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "HEADERS on stream 0");
-    const block = this.#blocks.headers(f);
-    if (block !== null) this.#blockDone(block);
-  }
-
-  #continuation(f: Frame): void {
-    const block = this.#blocks.continuation(f);
-    if (block !== null) this.#blockDone(block);
-  }
-
-  #blockDone(block: HeaderBlock): void {
+  /** A header block, when one is complete: a request's head or its trailers. */
+  #headerBlock(block: HeaderBlock | null): void {
+    if (block === null) return;
     const id = block.stream;
     const existing = this.#streams.get(id);
     if (existing !== undefined) {
@@ -405,14 +376,6 @@ export class H2Connection {
   }
 
   #priority(f: Frame): void {
-    if (f.stream === 0) return this.#connectionError(ERROR.PROTOCOL_ERROR, "PRIORITY on stream 0");
-    if (f.payload.length !== 5) {
-      return this.#streamError(
-        f.stream,
-        ERROR.FRAME_SIZE_ERROR,
-        `PRIORITY of ${f.payload.length} bytes`,
-      );
-    }
     if (this.#floods.control()) return;
     if (priorityDependency(f) === f.stream) {
       this.#streamError(f.stream, ERROR.PROTOCOL_ERROR, `stream ${f.stream} depends on itself`);
@@ -420,18 +383,6 @@ export class H2Connection {
   }
 
   #rstStream(f: Frame): void {
-    if (f.stream === 0) {
-      return this.#connectionError(ERROR.PROTOCOL_ERROR, "RST_STREAM on stream 0");
-    }
-    if (f.payload.length !== 4) {
-      return this.#connectionError(
-        ERROR.FRAME_SIZE_ERROR,
-        `RST_STREAM of ${f.payload.length} bytes`,
-      );
-    }
-    if (f.stream > this.#lastStream) {
-      return this.#connectionError(ERROR.PROTOCOL_ERROR, `RST_STREAM on idle stream ${f.stream}`);
-    }
     const s = this.#streams.get(f.stream);
     // Already closed: nothing to do, but a stream of these is a flood.
     if (s === undefined) {
@@ -446,13 +397,6 @@ export class H2Connection {
     this.#endIfDone();
   }
 
-  #settings(f: Frame): void {
-    if (f.stream !== 0) {
-      return this.#connectionError(ERROR.PROTOCOL_ERROR, `SETTINGS on stream ${f.stream}`);
-    }
-    this.#peer.receive(f);
-  }
-
   /**
    * The client acknowledged our SETTINGS: from now on it keeps to our stream window. Before, it
    * may use the default 65535 (section 6.5.3), so a smaller window of ours applies from here.
@@ -462,76 +406,6 @@ export class H2Connection {
     this.#initialRecvWindow = this.#limits.streamWindow;
     if (delta === 0) return;
     for (const s of this.#streams.values()) s.recvWindow += delta;
-  }
-
-  #ping(f: Frame): void {
-    if (f.stream !== 0) {
-      return this.#connectionError(ERROR.PROTOCOL_ERROR, `PING on stream ${f.stream}`);
-    }
-    if (f.payload.length !== 8) {
-      return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `PING of ${f.payload.length} bytes`);
-    }
-    if (this.#floods.control()) return;
-    if ((f.flags & FLAG.ACK) === 0) this.#out.emit(pingAck(f.payload.slice()));
-  }
-
-  #goawayFrom(f: Frame): void {
-    if (f.stream !== 0) {
-      return this.#connectionError(ERROR.PROTOCOL_ERROR, `GOAWAY on stream ${f.stream}`);
-    }
-    if (f.payload.length < 8) {
-      return this.#connectionError(ERROR.FRAME_SIZE_ERROR, `GOAWAY of ${f.payload.length} bytes`);
-    }
-    this.#clientGoaway = true;
-    this.#endIfDone();
-  }
-
-  #windowUpdate(f: Frame): void {
-    if (f.payload.length !== 4) {
-      return this.#connectionError(
-        ERROR.FRAME_SIZE_ERROR,
-        `WINDOW_UPDATE of ${f.payload.length} bytes`,
-      );
-    }
-    const increment = u32(f.payload, 0) & 0x7fffffff;
-    if (f.stream === 0) {
-      if (increment === 0) {
-        return this.#connectionError(ERROR.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
-      }
-      if (this.#send.window + increment > MAX_WINDOW) {
-        return this.#connectionError(
-          ERROR.FLOW_CONTROL_ERROR,
-          "the connection window exceeds 2^31-1",
-        );
-      }
-      this.#send.window += increment;
-      this.#send.flush();
-      return;
-    }
-    if (f.stream > this.#lastStream) {
-      return this.#connectionError(
-        ERROR.PROTOCOL_ERROR,
-        `WINDOW_UPDATE on idle stream ${f.stream}`,
-      );
-    }
-    const s = this.#streams.get(f.stream);
-    // Closed: allowed for a while (section 5.1), but a stream of these is a flood.
-    if (s === undefined) {
-      this.#floods.control();
-      return;
-    }
-    if (increment === 0) {
-      return this.#streamError(s.id, ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE of 0 on stream ${s.id}`);
-    }
-    if (s.sendWindow + increment > MAX_WINDOW) {
-      return this.#streamError(
-        s.id,
-        ERROR.FLOW_CONTROL_ERROR,
-        `stream ${s.id}'s window exceeds 2^31-1`,
-      );
-    }
-    s.sendWindow += increment;
-    this.#send.flush();
   }
 
   // ---- output from the owner ----------------------------------------------------------------

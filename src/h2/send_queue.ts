@@ -6,14 +6,23 @@
  * stream starves the others. Bytes are copied into the output only as their frames go, so a
  * source that was told to wait keeps its buffer intact until `writable`.
  *
- * The scheduler knows no stream states and no HPACK: the connection owns both, and is called
- * back (`SendHooks`) for the frames and events that need them.
+ * The windows grow by the peer's WINDOW_UPDATE frames, which the scheduler applies itself.
+ * It knows no stream states and no HPACK: the connection owns both, and is called back
+ * (`SendHooks`) for the frames, events and errors that need them.
  *
  * @module
  */
 
 import type { FieldList } from "./connection.ts";
-import { dataHeader, DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW } from "./frame.ts";
+import {
+  dataHeader,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  ERROR,
+  type Frame,
+  MAX_WINDOW,
+  u32,
+} from "./frame.ts";
 import { concat } from "../wire/bytes.ts";
 
 /** One stream's outgoing side, as the scheduler sees it; the connection's stream extends it. */
@@ -54,6 +63,10 @@ export interface SendHooks<S extends Sender> {
    * stream (`ended` follows).
    */
   writable(s: S, last: boolean): void;
+  /** A connection error (GOAWAY `code`): the connection is over. */
+  fail(code: number, reason: string): void;
+  /** A stream error (RST_STREAM `code`) on `s`. */
+  streamError(s: S, code: number, reason: string): void;
 }
 
 /** Round-robin DATA scheduling over the connection's send window. */
@@ -117,6 +130,39 @@ export class SendScheduler<S extends Sender> {
   drained(): void {
     this.#blocked = false;
     this.flush();
+  }
+
+  /**
+   * A WINDOW_UPDATE, its size and stream checked (frame_rules.ts): the connection's window or
+   * its stream's grows by the increment (section 6.9.1), and what that allows goes out. An
+   * increment of 0, or one that takes the window past 2^31-1, is an error of the window's
+   * owner. False when the stream is gone (closed: its WINDOW_UPDATEs may come for a while).
+   */
+  windowUpdate(f: Frame): boolean {
+    const increment = u32(f.payload, 0) & 0x7fffffff;
+    const hooks = this.#hooks;
+    if (f.stream === 0) {
+      if (increment === 0) {
+        hooks.fail(ERROR.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
+      } else if (this.window + increment > MAX_WINDOW) {
+        hooks.fail(ERROR.FLOW_CONTROL_ERROR, "the connection window exceeds 2^31-1");
+      } else {
+        this.window += increment;
+        this.flush();
+      }
+      return true;
+    }
+    const s = hooks.stream(f.stream);
+    if (s === undefined) return false;
+    if (increment === 0) {
+      hooks.streamError(s, ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE of 0 on stream ${s.id}`);
+    } else if (s.sendWindow + increment > MAX_WINDOW) {
+      hooks.streamError(s, ERROR.FLOW_CONTROL_ERROR, `stream ${s.id}'s window exceeds 2^31-1`);
+    } else {
+      s.sendWindow += increment;
+      this.flush();
+    }
+    return true;
   }
 
   /** Sends what the windows allow of each stream's queue, one frame per stream per round. */

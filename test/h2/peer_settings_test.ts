@@ -53,6 +53,8 @@ class Rig {
       emitTrailers: () => assert.fail("no trailers here"),
       ended: (s) => this.streams.delete(s.id),
       writable: () => {},
+      fail,
+      streamError: () => assert.fail("no stream errors here"),
     });
     this.settings = new PeerSettings(peer, {
       encoder: this.encoder,

@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { FieldList } from "../../src/h2/connection.ts";
-import { FLAG, FRAME, sniffFrame } from "../../src/h2/frame.ts";
+import {
+  errorName,
+  FLAG,
+  FRAME,
+  type Frame,
+  sniffFrame,
+  windowUpdateFrame,
+} from "../../src/h2/frame.ts";
 import { newSender, type Sender, SendScheduler } from "../../src/h2/send_queue.ts";
 
 /** A frame the scheduler emitted: DATA with its length, or the trailers of a stream. */
@@ -17,7 +24,9 @@ type Out =
 
 type Hook =
   | { kind: "ended"; stream: number }
-  | { kind: "writable"; stream: number; last: boolean };
+  | { kind: "writable"; stream: number; last: boolean }
+  | { kind: "fail"; code: string; reason: string }
+  | { kind: "streamError"; stream: number; code: string; reason: string };
 
 class Rig {
   readonly streams = new Map<number, Sender>();
@@ -49,12 +58,21 @@ class Rig {
       this.hooks.push({ kind: "writable", stream: s.id, last });
       this.onWritable?.(s);
     },
+    fail: (code, reason) => this.hooks.push({ kind: "fail", code: errorName(code), reason }),
+    streamError: (s, code, reason) =>
+      this.hooks.push({ kind: "streamError", stream: s.id, code: errorName(code), reason }),
   });
 
   open(id: number, window: number): Sender {
     const s = { id, ...newSender(window) };
     this.streams.set(id, s);
     return s;
+  }
+
+  /** A WINDOW_UPDATE from the peer, as the connection hands it over. */
+  windowUpdate(stream: number, increment: number): boolean {
+    const r = sniffFrame(windowUpdateFrame(stream, increment), 1 << 24);
+    return this.send.windowUpdate((r as { value: Frame }).value);
   }
 
   lengths(stream: number): number[] {
@@ -179,5 +197,47 @@ describe("SendScheduler", () => {
       { kind: "writable", stream: 1, last: true },
       { kind: "ended", stream: 1 },
     ]);
+  });
+
+  test("WINDOW_UPDATE grows the connection's window or a stream's, and what waited goes", () => {
+    const r = new Rig();
+    r.send.window = 0;
+    const s = r.open(1, 0);
+    r.send.data(s, new Uint8Array(30), true);
+    assert.equal(r.windowUpdate(0, 20), true);
+    assert.deepEqual(r.out, [], "the stream's window is still shut");
+    assert.equal(r.windowUpdate(1, 50), true);
+    assert.deepEqual(r.lengths(1), [20]);
+    assert.equal(r.windowUpdate(0, 10), true);
+    assert.deepEqual(r.lengths(1), [20, 10]);
+    assert.equal(s.sendWindow, 20);
+    assert.equal(r.windowUpdate(1, 5), false, "the stream is gone");
+  });
+
+  test("WINDOW_UPDATE of 0, or past 2^31-1: the connection's is a connection error, a stream's a stream error", () => {
+    const r = new Rig();
+    const s = r.open(1, 2 ** 31 - 10);
+    r.windowUpdate(0, 0);
+    r.windowUpdate(0, 2 ** 31 - 1);
+    r.windowUpdate(1, 0);
+    r.windowUpdate(1, 10);
+    assert.deepEqual(r.hooks, [
+      { kind: "fail", code: "PROTOCOL_ERROR", reason: "WINDOW_UPDATE of 0 on the connection" },
+      { kind: "fail", code: "FLOW_CONTROL_ERROR", reason: "the connection window exceeds 2^31-1" },
+      {
+        kind: "streamError",
+        stream: 1,
+        code: "PROTOCOL_ERROR",
+        reason: "WINDOW_UPDATE of 0 on stream 1",
+      },
+      {
+        kind: "streamError",
+        stream: 1,
+        code: "FLOW_CONTROL_ERROR",
+        reason: "stream 1's window exceeds 2^31-1",
+      },
+    ]);
+    assert.equal(r.send.window, 65535);
+    assert.equal(s.sendWindow, 2 ** 31 - 10);
   });
 });
