@@ -298,9 +298,6 @@ export class H2ClientConnection {
     const size = f.payload.length;
     const s = this.#streams.get(f.stream);
     if (s === undefined) {
-      if (this.#neverOpened(f.stream)) {
-        return this.#connectionError(ERROR.PROTOCOL_ERROR, `DATA on idle stream ${f.stream}`);
-      }
       // Closed: give the window back, and refuse unless we dropped it. Frames on a
       // closed stream make no progress (and each would cost a RST_STREAM).
       this.#recv.release(size);
@@ -394,20 +391,7 @@ export class H2ClientConnection {
   }
 
   #trailerBlock(s: Stream, endStream: boolean, fields: FieldList): void {
-    if (s.response === "done") {
-      return this.#streamError(
-        s.id,
-        ERROR.STREAM_CLOSED,
-        `HEADERS after the end of stream ${s.id}`,
-      );
-    }
-    if (!endStream) {
-      return this.#streamError(
-        s.id,
-        ERROR.PROTOCOL_ERROR,
-        `stream ${s.id}: trailers without END_STREAM`,
-      );
-    }
+    if (!this.#recv.trailers(s, endStream, s.response === "done")) return;
     for (const [name, value] of fields) {
       const fault = name.charCodeAt(0) === 0x3a
         ? `pseudo-header ${quote(name)} in trailers`
@@ -416,7 +400,6 @@ export class H2ClientConnection {
         return this.#streamError(s.id, ERROR.PROTOCOL_ERROR, `stream ${s.id}: ${fault}`);
       }
     }
-    if (!this.#recv.complete(s)) return;
     this.#remoteEnded(s);
     this.#ev.trailers(s.id, fields);
   }

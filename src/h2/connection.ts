@@ -147,7 +147,6 @@ export class H2Connection {
    * on them are STREAM_CLOSED). A stream id below `#lastStream` not in here was never opened.
    */
   readonly #closedStreams = new Map<number, boolean>();
-  // The client's settings.
   /** GOAWAY sent (no new streams): the code, or null; and the reason `closed` will give. */
   #goaway: number | null = null;
   #goawayReason = "";
@@ -268,9 +267,6 @@ export class H2Connection {
     const size = f.payload.length;
     const s = this.#streams.get(f.stream);
     if (s === undefined) {
-      if (f.stream > this.#lastStream) {
-        return this.#connectionError(ERROR.PROTOCOL_ERROR, `DATA on idle stream ${f.stream}`);
-      }
       // Closed: give the window back, and refuse unless it was us who reset it. Empty frames on
       // a closed stream are a flood like any other (they make no progress).
       this.#recv.release(size);
@@ -356,21 +352,7 @@ export class H2Connection {
   }
 
   #trailerBlock(s: Stream, endStream: boolean, fields: FieldList): void {
-    if (s.state === "half_closed_remote") {
-      return this.#streamError(
-        s.id,
-        ERROR.STREAM_CLOSED,
-        `HEADERS after the end of stream ${s.id}`,
-      );
-    }
-    if (!endStream) {
-      return this.#streamError(
-        s.id,
-        ERROR.PROTOCOL_ERROR,
-        `stream ${s.id}: trailers without END_STREAM`,
-      );
-    }
-    if (!this.#recv.complete(s)) return;
+    if (!this.#recv.trailers(s, endStream, s.state === "half_closed_remote")) return;
     this.#remoteEnded(s);
     this.#ev.trailers(s.id, fields);
   }

@@ -62,10 +62,11 @@ export function checkFrame(f: Frame, hooks: FrameRuleHooks): boolean {
     hooks.streamError(f.stream, ERROR.FRAME_SIZE_ERROR, reason);
     return false;
   }
-  // Section 5.1: RST_STREAM and WINDOW_UPDATE may only name a stream that was opened.
+  // Section 5.1: of the frames on a stream, only HEADERS and PRIORITY may name an idle one
+  // (PUSH_PROMISE and CONTINUATION have rules of their own).
   if (
-    (f.type === FRAME.RST_STREAM || f.type === FRAME.WINDOW_UPDATE) && f.stream !== 0 &&
-    hooks.neverOpened(f.stream)
+    (f.type === FRAME.DATA || f.type === FRAME.RST_STREAM || f.type === FRAME.WINDOW_UPDATE) &&
+    f.stream !== 0 && hooks.neverOpened(f.stream)
   ) {
     return fail(hooks, ERROR.PROTOCOL_ERROR, `${name} on idle stream ${f.stream}`);
   }

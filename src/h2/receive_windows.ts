@@ -162,14 +162,24 @@ export class ReceiveWindows {
     return true;
   }
 
-  /** Trailers end the body of `s`: false (a stream error) when it is shorter than announced. */
-  complete(s: Receiver): boolean {
-    if (s.expected === null || s.received === s.expected) return true;
-    this.#hooks.streamError(
-      s.id,
-      ERROR.PROTOCOL_ERROR,
-      `stream ${s.id}: body of ${s.received} bytes, ${s.expectedFrom}`,
-    );
+  /**
+   * A header block after the head of `s`: trailers, which must end the stream (section 8.1) and
+   * the body as long as announced. `ended`: the peer ended the stream before them. False when
+   * they break a rule, which is a stream error.
+   */
+  trailers(s: Receiver, endStream: boolean, ended: boolean): boolean {
+    const hooks = this.#hooks;
+    if (ended) {
+      hooks.streamError(s.id, ERROR.STREAM_CLOSED, `HEADERS after the end of stream ${s.id}`);
+    } else if (!endStream) {
+      hooks.streamError(s.id, ERROR.PROTOCOL_ERROR, `stream ${s.id}: trailers without END_STREAM`);
+    } else if (s.expected !== null && s.received !== s.expected) {
+      hooks.streamError(
+        s.id,
+        ERROR.PROTOCOL_ERROR,
+        `stream ${s.id}: body of ${s.received} bytes, ${s.expectedFrom}`,
+      );
+    } else return true;
     return false;
   }
 

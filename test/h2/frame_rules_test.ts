@@ -29,7 +29,8 @@ describe("checkFrame", () => {
     ["DATA on a stream", f(FRAME.DATA, 1, 10), "ok"],
     ["DATA on stream 0", f(FRAME.DATA, 0, 10), "PROTOCOL_ERROR: DATA on stream 0"],
     ["HEADERS on stream 0", f(FRAME.HEADERS, 0, 10), "PROTOCOL_ERROR: HEADERS on stream 0"],
-    ["DATA on an idle stream is the connection's to judge", f(FRAME.DATA, 9, 1), "ok"],
+    ["DATA on an idle stream", f(FRAME.DATA, 9, 1), "PROTOCOL_ERROR: DATA on idle stream 9"],
+    ["HEADERS may open an idle stream", f(FRAME.HEADERS, 9, 1), "ok"],
     ["PRIORITY", f(FRAME.PRIORITY, 9, 5), "ok"],
     ["PRIORITY on stream 0", f(FRAME.PRIORITY, 0, 5), "PROTOCOL_ERROR: PRIORITY on stream 0"],
     [

@@ -99,10 +99,10 @@ describe("ReceiveWindows", () => {
     assert.equal(r.data(short, data(3, 4, { end: true })), false);
     const trailed = stream(5, 1000, 5);
     assert.equal(r.data(trailed, data(5, 4)), true);
-    assert.equal(r.recv.complete(trailed), false);
+    assert.equal(r.recv.trailers(trailed, true, false), false);
     const exact = stream(7, 1000, 5);
     assert.equal(r.data(exact, data(7, 5)), true);
-    assert.equal(r.recv.complete(exact), true);
+    assert.equal(r.recv.trailers(exact, true, false), true);
     assert.deepEqual(r.streamErrors, [
       [1, "PROTOCOL_ERROR", "stream 1: body of 6+ bytes, content-length 5"],
       [3, "PROTOCOL_ERROR", "stream 3: body of 4 bytes, content-length 5"],
@@ -159,5 +159,16 @@ describe("ReceiveWindows", () => {
     assert.deepEqual(r.updates, []);
     r.recv.release(1);
     assert.deepEqual(r.updates, [[0, 500]]);
+  });
+
+  test("trailers must end a stream the peer had not ended", () => {
+    const r = new Rig();
+    assert.equal(r.recv.trailers(stream(1), false, false), false);
+    assert.equal(r.recv.trailers(stream(3), true, true), false);
+    assert.equal(r.recv.trailers(stream(5), true, false), true);
+    assert.deepEqual(r.streamErrors, [
+      [1, "PROTOCOL_ERROR", "stream 1: trailers without END_STREAM"],
+      [3, "STREAM_CLOSED", "HEADERS after the end of stream 3"],
+    ]);
   });
 });
