@@ -50,10 +50,10 @@ export class H2Backends {
     return { ok: false, reason: `backend "${name}": no HTTP/2 connection has room`, server: null };
   }
 
-  /** Every connection gets GOAWAY and closes once its streams are done. */
+  /** The client connection ended: every connection closes (their streams were cancelled). */
   closeAll(reason: string): void {
     this.#closed = true;
-    for (const conns of this.#conns.values()) for (const c of [...conns]) c.shutdown(reason);
+    for (const conns of this.#conns.values()) for (const c of [...conns]) c.close(reason);
   }
 
   #dialNew(name: string, host: string | null): Promise<H2BackendConn | DialFailure> {
@@ -61,7 +61,7 @@ export class H2Backends {
       this.#dialing.delete(name);
       if (!r.ok) return r;
       const conn = new H2BackendConn(r, (c) => this.#gone(name, c));
-      if (this.#closed) conn.shutdown("the client connection ended");
+      if (this.#closed) conn.close("the client connection ended");
       const list = this.#conns.get(name) ?? [];
       list.push(conn);
       this.#conns.set(name, list);
