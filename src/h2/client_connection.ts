@@ -6,11 +6,13 @@
  * client streams share one backend connection, up to the server's
  * SETTINGS_MAX_CONCURRENT_STREAMS (`available`).
  *
- * It mirrors the server side (connection.ts): the same flow control in both directions (the
- * sending half shared through send_queue.ts), the same zero-copy `data` contract, the same
- * output batching (one `write` per turn of the event loop), and no I/O and no throws: a fault
- * of the server's is a connection error (GOAWAY with its RFC 9113 code and a reason quoting the
- * bad value, then `closed`) or a stream error (RST_STREAM, then `reset`).
+ * It mirrors the server side (connection.ts), and holds the same parts for what both sides do
+ * alike (frame reading and rules, header blocks, SETTINGS, flow control both ways, flood
+ * budgets, output batching: see connection.ts): the same zero-copy `data` contract, one `write`
+ * per turn of the event loop, and no I/O and no throws: a fault of the server's is a connection
+ * error (GOAWAY with its RFC 9113 code and a reason quoting the bad value, then `closed`) or a
+ * stream error (RST_STREAM, then `reset`). What is left here is the client's part: the streams
+ * it opens, its requests and the server's responses, and GOAWAY either way.
  *
  * A GOAWAY from the server refuses the streams above its last stream id (`reset` with
  * REFUSED_STREAM and "refused" in the reason: the server did not process them, so the owner may
@@ -164,21 +166,13 @@ export class H2ClientConnection {
   constructor(events: H2ClientEvents, limits: Partial<H2ClientLimits> = {}) {
     this.#ev = events;
     this.#limits = { ...DEFAULT_H2_CLIENT_LIMITS, ...limits };
-    this.#floods = new FloodBudget(
-      this.#limits,
-      "server",
-      this.#fail,
-    );
+    this.#floods = new FloodBudget(this.#limits, "server", this.#fail);
     this.#recv = new ReceiveWindows(this.#limits, this.#floods, {
       emit: (bytes) => this.#out.emit(bytes),
       fail: this.#fail,
       streamError: this.#rules.streamError,
     });
-    this.#blocks = new HeaderBlockReader(
-      this.#limits.maxHeaderListSize,
-      this.#floods,
-      this.#fail,
-    );
+    this.#blocks = new HeaderBlockReader(this.#limits.maxHeaderListSize, this.#floods, this.#fail);
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
       emit: (bytes) => this.#out.emit(bytes),

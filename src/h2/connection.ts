@@ -11,6 +11,13 @@
  * reason as debug data and ends the connection (`H2Events.closed`); a stream error sends
  * RST_STREAM and tells the owner (`H2Events.reset`) so that backend work is dropped.
  *
+ * What both sides of a connection do alike is in modules it holds, shared with the client side
+ * (client_connection.ts): frames read (frame_reader.ts) and checked (frame_rules.ts), header
+ * blocks (header_block.ts), the client's SETTINGS (peer_settings.ts), flow control both ways
+ * (receive_windows.ts, send_queue.ts), the flood budgets (flood_budget.ts) and the batched
+ * output (output_batch.ts). What is left here is the server's part: the preface it expects, the
+ * streams a client may open and how they end, requests and their limits, and GOAWAY.
+ *
  * @module
  */
 
@@ -156,21 +163,13 @@ export class H2Connection {
   constructor(events: H2Events, limits: H2Limits = DEFAULT_H2_LIMITS) {
     this.#ev = events;
     this.#limits = limits;
-    this.#floods = new FloodBudget(
-      limits,
-      "client",
-      this.#fail,
-    );
+    this.#floods = new FloodBudget(limits, "client", this.#fail);
     this.#recv = new ReceiveWindows(limits, this.#floods, {
       emit: (bytes) => this.#out.emit(bytes),
       fail: this.#fail,
       streamError: this.#rules.streamError,
     });
-    this.#blocks = new HeaderBlockReader(
-      limits.maxHeaderListSize,
-      this.#floods,
-      this.#fail,
-    );
+    this.#blocks = new HeaderBlockReader(limits.maxHeaderListSize, this.#floods, this.#fail);
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
       emit: (bytes) => this.#out.emit(bytes),

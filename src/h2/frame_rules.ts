@@ -5,7 +5,7 @@
  * sides answer without any state: PING, echoed with ACK.
  *
  * A frame that breaks a rule is a connection error of the rule's code, except a PRIORITY frame
- * of the wrong size, which section 6.3 makes a stream error (it says nothing of the connection).
+ * of the wrong size, which section 6.3 makes a stream error.
  *
  * @module
  */
