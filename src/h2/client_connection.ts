@@ -26,7 +26,6 @@ import { FloodBudget } from "./flood_budget.ts";
 import { FrameReader } from "./frame_reader.ts";
 import { answerPing, checkFrame, type FrameRuleHooks } from "./frame_rules.ts";
 import { type HeaderBlock, HeaderBlockReader } from "./header_block.ts";
-import { HpackEncoder } from "./hpack_encode.ts";
 import { fieldFault } from "./request_fields.ts";
 import { quote } from "../http1/fields.ts";
 import { readResponseFields } from "./response_fields.ts";
@@ -42,7 +41,6 @@ import {
   FRAME,
   type Frame,
   goawayFrame,
-  headersFrames,
   rstStreamFrame,
   SETTING,
   settingsFrame,
@@ -130,7 +128,6 @@ interface Stream extends Sender, Receiver {
 export class H2ClientConnection {
   readonly #ev: H2ClientEvents;
   readonly #limits: H2ClientLimits;
-  readonly #encoder = new HpackEncoder();
   readonly #streams = new Map<number, Stream>();
   /** The connection error that ends the connection, for the helpers that find one. */
   readonly #fail = (code: number, reason: string) => this.#connectionError(code, reason);
@@ -156,7 +153,6 @@ export class H2ClientConnection {
    * not errors.
    */
   readonly #dropped = new Set<number>();
-  // The server's settings.
   /** We sent GOAWAY (shutdown): no new streams; the reason given, for `closed`. */
   #goawaySent: string | null = null;
   /** The server's GOAWAY: its code and reason, or null. */
@@ -176,17 +172,12 @@ export class H2ClientConnection {
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
       emit: (bytes) => this.#out.emit(bytes),
-      emitTrailers: (s, fields) =>
-        this.#out.emit(
-          headersFrames(s.id, this.#encoder.encode(fields), true, this.#send.maxFrame),
-        ),
       ended: (s) => this.#localEnded(s),
       writable: (s) => this.#ev.writable(s.id),
       fail: this.#fail,
-      streamError: (s, code, reason) => this.#streamError(s.id, code, reason),
+      streamError: this.#rules.streamError,
     });
     this.#peer = new PeerSettings("server", {
-      encoder: this.#encoder,
       send: this.#send,
       floods: this.#floods,
       streams: () => this.#streams.values(),
@@ -456,7 +447,7 @@ export class H2ClientConnection {
       ...newReceiver(this.#limits.streamWindow),
     };
     this.#streams.set(id, s);
-    this.#out.emit(headersFrames(id, this.#encoder.encode(fields), endStream, this.#send.maxFrame));
+    this.#send.head(id, fields, endStream);
     return id;
   }
 

@@ -25,7 +25,6 @@ import { FloodBudget } from "./flood_budget.ts";
 import { FrameReader } from "./frame_reader.ts";
 import { answerPing, checkFrame, type FrameRuleHooks } from "./frame_rules.ts";
 import { type HeaderBlock, HeaderBlockReader } from "./header_block.ts";
-import { HpackEncoder } from "./hpack_encode.ts";
 import { OutputBatch } from "./output_batch.ts";
 import { PeerSettings } from "./peer_settings.ts";
 import { newReceiver, type Receiver, ReceiveWindows } from "./receive_windows.ts";
@@ -38,7 +37,6 @@ import {
   FRAME,
   type Frame,
   goawayFrame,
-  headersFrames,
   priorityDependency,
   rstStreamFrame,
   SETTING,
@@ -117,7 +115,6 @@ interface Stream extends Sender, Receiver {
 export class H2Connection {
   readonly #ev: H2Events;
   readonly #limits: H2Limits;
-  readonly #encoder = new HpackEncoder();
   readonly #streams = new Map<number, Stream>();
   /** The connection error that ends the connection, for the helpers that find one. */
   readonly #fail = (code: number, reason: string) => this.#connectionError(code, reason);
@@ -173,20 +170,15 @@ export class H2Connection {
     this.#send = new SendScheduler<Stream>({
       stream: (id) => this.#streams.get(id),
       emit: (bytes) => this.#out.emit(bytes),
-      emitTrailers: (s, fields) =>
-        this.#out.emit(
-          headersFrames(s.id, this.#encoder.encode(fields), true, this.#send.maxFrame),
-        ),
       ended: (s) => this.#localEnded(s),
       // The owner ended the stream with that chunk: it has no source left to resume.
       writable: (s, last) => {
         if (!last) this.#ev.writable(s.id);
       },
       fail: this.#fail,
-      streamError: (s, code, reason) => this.#streamError(s.id, code, reason),
+      streamError: this.#rules.streamError,
     });
     this.#peer = new PeerSettings("client", {
-      encoder: this.#encoder,
       send: this.#send,
       floods: this.#floods,
       streams: () => this.#streams.values(),
@@ -395,9 +387,7 @@ export class H2Connection {
   respond(stream: number, fields: FieldList, endStream: boolean): void {
     const s = this.#streams.get(stream);
     if (s === undefined || this.#over) return;
-    this.#out.emit(
-      headersFrames(stream, this.#encoder.encode(fields), endStream, this.#send.maxFrame),
-    );
+    this.#send.head(stream, fields, endStream);
     if (endStream) this.#localEnded(s);
   }
 

@@ -2,8 +2,8 @@
  * The peer's SETTINGS (RFC 9113 section 6.5), as both ends of a connection apply them: the first
  * frame must be SETTINGS (section 3.4), each SETTINGS frame is checked whole, applied in order
  * and acknowledged, and an acknowledgement of ours is passed on. What the values change lives
- * elsewhere and is changed here: the HPACK encoder's table size, the send scheduler's frame size
- * and the send windows of open streams (section 6.9.2).
+ * in the send scheduler and is changed here: its HPACK encoder's table size, its frame size and
+ * the send windows of open streams (section 6.9.2).
  *
  * @module
  */
@@ -22,14 +22,14 @@ import {
   SETTING,
   SETTINGS_ACK,
 } from "./frame.ts";
-import type { HpackEncoder } from "./hpack_encode.ts";
 import type { Sender, SendScheduler } from "./send_queue.ts";
 
 /** What applying the peer's SETTINGS needs from the connection. */
 export interface SettingsHooks<S extends Sender> {
-  /** The HPACK encoder of our header blocks (SETTINGS_HEADER_TABLE_SIZE). */
-  readonly encoder: HpackEncoder;
-  /** The DATA scheduler (SETTINGS_MAX_FRAME_SIZE, and the windows of its streams). */
+  /**
+   * The scheduler of what we send: its HPACK encoder (SETTINGS_HEADER_TABLE_SIZE), its frame
+   * size (SETTINGS_MAX_FRAME_SIZE), and the windows of its streams.
+   */
   readonly send: SendScheduler<S>;
   /** Counts SETTINGS frames, which make no progress. */
   readonly floods: FloodBudget;
@@ -107,7 +107,7 @@ export class PeerSettings<S extends Sender> {
     for (const [id, value] of entries) {
       switch (id) {
         case SETTING.HEADER_TABLE_SIZE:
-          hooks.encoder.setMaxTableSize(value);
+          hooks.send.encoder.setMaxTableSize(value);
           break;
         case SETTING.ENABLE_PUSH:
           // Section 6.5.2: 0 or 1, and a server may only say 0 (it never receives a push).

@@ -6,9 +6,10 @@
  * stream starves the others. Bytes are copied into the output only as their frames go, so a
  * source that was told to wait keeps its buffer intact until `writable`.
  *
- * The windows grow by the peer's WINDOW_UPDATE frames, which the scheduler applies itself.
- * It knows no stream states and no HPACK: the connection owns both, and is called back
- * (`SendHooks`) for the frames, events and errors that need them.
+ * The windows grow by the peer's WINDOW_UPDATE frames, which the scheduler applies itself. It
+ * also sends the header blocks of its streams, heads at once and trailers after the data, with
+ * the one HPACK encoder of the connection's output. It knows no stream states: the connection
+ * owns them, and is called back (`SendHooks`) for the frames, events and errors that need them.
  *
  * @module
  */
@@ -20,9 +21,11 @@ import {
   DEFAULT_WINDOW,
   ERROR,
   type Frame,
+  headersFrames,
   MAX_WINDOW,
   u32,
 } from "./frame.ts";
+import { HpackEncoder } from "./hpack_encode.ts";
 import { concat } from "../wire/bytes.ts";
 
 /** One stream's outgoing side, as the scheduler sees it; the connection's stream extends it. */
@@ -53,8 +56,6 @@ export interface SendHooks<S extends Sender> {
   stream(id: number): S | undefined;
   /** Frame bytes for the output batch, in order. */
   emit(bytes: Uint8Array): void;
-  /** Encodes and emits `fields` as the trailers (END_STREAM) of `s`. */
-  emitTrailers(s: S, fields: FieldList): void;
   /** The last frame of `s` went out (END_STREAM): its sending side is closed. */
   ended(s: S): void;
   /**
@@ -65,13 +66,19 @@ export interface SendHooks<S extends Sender> {
   writable(s: S, last: boolean): void;
   /** A connection error (GOAWAY `code`): the connection is over. */
   fail(code: number, reason: string): void;
-  /** A stream error (RST_STREAM `code`) on `s`. */
-  streamError(s: S, code: number, reason: string): void;
+  /** A stream error (RST_STREAM `code`) on `stream`. */
+  streamError(stream: number, code: number, reason: string): void;
 }
 
 /** Round-robin DATA scheduling over the connection's send window. */
 export class SendScheduler<S extends Sender> {
   readonly #hooks: SendHooks<S>;
+  /**
+   * The encoder of every header block the connection sends, in the order they go out: the
+   * peer's decoder keeps its table in step with it (the peer's SETTINGS_HEADER_TABLE_SIZE
+   * applies to it).
+   */
+  readonly encoder = new HpackEncoder();
   /** How much more may be sent on the connection (the peer's connection window). */
   window = DEFAULT_WINDOW;
   /** The peer's SETTINGS_MAX_FRAME_SIZE. */
@@ -106,6 +113,14 @@ export class SendScheduler<S extends Sender> {
       return false;
     }
     return true;
+  }
+
+  /**
+   * Sends `fields` as a header block on stream `id` at once (flow control is for DATA only),
+   * split at the peer's SETTINGS_MAX_FRAME_SIZE.
+   */
+  head(id: number, fields: FieldList, endStream: boolean): void {
+    this.#hooks.emit(headersFrames(id, this.encoder.encode(fields), endStream, this.maxFrame));
   }
 
   /** Queues `fields` as the trailers that end `s`, after its queued data. */
@@ -155,9 +170,9 @@ export class SendScheduler<S extends Sender> {
     const s = hooks.stream(f.stream);
     if (s === undefined) return false;
     if (increment === 0) {
-      hooks.streamError(s, ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE of 0 on stream ${s.id}`);
+      hooks.streamError(s.id, ERROR.PROTOCOL_ERROR, `WINDOW_UPDATE of 0 on stream ${s.id}`);
     } else if (s.sendWindow + increment > MAX_WINDOW) {
-      hooks.streamError(s, ERROR.FLOW_CONTROL_ERROR, `stream ${s.id}'s window exceeds 2^31-1`);
+      hooks.streamError(s.id, ERROR.FLOW_CONTROL_ERROR, `stream ${s.id}'s window exceeds 2^31-1`);
     } else {
       s.sendWindow += increment;
       this.flush();
@@ -238,7 +253,7 @@ export class SendScheduler<S extends Sender> {
       }
       return false;
     }
-    if (s.trailers !== null) this.#hooks.emitTrailers(s, s.trailers);
+    if (s.trailers !== null) this.head(s.id, s.trailers, true);
     else this.#hooks.emit(dataHeader(s.id, 0, true));
     this.#hooks.ended(s);
     return true;

@@ -1,6 +1,7 @@
 /**
- * PeerSettings on its own: SETTINGS frames built with frame.ts, applied to a real HpackEncoder
- * and SendScheduler over plain streams; the frames it emits and the errors it reports recorded.
+ * PeerSettings on its own: SETTINGS frames built with frame.ts, applied to a real SendScheduler
+ * (and its HPACK encoder) over plain streams; the frames it emits and the errors it reports
+ * recorded.
  */
 
 import assert from "node:assert/strict";
@@ -17,7 +18,6 @@ import {
   settingsFrame,
   sniffFrame,
 } from "../../src/h2/frame.ts";
-import { HpackEncoder } from "../../src/h2/hpack_encode.ts";
 import { PeerSettings } from "../../src/h2/peer_settings.ts";
 import { newSender, type Sender, SendScheduler } from "../../src/h2/send_queue.ts";
 
@@ -34,7 +34,6 @@ class Rig {
   readonly out: string[] = [];
   readonly failures: [string, string][] = [];
   acks = 0;
-  readonly encoder = new HpackEncoder();
   readonly send: SendScheduler<Sender>;
   readonly settings: PeerSettings<Sender>;
 
@@ -50,14 +49,12 @@ class Rig {
     this.send = new SendScheduler<Sender>({
       stream: (id) => this.streams.get(id),
       emit: record,
-      emitTrailers: () => assert.fail("no trailers here"),
       ended: (s) => this.streams.delete(s.id),
       writable: () => {},
       fail,
       streamError: () => assert.fail("no stream errors here"),
     });
     this.settings = new PeerSettings(peer, {
-      encoder: this.encoder,
       send: this.send,
       floods: new FloodBudget({ maxControlFrames, floodWindowMs: 60_000 }, peer, fail),
       streams: () => this.streams.values(),
@@ -118,10 +115,10 @@ describe("PeerSettings", () => {
     assert.deepEqual(r.out, []);
   });
 
-  test("HEADER_TABLE_SIZE goes to the encoder: the next block signals the new size", () => {
+  test("HEADER_TABLE_SIZE goes to the scheduler's encoder: the next block signals the new size", () => {
     const r = new Rig();
     r.apply([[SETTING.HEADER_TABLE_SIZE, 0]]);
-    assert.equal(r.encoder.encode([["x-a", "b"]])[0], 0x20);
+    assert.equal(r.send.encoder.encode([["x-a", "b"]])[0], 0x20);
   });
 
   test("ENABLE_PUSH: 0 or 1 from a client, only 0 from a server", () => {

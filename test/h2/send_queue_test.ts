@@ -15,12 +15,13 @@ import {
   sniffFrame,
   windowUpdateFrame,
 } from "../../src/h2/frame.ts";
+import { HpackDecoder } from "../../src/h2/hpack.ts";
 import { newSender, type Sender, SendScheduler } from "../../src/h2/send_queue.ts";
 
-/** A frame the scheduler emitted: DATA with its length, or the trailers of a stream. */
+/** A frame the scheduler emitted: DATA with its length, or a header block, decoded. */
 type Out =
   | { kind: "data"; stream: number; length: number; end: boolean }
-  | { kind: "trailers"; stream: number; fields: FieldList };
+  | { kind: "headers"; stream: number; fields: FieldList; end: boolean };
 
 type Hook =
   | { kind: "ended"; stream: number }
@@ -34,22 +35,27 @@ class Rig {
   readonly hooks: Hook[] = [];
   /** Called from inside `writable`, as an owner that sends its next chunk at once. */
   onWritable: ((s: Sender) => void) | null = null;
+  readonly #decoder = new HpackDecoder();
   readonly send = new SendScheduler<Sender>({
     stream: (id) => this.streams.get(id),
     emit: (bytes) => {
       const r = sniffFrame(bytes, 1 << 24);
       assert.equal(r.kind, "match");
       if (r.kind !== "match") return;
-      assert.equal(r.value.type, FRAME.DATA);
-      assert.equal(r.length, bytes.length, "one frame per emit");
-      this.out.push({
-        kind: "data",
-        stream: r.value.stream,
-        length: r.value.payload.length,
-        end: (r.value.flags & FLAG.END_STREAM) !== 0,
-      });
+      const { type, stream, payload, flags } = r.value;
+      const end = (flags & FLAG.END_STREAM) !== 0;
+      if (type === FRAME.DATA) {
+        assert.equal(r.length, bytes.length, "one DATA frame per emit");
+        this.out.push({ kind: "data", stream, length: payload.length, end });
+        return;
+      }
+      // A header block: HEADERS with END_HEADERS, as these tests keep them small.
+      assert.equal(type, FRAME.HEADERS);
+      assert.notEqual(flags & FLAG.END_HEADERS, 0);
+      const decoded = this.#decoder.decode(payload);
+      assert.ok("headers" in decoded);
+      this.out.push({ kind: "headers", stream, fields: decoded.headers, end });
     },
-    emitTrailers: (s, fields) => this.out.push({ kind: "trailers", stream: s.id, fields }),
     ended: (s) => {
       this.hooks.push({ kind: "ended", stream: s.id });
       this.streams.delete(s.id);
@@ -59,8 +65,8 @@ class Rig {
       this.onWritable?.(s);
     },
     fail: (code, reason) => this.hooks.push({ kind: "fail", code: errorName(code), reason }),
-    streamError: (s, code, reason) =>
-      this.hooks.push({ kind: "streamError", stream: s.id, code: errorName(code), reason }),
+    streamError: (stream, code, reason) =>
+      this.hooks.push({ kind: "streamError", stream, code: errorName(code), reason }),
   });
 
   open(id: number, window: number): Sender {
@@ -156,7 +162,7 @@ describe("SendScheduler", () => {
     r.send.flush();
     assert.deepEqual(r.out.slice(1), [
       { kind: "data", stream: 1, length: 5, end: false },
-      { kind: "trailers", stream: 1, fields: [["grpc-status", "0"]] },
+      { kind: "headers", stream: 1, fields: [["grpc-status", "0"]], end: true },
     ]);
     assert.deepEqual(r.hooks, [
       { kind: "writable", stream: 1, last: false },
@@ -239,5 +245,20 @@ describe("SendScheduler", () => {
     ]);
     assert.equal(r.send.window, 65535);
     assert.equal(s.sendWindow, 2 ** 31 - 10);
+  });
+
+  test("a head goes at once, whatever the windows; heads and trailers share one HPACK table", () => {
+    const r = new Rig();
+    r.send.window = 0;
+    const s = r.open(1, 0);
+    const fields: FieldList = [[":status", "200"], ["x-custom", "value"]];
+    r.send.head(1, fields, false);
+    r.send.data(s, new Uint8Array(0), false);
+    r.send.trailers(s, [["x-custom", "value"]]);
+    assert.deepEqual(r.out, [
+      { kind: "headers", stream: 1, fields, end: false },
+      { kind: "headers", stream: 1, fields: [["x-custom", "value"]], end: true },
+    ]);
+    assert.equal(r.send.encoder.tableSize, "x-custom".length + "value".length + 32);
   });
 });
