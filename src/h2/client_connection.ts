@@ -493,8 +493,6 @@ export class H2ClientConnection {
     if (s !== undefined) this.#recv.consumed(s, n, s.response === "done");
   }
 
-  // ---- internals ------------------------------------------------------------------------------
-
   /** The socket drained what `write` queued: request data may flow again. */
   outputDrained(): void {
     if (this.#over) return;
@@ -520,6 +518,8 @@ export class H2ClientConnection {
   abort(code: number, reason: string): void {
     this.#connectionError(code, reason);
   }
+
+  // ---- internals ------------------------------------------------------------------------------
 
   /** The response is complete: the stream closes if the request is too. */
   #remoteEnded(s: Stream): void {
