@@ -5,8 +5,8 @@
  * of ten streams whose backends answered in the same turn) costs one write rather than one each.
  * Measured with h2load (10 connections x 10 streams) through termination: on Bun the router's
  * CPU per request fell from 57 to 43 µs against a microtask flush (one write per backend read);
- * on Deno it is unchanged. Once closed it takes no more frames: nothing may follow the GOAWAY that ended
- * the connection, whatever its owner still calls.
+ * on Deno it is unchanged. Once closed it takes no more frames: nothing may follow the GOAWAY
+ * that ended the connection, whatever its owner still calls.
  *
  * @module
  */
