@@ -123,6 +123,7 @@ function readListener(
       ? read.readEnum(w, m.get("fronting")!, ["deny", "allow"]) ?? "deny"
       : "deny",
     alpn: only("alpn", "tls") ? readTerminateAlpn(w, m, name) : DEFAULT_TERMINATE_ALPN,
+    responseHeaders: null,
     sshWaitMs: only("ssh_wait", "auto")
       ? duration("ssh_wait", DEFAULT_SSH_WAIT_MS)
       : DEFAULT_SSH_WAIT_MS,

@@ -42,8 +42,69 @@ export interface RouteConfig {
   readonly tls?: boolean;
   readonly pathPrefix?: readonly string[];
   readonly protocol?: readonly DetectedProtocol[];
-  /** The backend name (an address in `to:` becomes a backend named after the address). */
+  /**
+   * The backend name (an address in `to:` becomes a backend named after the address); null on
+   * an http route that redirects or responds instead (exactly one of the three is set).
+   */
+  readonly to: string | null;
+  /** http routes: answer with a redirect, never contacting a backend. */
+  readonly redirect?: RedirectAction;
+  /** http routes: answer with this response, never contacting a backend. */
+  readonly respond?: RespondAction;
+  /** http routes with `path_prefix`: the matched prefix is removed before forwarding. */
+  readonly stripPrefix?: boolean;
+  readonly requestHeaders?: HeaderActions;
+  readonly responseHeaders?: HeaderActions;
+  /** Client addresses let in (others: 403); checked after `deny`, before `auth`. */
+  readonly allow?: readonly Cidr[];
+  /** Client addresses refused with 403. */
+  readonly deny?: readonly Cidr[];
+  readonly auth?: BasicAuth;
+  /** Keep the Authorization header when forwarding (removed by default once `auth` checked it). */
+  readonly forwardAuthHeader?: boolean;
+  readonly rateLimit?: RateLimit;
+}
+
+/**
+ * Header edits on a request or a response: `set` replaces every field of that name (or adds
+ * one), `remove` deletes them; names compare case-insensitively. Connection, Transfer-Encoding,
+ * Content-Length, Host and the forwarded headers cannot be named (a config error).
+ */
+export interface HeaderActions {
+  /** Names as written in the config, in order. */
+  readonly set: readonly (readonly [name: string, value: string])[];
+  /** Lower-cased names. */
+  readonly remove: readonly string[];
+}
+
+/** `redirect:`; `to` "https" keeps host (without port), path and query. */
+export interface RedirectAction {
+  /** "https", or a template with {host} {path} {query} {uri}. */
   readonly to: string;
+  readonly status: 301 | 302 | 303 | 307 | 308;
+}
+
+/** `respond:`: a fixed answer. */
+export interface RespondAction {
+  readonly status: number;
+  readonly body: string;
+  readonly headers: readonly (readonly [name: string, value: string])[];
+}
+
+/** `auth: { basic: ... }`: users with bcrypt hashes. */
+export interface BasicAuth {
+  readonly realm: string;
+  /** user name -> bcrypt hash ($2a$/$2b$/$2y$). */
+  readonly users: ReadonlyMap<string, string>;
+}
+
+/** `rate_limit:` a token bucket per client address (IPv6 by /64). */
+export interface RateLimit {
+  /** Tokens added per `perMs`. */
+  readonly requests: number;
+  readonly perMs: number;
+  /** Bucket size (defaults to `requests`). */
+  readonly burst: number;
 }
 
 /** Forwarded headers an http listener may add. */
@@ -80,6 +141,8 @@ export interface ListenerConfig {
   readonly fronting: "deny" | "allow";
   /** tls with terminate: the ALPN protocols offered to clients, in order of preference. */
   readonly alpn: readonly TerminateAlpn[];
+  /** http: header edits on every response of the listener, its own answers included. */
+  readonly responseHeaders: HeaderActions | null;
   /** auto only: how long a silent client may wait before it counts as ssh. */
   readonly sshWaitMs: number;
   readonly inspectTimeoutMs: number;

@@ -24,6 +24,7 @@ function listener(
     routes: routes.map((r, index) => ({ index, ...r })),
     fronting: "deny",
     alpn: ["h2", "http/1.1"],
+    responseHeaders: null,
     sshWaitMs: 1,
     inspectTimeoutMs: 1,
     idleTimeoutMs: 1,
