@@ -1,6 +1,7 @@
 /**
- * Switchyard's command line: `run`, `check`, `explain`, `version`. Exit codes follow the
- * contract: 0 success, 1 failure (explain: nothing matches), 2 bad usage or invalid config.
+ * Switchyard's command line: `run`, `check`, `explain`, `hash-password`, `version`. Exit codes
+ * follow the contract: 0 success, 1 failure (explain: nothing matches), 2 bad usage or invalid
+ * config.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import { parseArgs } from "node:util";
 import { check } from "./cli/check.ts";
 import { demo } from "./cli/demo.ts";
 import { explain } from "./cli/explain.ts";
+import { hashPassword } from "./cli/hash_password.ts";
 import { healthcheck } from "./cli/healthcheck.ts";
 import { run } from "./cli/run.ts";
 import { parseTproxyOptions, tproxySetup } from "./cli/tproxy_setup.ts";
@@ -32,6 +34,8 @@ Usage:
                                                       (exit 1 while any of it is missing)
   switchyard healthcheck [-c FILE] [--url URL]        GET /healthz of FILE's admin endpoint:
                                                       exit 0 on 200, 1 otherwise
+  switchyard hash-password                            read a password (one line) on stdin,
+                                                      print its bcrypt hash for auth.basic
   switchyard version                                  version and runtime
   switchyard --help                                   this text
 `;
@@ -101,6 +105,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "healthcheck":
       return await healthcheck(file, values.url);
+    case "hash-password":
+      return await hashPassword();
     case "version":
       process.stdout.write(`switchyard ${VERSION} (${runtime.version})\n`);
       return 0;
