@@ -1,6 +1,8 @@
 /**
  * `explain -c FILE --listener NAME [--sni N] [--host N] [--alpn P] [--src IP]`: print the
- * route, backend and server a connection with those properties would get.
+ * route, backend and server a connection with those properties would get, or what an http
+ * route answers instead (redirect, respond), then one indented line per action (access
+ * control, rate limit, header edits, strip_prefix, the listener's response_headers).
  *
  * @module
  */
@@ -13,6 +15,7 @@ import { sourceRoute } from "../proxy/transparent.ts";
 import { compileRouter } from "../route/router.ts";
 import { normalizeName } from "../route/name.ts";
 import { EXIT_INVALID, loadOrReport } from "./config_arg.ts";
+import { describeActions, describeAnswer } from "./explain_actions.ts";
 
 /** What `explain` is asked about. */
 export interface ExplainArgs {
@@ -22,6 +25,8 @@ export interface ExplainArgs {
   host?: string;
   alpn?: string[];
   src?: string;
+  /** The HTTP request path, for routes with `path_prefix`. */
+  path?: string;
 }
 
 /** Runs `explain`; returns the exit code (0 matched, 1 nothing matches, 2 bad input). */
@@ -47,11 +52,22 @@ export function explain(a: ExplainArgs): number {
     sni: a.sni === undefined ? null : normalizeName(a.sni),
     host: a.host === undefined ? null : normalizeName(a.host),
     alpn: a.alpn ?? [],
+    ...(a.path === undefined ? {} : { path: a.path }),
     src,
     local: localAddresses.has(srcText),
   });
+  const actions = describeActions(l, route, { text: srcText, ip: src });
+  const answer = route === null ? null : describeAnswer(route);
+  if (answer !== null) {
+    process.stdout.write(
+      [`listener ${l.name}: route #${route!.index} -> ${answer}`, ...actions, ""].join("\n"),
+    );
+    return 0;
+  }
   if (backend === null) {
-    process.stdout.write(`listener ${l.name}: no route matches and there is no default\n`);
+    process.stdout.write(
+      [`listener ${l.name}: no route matches and there is no default`, ...actions, ""].join("\n"),
+    );
     return 1;
   }
   const b = config.backends.get(backend)!;
@@ -64,5 +80,6 @@ export function explain(a: ExplainArgs): number {
       server?.config.name ?? "(none up)"
     }\n`,
   );
+  if (actions.length > 0) process.stdout.write(`${actions.join("\n")}\n`);
   return 0;
 }

@@ -36,3 +36,17 @@ export function parseDuration(text: string, days = false): number | null {
   }
   return Number.isSafeInteger(total) ? total : null;
 }
+
+/** `ms` written as the config would: "1s", "250ms", "1m30s", "2h"; days only with `days`. */
+export function formatDuration(ms: number, days = false): string {
+  if (ms === 0) return "0s";
+  let rest = ms;
+  let out = "";
+  for (const unit of ORDER) {
+    if (unit === "d" && !days) continue;
+    const n = Math.floor(rest / UNIT_MS[unit]);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * UNIT_MS[unit];
+  }
+  return out;
+}

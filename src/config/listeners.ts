@@ -9,6 +9,7 @@ import { readEndpoint } from "./addresses.ts";
 import type { BindUse } from "./binds.ts";
 import { readAcceptProxy, readForwarded } from "./listener_options.ts";
 import { checkName } from "./names.ts";
+import { readHeaderActions } from "./route_actions.ts";
 import { checkProtocol, readRoutes, type RouteOwner } from "./routes.ts";
 import * as read from "./scalars.ts";
 import { readTarget, type Refs } from "./targets.ts";
@@ -27,6 +28,7 @@ const LISTENER_KEYS = [
   "terminate",
   "fronting",
   "alpn",
+  "response_headers",
   "ssh_wait",
   "inspect_timeout",
   "idle_timeout",
@@ -39,6 +41,9 @@ const LISTENER_HINTS = {
   default_backend: "default",
   rules: "routes",
   maxconn: "max_connections",
+  headers: "response_headers",
+  header: "response_headers",
+  add_header: "response_headers",
 };
 
 const PROTOCOLS: readonly ListenerProtocol[] = ["tcp", "tls", "http", "auto"];
@@ -123,7 +128,9 @@ function readListener(
       ? read.readEnum(w, m.get("fronting")!, ["deny", "allow"]) ?? "deny"
       : "deny",
     alpn: only("alpn", "tls") ? readTerminateAlpn(w, m, name) : DEFAULT_TERMINATE_ALPN,
-    responseHeaders: null,
+    responseHeaders: only("response_headers", "http")
+      ? readHeaderActions(w, m.get("response_headers")!) ?? null
+      : null,
     sshWaitMs: only("ssh_wait", "auto")
       ? duration("ssh_wait", DEFAULT_SSH_WAIT_MS)
       : DEFAULT_SSH_WAIT_MS,

@@ -9,12 +9,14 @@ import { isDnsName } from "../net/endpoint.ts";
 import { parseIp } from "../net/ip.ts";
 import { normalizeName } from "../route/name.ts";
 import { readCidrs } from "./addresses.ts";
+import { ACTION_HINTS, ACTION_KEYS, checkAnswer, readActions } from "./route_actions.ts";
 import { readBool, readEnum, readList, readStrings } from "./scalars.ts";
 import { readTarget, type Refs } from "./targets.ts";
 import type { DetectedProtocol, ListenerProtocol, RouteConfig } from "./types.ts";
 import { describe, type Entry, item, type Walker } from "./yaml_walk.ts";
 
-const ROUTE_KEYS = [
+/** The keys that decide whether a route matches (the others say what it does). */
+const MATCH_KEYS = [
   "sni",
   "host",
   "alpn",
@@ -25,8 +27,12 @@ const ROUTE_KEYS = [
   "tls",
   "path_prefix",
   "protocol",
-  "to",
 ];
+
+const ROUTE_KEYS = [...MATCH_KEYS, "to", ...ACTION_KEYS];
+
+/** RouteConfig fields of the match keys. */
+const MATCH_FIELDS = new Set(MATCH_KEYS.map((k) => k === "path_prefix" ? "pathPrefix" : k));
 
 /** Words from other proxies' configs, mapped to the key that does their job here. */
 const ROUTE_HINTS = {
@@ -40,6 +46,7 @@ const ROUTE_HINTS = {
   hostname: "host",
   source: "src",
   destination: "dst",
+  ...ACTION_HINTS,
 };
 
 /** Listener protocols each protocol-specific route key makes sense on. */
@@ -50,6 +57,7 @@ export const ROUTE_KEY_PROTOCOLS: Readonly<Record<string, readonly ListenerProto
   path_prefix: ["http", "auto"],
   tls: ["http"],
   protocol: ["auto"],
+  ...Object.fromEntries(ACTION_KEYS.map((k) => [k, ["http"] as const])),
 };
 
 const DETECTED: readonly DetectedProtocol[] = ["tls", "http", "h2c", "ssh", "unknown"];
@@ -151,8 +159,12 @@ function readRoute(
   if (usable("path_prefix")) route.pathPrefix = readPrefixes(w, m.get("path_prefix")!);
   if (usable("protocol")) route.protocol = readProtocols(w, m.get("protocol")!);
   const to = m.get("to");
-  if (to === undefined) w.error(e.node, e.path, `route needs "to": a backend name or address`);
-  else route.to = readTarget(w, to, refs);
+  // An http route may redirect or respond instead (on a listener whose protocol is invalid,
+  // already reported, give it the benefit of the doubt).
+  if (owner.protocol === "http" || owner.protocol === undefined) checkAnswer(w, e, m);
+  else if (to === undefined) w.error(e.node, e.path, `route needs "to": a backend name or address`);
+  route.to = to === undefined ? null : readTarget(w, to, refs);
+  Object.assign(route, readActions(w, m, usable));
   return w.problems.slice(before).some((p) => p.severity === "error")
     ? undefined
     : route as unknown as RouteConfig;
@@ -178,7 +190,7 @@ export function readRoutes(w: Walker, e: Entry, owner: RouteOwner, refs: Refs): 
     const route = readRoute(w, entry, i, owner, refs);
     if (route === undefined) return;
     routes.push(route);
-    const matchesAll = Object.keys(route).every((k) => k === "index" || k === "to");
+    const matchesAll = !Object.keys(route).some((k) => MATCH_FIELDS.has(k));
     if (catchAll === undefined && matchesAll) catchAll = i;
   });
   return routes;

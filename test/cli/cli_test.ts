@@ -12,6 +12,7 @@ import { describe, test } from "node:test";
 import { exec } from "../helpers/clients.ts";
 import { routerCommand } from "../helpers/router.ts";
 import { runtimeName } from "../helpers/runtime.ts";
+import { HASH } from "../config/problems.ts";
 
 function cli(args: string[]) {
   const [cmd, argv] = routerCommand(args);
@@ -99,6 +100,78 @@ describe(`command line (${runtimeName})`, () => {
     const bad = await cli(["explain", "-c", file, "--listener", "nope"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /secure/);
+  });
+
+  test("explain: an http route's answer and actions, one indented line each", async () => {
+    const file = configFile(`listeners:
+  web:
+    bind: "127.0.0.1:0"
+    protocol: http
+    response_headers: { set: { Strict-Transport-Security: "max-age=31536000" } }
+    routes:
+      - { host: old.test, redirect: { to: "https://new.test{uri}", status: 301 } }
+      - { host: down.test, respond: { status: 503, body: "Back soon\\n", headers: { Retry-After: "600" } } }
+      - host: admin.test
+        deny: 203.0.113.7/32
+        allow: [203.0.113.0/24, "2001:db8::/32"]
+        auth: { basic: { realm: admin, users: { alice: "${HASH}" } } }
+        to: app
+      - host: api.test
+        request_headers: { set: { X-Env: prod }, remove: [X-Debug] }
+        response_headers: { remove: [Server, X-Powered-By] }
+        rate_limit: { requests: 20, per: 1s, burst: 40 }
+        to: app
+      - { host: plain.test, to: app }
+  plain:
+    bind: "127.0.0.1:0"
+    protocol: http
+    routes:
+      - { redirect: https }
+backends:
+  app: { servers: ["127.0.0.1:7"] }
+`);
+    const ask = async (listener: string, ...more: string[]) => {
+      const r = await cli(["explain", "-c", file, "--listener", listener, ...more]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const hsts = '  listener response_headers: set Strict-Transport-Security: "max-age=31536000"\n';
+    assert.equal(
+      await ask("plain"),
+      "listener plain: route #0 -> redirect 308 to https://{host}{uri}\n",
+    );
+    assert.equal(
+      await ask("web", "--host", "old.test"),
+      "listener web: route #0 -> redirect 301 to https://new.test{uri}\n" + hsts,
+    );
+    assert.equal(
+      await ask("web", "--host", "down.test"),
+      'listener web: route #1 -> respond 503 with "Back soon\\n" (10 bytes)\n' +
+        '  respond headers: Retry-After: "600"\n' + hsts,
+    );
+    assert.equal(
+      await ask("web", "--host", "admin.test", "--src", "203.0.113.9"),
+      "listener web: route #2 -> backend app -> server 127.0.0.1:7\n" +
+        "  deny: 203.0.113.7/32 get 403 (203.0.113.9 does not)\n" +
+        "  allow: 203.0.113.0/24, 2001:db8::/32; others get 403 (203.0.113.9 is let in)\n" +
+        '  auth: basic, realm "admin", users alice; 401 without a valid password; ' +
+        "Authorization removed before forwarding\n" + hsts,
+    );
+    assert.match(
+      await ask("web", "--host", "admin.test"),
+      /allow: .*; others get 403 \(127\.0\.0\.1 gets 403\)/,
+    );
+    assert.equal(
+      await ask("web", "--host", "api.test"),
+      "listener web: route #3 -> backend app -> server 127.0.0.1:7\n" +
+        "  rate_limit: 20 requests per 1s per client address, burst 40; 429 beyond\n" +
+        '  request_headers: set X-Env: "prod"; remove x-debug\n' +
+        "  response_headers: remove server, x-powered-by\n" + hsts,
+    );
+    assert.equal(
+      await ask("web", "--host", "plain.test"),
+      "listener web: route #4 -> backend app -> server 127.0.0.1:7\n" + hsts,
+    );
   });
 
   test("run: an address already in use is a clear start-up error, exit 1", async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseDuration } from "../../src/config/duration.ts";
+import { formatDuration, parseDuration } from "../../src/config/duration.ts";
 
 test("durations: each unit and combinations, largest unit first", () => {
   assert.equal(parseDuration("250ms"), 250);
@@ -45,4 +45,14 @@ test("durations: days only where asked for, largest unit first", () => {
   assert.equal(parseDuration("1d12h", true), 129_600_000);
   assert.equal(parseDuration("30d"), null);
   assert.equal(parseDuration("12h1d", true), null);
+});
+
+test("durations: formatted as written, and read back to the same value", () => {
+  const cases: [number, string][] = [[0, "0s"], [250, "250ms"], [1000, "1s"], [90_000, "1m30s"]];
+  cases.push([3_723_004, "1h2m3s4ms"], [129_600_000, "36h"]);
+  for (const [ms, text] of cases) {
+    assert.equal(formatDuration(ms), text);
+    assert.equal(parseDuration(text), ms);
+  }
+  assert.equal(formatDuration(129_600_000, true), "1d12h");
 });

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseConfig } from "../../src/config/load.ts";
+import { completedIssue18 } from "./problems.ts";
 
 const EXAMPLE = readFileSync(
   new URL("../fixtures/config/contract_example.yaml", import.meta.url),
@@ -46,31 +47,40 @@ function mutate(text: string, rand: () => number): string {
   return lines.join("\n");
 }
 
+/** Parses `iterations` mutations of `base`: none throws, every problem is positioned. */
+function fuzz(base: string, seed: number, iterations: number): void {
+  const rand = random(seed);
+  let invalid = 0;
+  for (let i = 0; i < iterations; i++) {
+    const text = mutate(base, rand);
+    let result;
+    try {
+      result = parseConfig(text, "fuzz.yaml");
+    } catch (err) {
+      assert.fail(`iteration ${i} threw ${err}\n--- text ---\n${text}`);
+    }
+    const lineCount = text.split("\n").length;
+    for (const p of result.problems) {
+      const where = `iteration ${i}: ${JSON.stringify(p)}\n--- text ---\n${text}`;
+      assert.ok(p.line >= 1 && p.line <= lineCount + 1 && p.col >= 1, where);
+      assert.equal(p.file, "fuzz.yaml", where);
+    }
+    const errors = result.problems.some((p) => p.severity === "error");
+    assert.equal(result.config === null, errors, `iteration ${i}`);
+    if (errors) invalid++;
+  }
+  // The mutations must actually exercise the error paths, not just whitespace.
+  assert.ok(invalid > iterations / 4, `only ${invalid} invalid`);
+}
+
 test(
   `${ITERATIONS} mutated configs: no throw, every problem at line >= 1`,
   { timeout: 120_000 },
-  () => {
-    const rand = random(20240601);
-    let invalid = 0;
-    for (let i = 0; i < ITERATIONS; i++) {
-      const text = mutate(EXAMPLE, rand);
-      let result;
-      try {
-        result = parseConfig(text, "fuzz.yaml");
-      } catch (err) {
-        assert.fail(`iteration ${i} threw ${err}\n--- text ---\n${text}`);
-      }
-      const lineCount = text.split("\n").length;
-      for (const p of result.problems) {
-        const where = `iteration ${i}: ${JSON.stringify(p)}\n--- text ---\n${text}`;
-        assert.ok(p.line >= 1 && p.line <= lineCount + 1 && p.col >= 1, where);
-        assert.equal(p.file, "fuzz.yaml", where);
-      }
-      const errors = result.problems.some((p) => p.severity === "error");
-      assert.equal(result.config === null, errors, `iteration ${i}`);
-      if (errors) invalid++;
-    }
-    // The mutations must actually exercise the error paths, not just whitespace.
-    assert.ok(invalid > ITERATIONS / 4, `only ${invalid} invalid`);
-  },
+  () => fuzz(EXAMPLE, 20240601, ITERATIONS),
+);
+
+test(
+  `${ITERATIONS / 4} mutated route-action configs (issue #18): no throw, positioned problems`,
+  { timeout: 120_000 },
+  () => fuzz(completedIssue18(), 20250118, ITERATIONS / 4),
 );

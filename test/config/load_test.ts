@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { formatProblem, loadConfigFile, parseConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/types.ts";
-import { BASE, yaml } from "./problems.ts";
+import { BASE, completedIssue18, HASH, ISSUE_18, yaml } from "./problems.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const CONTRACT = join(ROOT, "test/fixtures/config/contract_example.yaml");
@@ -275,4 +275,124 @@ test("a config with only warnings is returned", () => {
   );
   assert.ok(config);
   assert.deepEqual(problems.map((p) => p.severity), ["warning"]);
+});
+
+test("route actions: issue #18's example verbatim lacks only a bind, backends and a real hash", () => {
+  const { config, problems } = parseConfig(ISSUE_18, "c.yaml");
+  assert.equal(config, null);
+  assert.deepEqual(problems.map(formatProblem), [
+    'c.yaml:6:58: listeners.web.routes[0].to: unknown backend "acme"',
+    'c.yaml:8:3: listeners.site: listener "site" needs "bind", e.g. bind: ":80"',
+    'c.yaml:20:13: listeners.site.routes[1].to: unknown backend "api"',
+    "c.yaml:23:56: listeners.site.routes[2].auth.basic.users.alice: expected a bcrypt hash " +
+    '($2a$, $2b$ or $2y$, a cost from 04 to 31, "$" and 53 characters), not a password: ' +
+    'make one with "switchyard hash-password"',
+    'c.yaml:24:13: listeners.site.routes[2].to: unknown backend "admin"',
+  ]);
+});
+
+test("route actions: issue #18's example, completed, gives the expected objects", () => {
+  const config = parse(completedIssue18());
+  const web = config.listeners.get("web")!;
+  assert.equal(web.responseHeaders, null);
+  assert.deepEqual(web.routes, [
+    { index: 0, pathPrefix: ["/.well-known/acme-challenge/"], to: "acme" },
+    { index: 1, to: null, redirect: { to: "https", status: 308 } },
+  ]);
+  const site = config.listeners.get("site")!;
+  assert.deepEqual(site.responseHeaders, {
+    set: [["Strict-Transport-Security", "max-age=31536000"]],
+    remove: [],
+  });
+  const [old, app, admin, down] = site.routes;
+  assert.deepEqual(old, {
+    index: 0,
+    host: ["old.example.com"],
+    to: null,
+    redirect: { to: "https://new.example.com{uri}", status: 301 },
+  });
+  assert.deepEqual(app, {
+    index: 1,
+    host: ["app.example.com"],
+    pathPrefix: ["/api/"],
+    to: "api",
+    stripPrefix: true,
+    requestHeaders: { set: [["X-Env", "prod"]], remove: ["x-debug"] },
+    responseHeaders: { set: [["X-Frame-Options", "DENY"]], remove: ["server", "x-powered-by"] },
+    rateLimit: { requests: 20, perMs: 1000, burst: 40 },
+  });
+  const { allow, auth, ...rest } = admin;
+  assert.deepEqual(rest, { index: 2, host: ["admin.example.com"], to: "admin" });
+  assert.deepEqual(allow?.map((c) => [c.text, c.family, c.prefix]), [
+    ["203.0.113.0/24", 4, 24],
+    ["2001:db8::/32", 6, 32],
+  ]);
+  assert.equal(auth?.realm, "admin");
+  assert.deepEqual([...auth!.users], [["alice", HASH]]);
+  assert.deepEqual(down, {
+    index: 3,
+    host: ["down.example.com"],
+    to: null,
+    respond: { status: 503, body: "Back soon\n", headers: [["Retry-After", "600"]] },
+  });
+});
+
+test("route actions: defaults, shorthands, case and order of header names, frozen users", () => {
+  const { config, problems } = parseConfig(
+    yaml(
+      "listeners:",
+      "  web:",
+      '    bind: ":80"',
+      "    protocol: http",
+      "    response_headers: { remove: [Server] }",
+      "    routes:",
+      '      - { host: a.test, redirect: "https://b.test{path}?x=1&{query}" }',
+      '      - { host: b.test, redirect: { to: "/moved{uri}", status: 307 } }',
+      "      - { host: c.test, respond: {} }",
+      "      - { host: d.test, respond: { status: 204, headers: { X-Empty: '' } } }",
+      "      - host: e.test",
+      "        to: app",
+      "        strip_prefix: false",
+      "        request_headers: { set: { x-b: '2', X-A: '1' } }",
+      "        response_headers: { remove: X-Powered-By }",
+      "        deny: 10.0.0.0/8",
+      "        rate_limit: { requests: 5 }",
+      `        auth: { basic: { realm: "Staff only", users: { bob: "${HASH}", alice: "${HASH}" } } }`,
+      "        forward_auth_header: true",
+      "      - { allow: [192.0.2.0/24], respond: { status: 403 } }",
+      "      - { host: f.test, to: app }",
+      "backends:",
+      '  app: { servers: ["127.0.0.1:3000"] }',
+    ),
+    "t.yaml",
+  );
+  // allow is no match key: the route above it still catches every request.
+  assert.deepEqual(problems.map(formatProblem), [
+    "t.yaml:21:9: warning: listeners.web.routes[6]: never matches: listeners.web.routes[5] " +
+    "above matches every connection",
+  ]);
+  const web = config!.listeners.get("web")!;
+  assert.deepEqual(web.responseHeaders, { set: [], remove: ["server"] });
+  const r = web.routes;
+  assert.deepEqual(r[0].redirect, { to: "https://b.test{path}?x=1&{query}", status: 308 });
+  assert.deepEqual(r[1].redirect, { to: "/moved{uri}", status: 307 });
+  assert.deepEqual(r[2], {
+    index: 2,
+    host: ["c.test"],
+    to: null,
+    respond: { status: 200, body: "", headers: [] },
+  });
+  assert.deepEqual(r[3].respond, { status: 204, body: "", headers: [["X-Empty", ""]] });
+  assert.equal(r[4].stripPrefix, false);
+  assert.deepEqual(r[4].requestHeaders, { set: [["x-b", "2"], ["X-A", "1"]], remove: [] });
+  assert.deepEqual(r[4].responseHeaders, { set: [], remove: ["x-powered-by"] });
+  assert.deepEqual(r[4].deny?.map((c) => c.text), ["10.0.0.0/8"]);
+  assert.deepEqual(r[4].rateLimit, { requests: 5, perMs: 1000, burst: 5 });
+  assert.equal(r[4].auth?.realm, "Staff only");
+  assert.deepEqual([...r[4].auth!.users.keys()], ["bob", "alice"]);
+  assert.equal(r[4].forwardAuthHeader, true);
+  assert.equal((r[4].auth!.users as unknown as { set?: unknown }).set, undefined);
+  assert.ok(Object.isFrozen(r[4].requestHeaders!.set[0]));
+  assert.deepEqual(r[5].allow?.map((c) => c.text), ["192.0.2.0/24"]);
+  assert.equal(r[5].to, null);
 });
