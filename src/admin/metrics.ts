@@ -139,6 +139,16 @@ export function renderMetrics(src: MetricsSource, now = Date.now()): string {
       })
     ),
   );
+  f.family(
+    "switchyard_http_rate_limited_total",
+    "counter",
+    "HTTP requests refused by a route's rate_limit (429), by route index.",
+    L.flatMap(([listener, c]) =>
+      [...c.rateLimited].map(([route, n]) =>
+        [{ listener, route }, n] as [Record<string, string>, number]
+      )
+    ),
+  );
   const servers = [...src.backends].flatMap(([backend, b]) =>
     b.servers.map((s) => ({ backend, s }))
   );

@@ -13,6 +13,11 @@ import type { AccessFields, AccessRecord } from "./logger.ts";
 export type Outcome =
   | "ok"
   | "acme_challenge"
+  | "redirected"
+  | "responded"
+  | "denied"
+  | "unauthorized"
+  | "rate_limited"
   | "terminated"
   | "upgraded"
   | "not_tls"

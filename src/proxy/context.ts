@@ -29,6 +29,8 @@ export interface ListenerCounters extends ByteCounters {
   sniffFailures: Map<string, number>;
   /** HTTP requests answered, by "backend\tstatus". */
   httpRequests: Map<string, number>;
+  /** HTTP requests refused by a route's rate_limit, by route index. */
+  rateLimited: Map<string, number>;
 }
 
 /** Creates zeroed counters. */
@@ -42,6 +44,7 @@ export function newCounters(): ListenerCounters {
     routed: new Map(),
     sniffFailures: new Map(),
     httpRequests: new Map(),
+    rateLimited: new Map(),
   };
 }
 

@@ -35,6 +35,17 @@ import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
 import { type Exchange, logExchange, newExchange } from "./http_exchange.ts";
 import { H2Upstream } from "./h2_upstream.ts";
+import {
+  forwardTarget,
+  gate,
+  type GateAnswer,
+  hasGate,
+  requestEdits,
+  requestFieldEdits,
+} from "./route_gate.ts";
+import { h2Answer, responseEdits } from "./own_answer.ts";
+import { editFieldList } from "../route/actions/headers.ts";
+import type { HeaderActions } from "../config/types.ts";
 import { putIdle, shareable } from "./idle_pool.ts";
 import type { BackendStreamOwner } from "./h2_backend.ts";
 import { type BackendStream, H2Backends } from "./h2_backends.ts";
@@ -242,6 +253,58 @@ export class H2Session implements ConnHandlers {
     }
     const { route, backend: name } = this.ctx.router.decide(this.#routeInput(req.host, ex.path));
     ex.route = route;
+    if (route !== null && hasGate(route)) {
+      const r = gate(route, {
+        ip: this.#src!,
+        host: req.host,
+        target: req.path,
+        authorization: req.fields.find(([n]) => n === "authorization")?.[1] ?? null,
+      }, () => bump(this.ctx.counters.rateLimited, String(route.index)));
+      if (r instanceof Promise) {
+        // A password is being checked (bcrypt, off the event loop); body bytes wait in `early`.
+        r.then((a) => {
+          if (this.#streams.get(id) !== s) return;
+          if (a !== null) this.#gateAnswer(s, a);
+          else this.#toBackend(s, req, endStream, name);
+        });
+        return;
+      }
+      if (r !== null) {
+        this.#gateAnswer(s, r);
+        return;
+      }
+    }
+    this.#toBackend(s, req, endStream, name);
+  }
+
+  /** Answers a stream the route's actions decided on. */
+  #gateAnswer(s: Stream, a: GateAnswer): void {
+    const { fields, body } = h2Answer(a, this.#edits(s));
+    const head = s.ex.method === "HEAD" || body.length === 0;
+    s.answered = true;
+    this.#h2.respond(s.id, fields, head);
+    if (!head) this.#h2.data(s.id, body, true);
+    s.ex.status = a.status;
+    s.ex.bytesOut += head ? 0 : body.length;
+    this.#finish(s, a.outcome, a.reason, false, a.status);
+  }
+
+  /** The response-header edits for stream `s`: its route's, then the listener's. */
+  #edits(s: Stream): HeaderActions[] {
+    return responseEdits(s.ex.route, this.ctx.listener.responseHeaders);
+  }
+
+  /** `fields` (a response head) with the response-header edits of `s` applied. */
+  #edited(s: Stream, fields: FieldList): FieldList {
+    let out = fields;
+    for (const e of this.#edits(s)) out = editFieldList(out, e);
+    return out;
+  }
+
+  /** Sends the stream to backend `name` (null: no route and no default, 503). */
+  #toBackend(s: Stream, req: H2RequestHead, endStream: boolean, name: string | null): void {
+    const { ex, id } = s;
+    const route = ex.route;
     if (name === null) {
       this.#answer(s, 503, "no route for this host", "no_route");
       return;
@@ -254,7 +317,13 @@ export class H2Session implements ConnHandlers {
     const remote = this.client.remote;
     const chunked = !endStream && req.contentLength === null;
     const head = addForwarded(
-      http1RequestHead(req, endStream ? "none" : chunked ? "chunked" : "length"),
+      route === null
+        ? http1RequestHead(req, endStream ? "none" : chunked ? "chunked" : "length")
+        : requestEdits(
+          route,
+          http1RequestHead(req, endStream ? "none" : chunked ? "chunked" : "length"),
+          req.path,
+        ),
       this.ctx.listener.forwarded,
       {
         client: remote.host,
@@ -294,7 +363,7 @@ export class H2Session implements ConnHandlers {
         s.answered = true;
         s.moved = clock.now;
         s.ex.status = Number(fields[0][1]);
-        this.#h2.respond(s.id, fields, end);
+        this.#h2.respond(s.id, this.#edited(s, fields), end);
       },
       body: (chunk) => {
         s.ex.bytesOut += chunk.length;
@@ -385,7 +454,10 @@ export class H2Session implements ConnHandlers {
     s.http2 = true;
     const balancer = this.ctx.backends.get(name)!;
     const scheme = balancer.config.tls === null ? "http" : "https";
-    const fields = addForwardedFields(h2BackendFields(req, scheme), this.ctx.listener.forwarded, {
+    const route = s.ex.route;
+    const base = h2BackendFields({ ...req, path: forwardTarget(route, req.path) }, scheme);
+    const edited = route === null ? base : requestFieldEdits(route, base);
+    const fields = addForwardedFields(edited, this.ctx.listener.forwarded, {
       client: this.client.remote.host,
       proto: this.tls !== null ? "https" : "http",
       host: req.authority ?? req.fields.find(([n]) => n === "host")?.[1] ?? null,
@@ -395,7 +467,7 @@ export class H2Session implements ConnHandlers {
         s.answered = true;
         s.moved = clock.now;
         s.ex.status = Number(head[0]?.[1] ?? 0);
-        this.#h2.respond(s.id, head, end);
+        this.#h2.respond(s.id, this.#edited(s, head), end);
         if (end) this.#finish(s, "ok", undefined, false);
       },
       body: (chunk, end) => {
@@ -476,11 +548,15 @@ export class H2Session implements ConnHandlers {
     const text = raw ? detail : `${status} ${reasonPhrase(status)}${detail ? `: ${detail}` : ""}\n`;
     const body = new TextEncoder().encode(text);
     const head = s.ex.method === "HEAD";
-    this.#h2.respond(s.id, [
-      [":status", String(status)],
-      ["content-type", "text/plain; charset=utf-8"],
-      ["content-length", String(body.length)],
-    ], head);
+    this.#h2.respond(
+      s.id,
+      this.#edited(s, [
+        [":status", String(status)],
+        ["content-type", "text/plain; charset=utf-8"],
+        ["content-length", String(body.length)],
+      ]),
+      head,
+    );
     if (!head) this.#h2.data(s.id, body, true);
     s.ex.status = status;
     s.ex.bytesOut += head ? 0 : body.length;

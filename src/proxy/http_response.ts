@@ -20,6 +20,8 @@ import { concat } from "../wire/bytes.ts";
 import { latin1 } from "../http1/fields.ts";
 import type { Exchange, Upstream } from "./http_exchange.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
+import type { HeaderActions } from "../config/types.ts";
+import { editResponseHead, responseEdits } from "./own_answer.ts";
 
 /** Longest response head a backend may send (502 beyond). */
 const MAX_RESPONSE_HEAD = 65536;
@@ -69,7 +71,8 @@ export class HttpResponse {
   #heldHead: Uint8Array | null = null;
   readonly #owner: ResponseOwner;
 
-  constructor(owner: ResponseOwner) {
+  /** `listenerEdits`: the listener's response_headers, applied to every response head. */
+  constructor(owner: ResponseOwner, readonly listenerEdits: HeaderActions | null = null) {
     this.#owner = owner;
   }
 
@@ -177,7 +180,12 @@ export class HttpResponse {
       up.reusable = false;
       this.#closes = true;
     }
-    const out = res.conflictingLength ? withoutContentLength(head) : head;
+    const plain = res.conflictingLength ? withoutContentLength(head) : head;
+    // Most routes edit nothing: no list is built for them.
+    const edits = ex.route?.responseHeaders !== undefined || this.listenerEdits !== null;
+    const out = edits
+      ? editResponseHead(plain, responseEdits(ex.route, this.listenerEdits))
+      : plain;
     this.#state = "body";
     if (kind.kind === "none") {
       this.#owner.write(out);

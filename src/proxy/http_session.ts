@@ -33,6 +33,8 @@ import { dial, type Lease } from "./dial.ts";
 import { forwardWhole } from "./forward.ts";
 import { type Exchange, logExchange, newExchange, type Upstream } from "./http_exchange.ts";
 import { HttpResponse } from "./http_response.ts";
+import { gate, type GateAnswer, hasGate, requestEdits } from "./route_gate.ts";
+import { editResponse, http1Answer, responseEdits } from "./own_answer.ts";
 import { H2Session } from "./h2_session.ts";
 import type { Pipe, PipeOutcome } from "./pipe.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
@@ -101,7 +103,7 @@ export class HttpSession implements ConnHandlers {
       complete: (close) => this.#responseDone(close),
       tunnel: (head, rest) => this.#tunnel(head, rest),
       abort: (reason, status, outcome) => this.#abort(reason, status, outcome),
-    });
+    }, ctx.listener.responseHeaders);
   }
 
   /** Starts reading the first request. */
@@ -283,11 +285,52 @@ export class HttpSession implements ConnHandlers {
     }
     const { route, backend: name } = this.ctx.router.decide(this.#routeInput(head.host, head.path));
     this.#ex.route = route;
+    if (route !== null && hasGate(route)) {
+      const r = gate(route, {
+        ip: this.#src!,
+        host: head.host,
+        target: head.target,
+        authorization: fieldOf(head, "authorization"),
+      }, () => bump(this.ctx.counters.rateLimited, String(route.index)));
+      if (r instanceof Promise) {
+        // A password is being checked (bcrypt, off the event loop): hold the connection.
+        this.#req = "dialing";
+        this.client.pause();
+        r.then((a) => {
+          if (this.#done || this.#closing) return;
+          if (a !== null) this.#gateAnswer(a, head);
+          else this.#toBackend(head, bytes, name);
+        });
+        return;
+      }
+      if (r !== null) {
+        this.#gateAnswer(r, head);
+        return;
+      }
+    }
+    this.#toBackend(head, bytes, name);
+  }
+
+  /** Answers a request the route's actions decided on; the connection closes after it. */
+  #gateAnswer(a: GateAnswer, head: HttpRequestHead): void {
+    this.#clearHeadTimer();
+    this.#req = "closed";
+    const ex = this.#ex!;
+    ex.status = a.status;
+    const edits = responseEdits(ex.route, this.ctx.listener.responseHeaders);
+    this.#write(http1Answer(a, head.method === "HEAD", edits));
+    this.#logExchange(a.outcome, a.reason, a.status);
+    this.#ex = null;
+    this.#closeClient();
+  }
+
+  /** Sends the request to backend `name` (null: no route and no default, 503). */
+  #toBackend(head: HttpRequestHead, bytes: Uint8Array, name: string | null): void {
     if (name === null) {
       this.#refuse(503, "no route for this host", "no_route");
       return;
     }
-    this.#ex.backend = name;
+    this.#ex!.backend = name;
     // The head and whatever followed it in the buffer now belong to this request; the next
     // request gets a fresh buffer (the old one may still be queued in a write).
     this.#buf = new SniffBuffer(HEAD_LIMITS.maxHead + 1);
@@ -334,6 +377,7 @@ export class HttpSession implements ConnHandlers {
       sent = r.bytes;
       ex.upgrade = r.upgrade;
     }
+    if (ex.route !== null) sent = requestEdits(ex.route, sent, head.target);
     const out = addForwarded(sent, this.ctx.listener.forwarded, {
       client: remote.host,
       proto: this.tls !== null ? "https" : "http",
@@ -536,7 +580,8 @@ export class HttpSession implements ConnHandlers {
     const ex = this.#ex;
     if (status !== 0 && (ex === null || ex.bytesOut === 0)) {
       if (ex !== null) ex.status = status;
-      this.#write(errorResponse(status, reason, ex?.method === "HEAD"));
+      const edits = responseEdits(ex?.route ?? null, this.ctx.listener.responseHeaders);
+      this.#write(editResponse(errorResponse(status, reason, ex?.method === "HEAD"), edits));
     }
     if (ex !== null || status !== 0) this.#logExchange(outcome, reason, status);
     this.#ex = null;
@@ -576,4 +621,10 @@ export class HttpSession implements ConnHandlers {
     const proto = this.#ex === null ? undefined : this.#proto;
     logExchange(this, this.#ex, this.#buf.length, outcome, reason, proto, status);
   }
+}
+
+/** The value of the first field named `name` (lower-case) in `head`, or null. */
+function fieldOf(head: HttpRequestHead, name: string): string | null {
+  for (const [n, v] of head.headers) if (n.toLowerCase() === name) return v;
+  return null;
 }

@@ -28,6 +28,7 @@ export interface CountersData {
   readonly routed: readonly [string, number][];
   readonly sniffFailures: readonly [string, number][];
   readonly httpRequests: readonly [string, number][];
+  readonly rateLimited: readonly [string, number][];
 }
 
 /** One server's connection counts in one worker. */
@@ -60,6 +61,7 @@ function countersData(c: ListenerCounters): CountersData {
     routed: [...c.routed],
     sniffFailures: [...c.sniffFailures],
     httpRequests: [...c.httpRequests],
+    rateLimited: [...c.rateLimited],
   };
 }
 
@@ -109,6 +111,7 @@ export function sumSnapshots(snaps: readonly WorkerSnapshot[]): WorkerSnapshot {
       addInto(c.routed, d.routed);
       addInto(c.sniffFailures, d.sniffFailures);
       addInto(c.httpRequests, d.httpRequests);
+      addInto(c.rateLimited, d.rateLimited);
     }
     for (const s of snap.servers) {
       const key = serverKey(s.backend, s.server, s.address);
@@ -148,6 +151,7 @@ export function countersOf(snap: WorkerSnapshot): Map<string, ListenerCounters> 
       routed: new Map(d.routed),
       sniffFailures: new Map(d.sniffFailures),
       httpRequests: new Map(d.httpRequests),
+      rateLimited: new Map(d.rateLimited),
     });
   }
   return out;

@@ -26,6 +26,7 @@ const counters = (over: Partial<WorkerSnapshot["listeners"][0][1]>) => ({
   routed: [],
   sniffFailures: [],
   httpRequests: [],
+  rateLimited: [],
   ...over,
 });
 
