@@ -26,7 +26,7 @@ Usage:
                  [--workers auto|N]                   N processes sharing every port
   switchyard demo                                     a router with built-in upstreams to try
   switchyard check -c FILE                            validate FILE (exit 0 valid, 2 invalid)
-  switchyard explain -c FILE --listener NAME [--sni N] [--host N] [--alpn P] [--src IP]
+  switchyard explain -c FILE --listener NAME [--sni N] [--host N] [--path P] [--alpn P] [--src IP]
                                                       show the route a connection would take
   switchyard tproxy-setup [--mark 1] [--table 100] [--loopback CIDR] [--firewall iptables|nft]
                           [--apply]                   print (or run and verify) the kernel
@@ -52,6 +52,7 @@ const OPTIONS = {
   listener: { type: "string" },
   sni: { type: "string" },
   host: { type: "string" },
+  path: { type: "string" },
   alpn: { type: "string", multiple: true },
   src: { type: "string" },
   url: { type: "string" },

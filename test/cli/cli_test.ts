@@ -122,6 +122,7 @@ describe(`command line (${runtimeName})`, () => {
         rate_limit: { requests: 20, per: 1s, burst: 40 }
         to: app
       - { host: plain.test, to: app }
+      - { host: strip.test, path_prefix: /api/, strip_prefix: true, to: app }
   plain:
     bind: "127.0.0.1:0"
     protocol: http
@@ -161,6 +162,12 @@ backends:
       await ask("web", "--host", "admin.test"),
       /allow: .*; others get 403 \(127\.0\.0\.1 gets 403\)/,
     );
+    // --path reaches path_prefix routes (and shows what strip_prefix does).
+    assert.match(
+      await ask("web", "--host", "strip.test", "--path", "/api/v1"),
+      /route #5 -> backend app/,
+    );
+    assert.match(await ask("web", "--host", "strip.test", "--path", "/api/v1"), /strip_prefix/);
     assert.equal(
       await ask("web", "--host", "api.test"),
       "listener web: route #3 -> backend app -> server 127.0.0.1:7\n" +
