@@ -28,12 +28,19 @@ import {
 import { addForwardedFields } from "../h2/forwarded_fields.ts";
 import type { DetectedProtocol } from "../config/types.ts";
 import type { Outcome } from "../log/access.ts";
-import { type ParsedIp, parseIp } from "../net/ip.ts";
+import type { ParsedIp } from "../net/ip.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
-import { type Exchange, logExchange, newExchange } from "./http_exchange.ts";
+import {
+  clientIp,
+  type Exchange,
+  httpRouteInput,
+  logExchange,
+  newExchange,
+} from "./http_exchange.ts";
+import type { RouteInput } from "../route/router.ts";
 import { H2Upstream } from "./h2_upstream.ts";
 import {
   forwardTarget,
@@ -198,19 +205,9 @@ export class H2Session implements ConnHandlers {
 
   // ---- streams ----
 
-  #routeInput(host: string | null, path: string) {
-    const remote = this.client.remote;
-    this.#src ??= parseIp(remote.host) ??
-      { family: remote.family, bytes: new Uint8Array(remote.family === 4 ? 4 : 16) };
-    return {
-      host,
-      path,
-      src: this.#src,
-      local: this.ctx.services.isLocal(remote.host),
-      dst: parseIp(this.client.local.host),
-      tls: this.tls !== null,
-      protocol: this.protocol,
-    };
+  #routeInput(host: string | null, path: string): RouteInput {
+    this.#src ??= clientIp(this.client);
+    return httpRouteInput(this, this.#src, host, path, this.tls !== null, this.protocol);
   }
 
   #request(id: number, fields: FieldList, endStream: boolean): void {

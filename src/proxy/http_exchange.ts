@@ -6,8 +6,10 @@
  * @module
  */
 
-import type { RouteConfig } from "../config/types.ts";
+import type { DetectedProtocol, RouteConfig } from "../config/types.ts";
 import { accessRecord, type Outcome } from "../log/access.ts";
+import { type ParsedIp, parseIp } from "../net/ip.ts";
+import type { RouteInput } from "../route/router.ts";
 import type { Conn } from "../runtime/types.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import type { Lease } from "./dial.ts";
@@ -92,4 +94,37 @@ export interface Upstream {
   reusable: boolean;
   /** A write to it returned false and has not drained. */
   blocked: boolean;
+}
+
+/** The client's address as routing reads it: all zeros when the socket gave none parsable. */
+export function clientIp(client: Conn): ParsedIp {
+  const remote = client.remote;
+  return parseIp(remote.host) ??
+    { family: remote.family, bytes: new Uint8Array(remote.family === 4 ? 4 : 16) };
+}
+
+/**
+ * What the router reads of an HTTP request (HTTP/1 or an HTTP/2 stream) on `session`'s
+ * connection: `src` is the client's address ({@link clientIp}, worked out once per connection),
+ * `tls` whether the connection came through termination, `protocol` what an auto listener
+ * detected.
+ */
+export function httpRouteInput(
+  session: { readonly ctx: ListenerContext; readonly client: Conn },
+  src: ParsedIp,
+  host: string | null,
+  path: string,
+  tls: boolean,
+  protocol?: DetectedProtocol,
+): RouteInput {
+  const { ctx, client } = session;
+  return {
+    host,
+    path,
+    src,
+    local: ctx.services.isLocal(client.remote.host),
+    dst: parseIp(client.local.host),
+    tls,
+    protocol,
+  };
 }

@@ -22,7 +22,7 @@ import { errorResponse, statusOf, textResponse } from "../http1/error_response.t
 import { rewriteRequestHead } from "../http1/request_rewrite.ts";
 import { TrailerFilter } from "../http1/trailers.ts";
 import type { Outcome } from "../log/access.ts";
-import { type ParsedIp, parseIp } from "../net/ip.ts";
+import type { ParsedIp } from "../net/ip.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { concat } from "../wire/bytes.ts";
 import { HEAD_LIMITS, type HttpRequestHead, sniffHttpRequestHead } from "../http1/request_head.ts";
@@ -31,7 +31,15 @@ import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
 import { forwardWhole } from "./forward.ts";
-import { type Exchange, logExchange, newExchange, type Upstream } from "./http_exchange.ts";
+import {
+  clientIp,
+  type Exchange,
+  httpRouteInput,
+  logExchange,
+  newExchange,
+  type Upstream,
+} from "./http_exchange.ts";
+import type { RouteInput } from "../route/router.ts";
 import { HttpResponse } from "./http_response.ts";
 import { gate, type GateAnswer, hasGate, requestEdits } from "./route_gate.ts";
 import { editResponse, http1Answer, responseEdits } from "./own_answer.ts";
@@ -250,18 +258,9 @@ export class HttpSession implements ConnHandlers {
     }
   }
 
-  #routeInput(host: string | null, path: string) {
-    const remote = this.client.remote;
-    this.#src ??= parseIp(remote.host) ??
-      { family: remote.family, bytes: new Uint8Array(remote.family === 4 ? 4 : 16) };
-    return {
-      host,
-      path,
-      src: this.#src,
-      local: this.ctx.services.isLocal(remote.host),
-      dst: parseIp(this.client.local.host),
-      tls: this.tls !== null,
-    };
+  #routeInput(host: string | null, path: string): RouteInput {
+    this.#src ??= clientIp(this.client);
+    return httpRouteInput(this, this.#src, host, path, this.tls !== null);
   }
 
   #request(head: HttpRequestHead, bytes: Uint8Array): void {

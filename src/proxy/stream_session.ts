@@ -29,6 +29,7 @@ import { bump, type ListenerContext } from "./context.ts";
 import { dial } from "./dial.ts";
 import type { Pipe, PipeOutcome } from "./pipe.ts";
 import { forwardWhole } from "./forward.ts";
+import { clientIp } from "./http_exchange.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 import type { ServerState } from "./balancer.ts";
 
@@ -186,14 +187,13 @@ export class StreamSession implements ConnHandlers {
 
   #input(found: Extract<Detection, { kind: "found" }> | null): RouteInput {
     const remote = this.client.remote;
-    const ip = parseIp(remote.host);
     return {
       protocol: found?.protocol,
       sni: found?.hello?.sni ?? null,
       alpn: found?.hello?.alpn ?? [],
       host: found?.host ?? null,
       path: found?.path,
-      src: ip ?? { family: remote.family, bytes: new Uint8Array(remote.family === 4 ? 4 : 16) },
+      src: clientIp(this.client),
       local: this.ctx.services.isLocal(remote.host),
       dst: parseIp(this.client.local.host),
     };
