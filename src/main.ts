@@ -24,6 +24,7 @@ const USAGE = `Switchyard ${VERSION}: one port, many services.
 Usage:
   switchyard run [-c FILE] [--log-format json|text]   serve (default FILE ./switchyard.yaml)
                  [--workers auto|N]                   N processes sharing every port
+                 [--access-log on|off]                off: no access lines (events stay)
   switchyard demo                                     a router with built-in upstreams to try
   switchyard check -c FILE                            validate FILE (exit 0 valid, 2 invalid)
   switchyard explain -c FILE --listener NAME [--sni N] [--host N] [--path P] [--alpn P] [--src IP]
@@ -49,6 +50,7 @@ const OPTIONS = {
   apply: { type: "boolean" },
   config: { type: "string", short: "c" },
   "log-format": { type: "string" },
+  "access-log": { type: "string" }, // run --access-log
   listener: { type: "string" },
   sni: { type: "string" },
   host: { type: "string" },
@@ -90,7 +92,11 @@ async function main(argv: string[]): Promise<number> {
       // --workers overrides the config's `workers:`.
       const w = values.workers === undefined ? null : parseWorkersFlag(values.workers);
       if (w !== null && "error" in w) return usageError(w.error);
-      return await run(file, format, w?.workers ?? null);
+      const access = values["access-log"] ?? "on";
+      if (access !== "on" && access !== "off") {
+        return usageError(`--access-log must be on or off (got "${access}")`);
+      }
+      return await run(file, format, w?.workers ?? null, access === "on");
     }
     case "demo":
       return await demo(format);

@@ -41,17 +41,19 @@ export interface ServeOptions {
 /**
  * Runs the router from FILE; resolves with the exit code once it has shut down. `workers`
  * (`--workers`) overrides the config's; above 1 this process supervises that many workers.
+ * `accessOn` false (`--access-log off`): no access lines (workers read the same flag).
  */
 export async function run(
   file: string,
   format: LogFormat,
   workers: number | "auto" | null = null,
+  accessOn = true,
 ): Promise<number> {
   const id = workerIdFromEnv();
-  if (id !== null) return await runWorker(id, format);
+  if (id !== null) return await runWorker(id, format, accessOn);
   const { source, config } = loadReported(file);
   if (source === null || config === null) return EXIT_INVALID;
-  const log = new Logger(format);
+  const log = new Logger(format, {}, undefined, undefined, accessOn);
   if (resolveWorkers(workers ?? config.workers) <= 1) {
     return await serve(config, log, { reloadFile: file });
   }

@@ -46,17 +46,23 @@ export class Logger {
   #scheduled = false;
   #fields: Record<string, unknown>;
 
+  /**
+   * `accessOn` false (`run --access-log off`): access records are dropped; sessions read it to
+   * skip building them. Events are always written.
+   */
   constructor(
     readonly format: LogFormat = "json",
     fields: Record<string, unknown> = {},
     readonly stdout: Sink = (t) => process.stdout.write(t),
     readonly stderr: Sink = (t) => process.stderr.write(t),
+    readonly accessOn = true,
   ) {
     this.#fields = fields;
   }
 
   /** Logs one connection or request. */
   access(rec: AccessRecord): void {
+    if (!this.accessOn) return;
     this.#out.push(this.#line({ time: new Date().toISOString(), ...this.#fields, ...rec }));
     this.#schedule();
   }

@@ -69,6 +69,7 @@ export function logExchange(
   const { ctx, client } = session;
   const code = status ?? ex?.status ?? 0;
   if (code !== 0) bump(ctx.counters.httpRequests, `${ex?.backend ?? ""}\t${code}`);
+  if (!ctx.services.log.accessOn) return;
   ctx.services.log.access(accessRecord(ctx.listener.name, client, outcome, {
     host: ex?.host ?? null,
     method: ex?.method,

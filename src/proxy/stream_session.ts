@@ -354,6 +354,7 @@ export class StreamSession implements ConnHandlers {
   }
 
   #log(outcome: Outcome, reason: string | undefined, bytesIn: number, bytesOut: number): void {
+    if (!this.ctx.services.log.accessOn) return;
     const found = this.#found;
     this.ctx.services.log.access(accessRecord(this.ctx.listener.name, this.client, outcome, {
       protocol: this.ctx.listener.protocol === "auto" ? found?.protocol : undefined,

@@ -59,12 +59,13 @@ function socketsOf(instance: Instance): SocketEntry[] {
 }
 
 /** Runs as worker `id` until drained; resolves with the exit code. */
-export function runWorker(id: number, format: LogFormat): Promise<number> {
+export function runWorker(id: number, format: LogFormat, accessOn = true): Promise<number> {
   const log = new Logger(
     format,
     { worker: id },
     lineSafe((t) => process.stdout.write(t), 1),
     lineSafe((t) => process.stderr.write(t), 2),
+    accessOn,
   );
   let ports = new Map<string, number>();
   let health = new Map<string, boolean>();

@@ -9,8 +9,10 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { adminPort, events, scrape } from "../helpers/admin.ts";
 import { exec } from "../helpers/clients.ts";
-import { routerCommand } from "../helpers/router.ts";
+import { httpBackend } from "../helpers/http_backends.ts";
+import { routerCommand, startRouter } from "../helpers/router.ts";
 import { runtimeName } from "../helpers/runtime.ts";
 import { HASH } from "../config/problems.ts";
 
@@ -193,5 +195,39 @@ backends:
     taken.close();
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`cannot bind 127\\.0\\.0\\.1:${port}`));
+  });
+
+  test("run --access-log off: requests are served and counted, no access line, events stay", async () => {
+    const app = await httpBackend("app");
+    const r = await startRouter(
+      `admin: { listen: "127.0.0.1:0" }
+listeners:
+  web:
+    bind: "127.0.0.1:0"
+    protocol: http
+    routes: [{ host: app.test, to: "127.0.0.1:${app.port}" }]
+`,
+      ["--access-log", "off"],
+    );
+    try {
+      const url = `http://127.0.0.1:${r.port("web")}/`;
+      for (let i = 0; i < 3; i++) {
+        const res = await exec("curl", ["-fsS", "-H", "Host: app.test", url]);
+        assert.equal(res.code, 0, res.stderr);
+      }
+      const m = await scrape(adminPort(r));
+      assert.equal(m.sum("switchyard_http_requests_total"), 3);
+    } finally {
+      assert.equal(await r.stop(), 0);
+      await app.close();
+    }
+    assert.deepEqual(r.stdoutLines.filter((l) => l !== ""), []);
+    assert.ok(events(r).some((e) => e.msg === "listening"), "events are still written");
+  });
+
+  test("run --access-log with a value other than on or off is a usage error (exit 2)", async () => {
+    const r = await cli(["run", "-c", configFile(GOOD), "--access-log", "quiet"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--access-log must be on or off \(got "quiet"\)/);
   });
 });
