@@ -19,7 +19,16 @@ import type { Refs } from "./targets.ts";
 import type { BackendConfig, Config, ListenerConfig } from "./types.ts";
 import type { Entry, Walker } from "./yaml_walk.ts";
 
-const TOP_KEYS = ["admin", "defaults", "certificates", "acme", "listeners", "backends", "workers"];
+const TOP_KEYS = [
+  "admin",
+  "defaults",
+  "certificates",
+  "acme",
+  "listeners",
+  "backends",
+  "workers",
+  "watch",
+];
 const TOP_HINTS = {
   frontends: "listeners",
   entrypoints: "listeners",
@@ -27,6 +36,10 @@ const TOP_HINTS = {
   // Traefik's name for the block that configures ACME, and the CA most users mean by it.
   certificatesresolvers: "acme",
   letsencrypt: "acme",
+  // What users call reloading on a change elsewhere (Traefik's file provider, Caddy's flag and
+  // nodemon all say watch).
+  reload: "watch",
+  auto_reload: "watch",
 };
 
 /** What a config names on disk, kept so that it can be checked after parsing. */
@@ -99,6 +112,7 @@ export function readDocument(
   checkBinds(w, [...binds, ...checks.binds]);
   checkTerminates(w, checks, listeners, certificates.files.length + certificates.acme.length);
   const workers = read.optional(top, "workers", (e) => readWorkers(w, e), 1);
+  const watch = read.optional(top, "watch", (e) => read.readBool(w, e), false);
   // With errors, an unused backend is most likely the one a misspelled `to:` meant.
   const clean = w.problems.every((p) => p.severity === "warning");
   for (const [name, { entry }] of clean ? declared : []) {
@@ -119,5 +133,6 @@ export function readDocument(
     listeners: frozenMap(listeners),
     backends: frozenMap(backends),
     workers,
+    watch,
   });
 }

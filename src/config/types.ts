@@ -267,6 +267,8 @@ export interface Config {
   readonly backends: ReadonlyMap<string, BackendConfig>;
   /** Worker processes; "auto" = one per core. */
   readonly workers: number | "auto";
+  /** Reload when the file changes (`watch: true`, or `run --watch`), as SIGHUP does. */
+  readonly watch: boolean;
 }
 
 /** Where a problem points: `FILE:LINE:COL` and a key path. */
