@@ -25,6 +25,7 @@ Usage:
   switchyard run [-c FILE] [--log-format json|text]   serve (default FILE ./switchyard.yaml)
                  [--workers auto|N]                   N processes sharing every port
                  [--access-log on|off]                off: no access lines (events stay)
+                 [--watch]                            reload when FILE changes (as SIGHUP)
   switchyard demo                                     a router with built-in upstreams to try
   switchyard check -c FILE                            validate FILE (exit 0 valid, 2 invalid)
   switchyard explain -c FILE --listener NAME [--sni N] [--host N] [--path P] [--alpn P] [--src IP]
@@ -59,6 +60,7 @@ const OPTIONS = {
   src: { type: "string" },
   url: { type: "string" },
   workers: { type: "string" }, // run --workers
+  watch: { type: "boolean" }, // run --watch
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -96,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
       if (access !== "on" && access !== "off") {
         return usageError(`--access-log must be on or off (got "${access}")`);
       }
-      return await run(file, format, w?.workers ?? null, access === "on");
+      return await run(file, format, w?.workers ?? null, access === "on", values.watch ?? false);
     }
     case "demo":
       return await demo(format);

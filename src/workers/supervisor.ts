@@ -9,10 +9,12 @@
  *   while every worker is ready;
  * - health checks (run once, here): every up/down change is pushed to all workers, and the
  *   workers report connects that failed for real traffic (passive health) back to it;
- * - SIGHUP: the file is read and validated once; the first ready worker reloads first (it binds
- *   any new port-0 listener and so decides its port), then the others reload with those ports;
- *   a worker that cannot apply it is drained and restarted on the new config; a SIGHUP during
- *   a reload or the start-up gets a reload after it (several such signals, one reload);
+ * - SIGHUP, and with `watch` a change of the file (src/server/config_watch.ts, here alone: the
+ *   workers never watch): the file is read and validated once; the first ready worker reloads
+ *   first (it binds any new port-0 listener and so decides its port), then the others reload
+ *   with those ports; a worker that cannot apply it is drained and restarted on the new
+ *   config; a SIGHUP during a reload or the start-up gets a reload after it (several such
+ *   signals, one reload);
  * - ACME (src/workers/acme.ts): the one manager orders and renews here, from when the workers
  *   serve, and pushes certificates and challenges to every worker; /status and /metrics list
  *   certificates from the supervisor's own store;
@@ -49,6 +51,7 @@ import { runtime } from "../runtime/mod.ts";
 import type { HttpServer } from "../runtime/types.ts";
 import { startAdmin } from "../server/admin.ts";
 import { coalesced } from "../server/coalesce.ts";
+import { ConfigWatch } from "../server/config_watch.ts";
 import { FileReloads } from "../server/file_reload.ts";
 import { onSignals } from "../server/signals.ts";
 import { SupervisorAcme } from "./acme.ts";
@@ -73,6 +76,8 @@ export interface SuperviseOptions {
   readonly log: Logger;
   /** `--workers`; null: the config's `workers` decides (and a reload may change it). */
   readonly workers: number | "auto" | null;
+  /** `--watch`: reload when the file changes, whatever the config's `watch:` says. */
+  readonly watch: boolean;
   /** The arguments this process was started with; workers get the same. */
   readonly argv: readonly string[];
 }
@@ -90,6 +95,7 @@ class Supervisor implements AdminSource {
   readonly #acme: SupervisorAcme;
   readonly #rollout: Rollout;
   readonly #reloads: FileReloads;
+  readonly #watch: ConfigWatch;
   #starting = true;
   #startedUp: () => void = () => {};
   /** Resolves once the first start of the workers has ended (ready or failed). */
@@ -137,6 +143,7 @@ class Supervisor implements AdminSource {
       opts.source,
     );
     this.#reloads = new FileReloads(opts.file, opts.log);
+    this.#watch = new ConfigWatch(opts.file, opts.watch, opts.log, () => void this.#reload());
   }
 
   async run(): Promise<number> {
@@ -150,6 +157,8 @@ class Supervisor implements AdminSource {
       },
       stop: (signal) => this.#stop(signal),
     });
+    // From the start: an edit during the start-up reloads once the workers are up, as SIGHUP.
+    this.#watch.follow(this.#opts.config, this.#opts.source);
 
     const admin = this.#rollout.config.admin;
     if (admin !== null) {
@@ -310,7 +319,11 @@ class Supervisor implements AdminSource {
   readonly #reload = coalesced(async () => {
     await this.#startup;
     if (this.#draining) return;
-    if (await this.#reloads.run((loaded) => this.#rollout.apply(loaded))) this.#scale();
+    const applied = await this.#reloads.run(async (loaded) => {
+      await this.#rollout.apply(loaded);
+      this.#watch.follow(loaded.config, loaded.source);
+    });
+    if (applied) this.#scale();
   });
 
   // --- shutdown --------------------------------------------------------------------------------
@@ -320,6 +333,7 @@ class Supervisor implements AdminSource {
     this.#draining = true;
     this.#health.stop();
     this.#acme.stop();
+    this.#watch.stop();
     if (this.#poll !== null) clearInterval(this.#poll);
     for (const s of this.#slots.list) {
       this.#slots.cancelRestart(s);
