@@ -120,10 +120,12 @@ export class HttpResponse {
 
   #headData(chunk: Uint8Array): void {
     const buf = this.#buf!;
-    // As for request heads: a read may hold the head and more body than the buffer takes.
-    // `bytes` is exactly what #buf holds: nothing consumed from it, nothing left out.
-    let kept = buf.push(chunk);
-    let bytes = kept ? buf.bytes : concat([buf.bytes, chunk]);
+    // As for request heads: a head that starts a read is sniffed in place, and a read may hold
+    // the head and more body than the buffer takes. When `kept`, `bytes` is exactly what #buf
+    // holds: nothing consumed from it, nothing left out.
+    const direct = buf.length === 0;
+    let kept = !direct && buf.push(chunk);
+    let bytes = direct ? chunk : kept ? buf.bytes : concat([buf.bytes, chunk]);
     for (;;) {
       const r = sniffHttpResponseHead(bytes, { maxHead: MAX_RESPONSE_HEAD });
       if (r.kind === "more") {

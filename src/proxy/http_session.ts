@@ -231,11 +231,15 @@ export class HttpSession implements ConnHandlers {
 
   #headData(chunk: Uint8Array): void {
     const buf = this.#buf;
-    // One read may hold a whole head and, after it, more body or pipelined requests than the
-    // buffer takes: sniff them joined. Past maxHead the sniffer answers 431 (or 414), never
-    // "more", so the joined copy is never kept.
-    const fits = buf.push(chunk);
-    const bytes = fits ? buf.bytes : concat([buf.bytes, chunk]);
+    // A head that starts a read is sniffed in place: it usually arrives whole, and is copied
+    // only when it does not. Otherwise one read may hold the rest of a head and, after it,
+    // more body or pipelined requests than the buffer takes: sniff them joined. Past maxHead
+    // the sniffer answers 431 (or 414), never "more", so the joined copy is never kept. (In
+    // place, the bytes are a view of the adapter's read buffer: the session reads nothing more
+    // while a write of them is queued, as for body bytes.)
+    const direct = buf.length === 0;
+    const fits = direct || buf.push(chunk);
+    const bytes = direct ? chunk : fits ? buf.bytes : concat([buf.bytes, chunk]);
     if (this.#first && sniffH2Preface(bytes).kind !== "no") {
       this.#h2c(bytes);
       return;
@@ -243,7 +247,9 @@ export class HttpSession implements ConnHandlers {
     const r = sniffHttpRequestHead(bytes, HEAD_LIMITS);
     switch (r.kind) {
       case "more":
-        if (!fits) this.#refuse(431, `request head over ${HEAD_LIMITS.maxHead} bytes`, "malformed");
+        if (!fits || (direct && !buf.push(chunk))) {
+          this.#refuse(431, `request head over ${HEAD_LIMITS.maxHead} bytes`, "malformed");
+        }
         return;
       case "no":
         this.#refuse(400, "not an HTTP/1 request", "not_http");
