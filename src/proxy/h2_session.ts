@@ -28,13 +28,13 @@ import {
 import { addForwardedFields } from "../h2/forwarded_fields.ts";
 import type { DetectedProtocol } from "../config/types.ts";
 import type { Outcome } from "../log/access.ts";
-import type { ParsedIp } from "../net/ip.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { clock, unwatch, watch } from "./clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
 import {
-  clientIp,
+  type ConnFacts,
+  connFacts,
   type Exchange,
   httpRouteInput,
   logExchange,
@@ -92,7 +92,7 @@ export class H2Session implements ConnHandlers {
   readonly #streams = new Map<number, Stream>();
   readonly #idle = new Map<string, Lease[]>();
   readonly #backends = new H2Backends((name, host) =>
-    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes, {
+    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#conn!.src.bytes, {
       client: this.client.remote,
       local: this.client.local,
       authority: this.tls?.sni,
@@ -101,7 +101,8 @@ export class H2Session implements ConnHandlers {
       http2: true,
     })
   );
-  #src: ParsedIp | null = null;
+  /** What routing reads of this connection, once the first request needs it. */
+  #conn: ConnFacts | null = null;
   #closed = false;
   #clientBlocked = false;
   last = clock.now;
@@ -206,8 +207,8 @@ export class H2Session implements ConnHandlers {
   // ---- streams ----
 
   #routeInput(host: string | null, path: string): RouteInput {
-    this.#src ??= clientIp(this.client);
-    return httpRouteInput(this, this.#src, host, path, this.tls !== null, this.protocol);
+    this.#conn ??= connFacts(this);
+    return httpRouteInput(this.#conn, host, path, this.tls !== null, this.protocol);
   }
 
   #request(id: number, fields: FieldList, endStream: boolean): void {
@@ -252,7 +253,7 @@ export class H2Session implements ConnHandlers {
     ex.route = route;
     if (route !== null && hasGate(route)) {
       const r = gate(route, {
-        ip: this.#src!,
+        ip: this.#conn!.src,
         host: req.host,
         target: req.path,
         authorization: req.fields.find(([n]) => n === "authorization")?.[1] ?? null,
@@ -334,7 +335,7 @@ export class H2Session implements ConnHandlers {
       this.#connected(s, idle, req.method, chunked, head);
       return;
     }
-    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes, {
+    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#conn!.src.bytes, {
       client: remote,
       local: this.client.local,
       authority: this.tls?.sni,

@@ -104,28 +104,39 @@ export function clientIp(client: Conn): ParsedIp {
     { family: remote.family, bytes: new Uint8Array(remote.family === 4 ? 4 : 16) };
 }
 
+/** What routing reads of a connection, worked out once per connection: not per request. */
+export interface ConnFacts {
+  /** The client's address ({@link clientIp}). */
+  readonly src: ParsedIp;
+  /** Where the client connected (null: not parsable). */
+  readonly dst: ParsedIp | null;
+  /** The client is on this machine. */
+  readonly local: boolean;
+}
+
+/** The {@link ConnFacts} of `session`'s connection. */
+export function connFacts(
+  session: { readonly ctx: ListenerContext; readonly client: Conn },
+): ConnFacts {
+  const { ctx, client } = session;
+  return {
+    src: clientIp(client),
+    dst: parseIp(client.local.host),
+    local: ctx.services.isLocal(client.remote.host),
+  };
+}
+
 /**
- * What the router reads of an HTTP request (HTTP/1 or an HTTP/2 stream) on `session`'s
- * connection: `src` is the client's address ({@link clientIp}, worked out once per connection),
- * `tls` whether the connection came through termination, `protocol` what an auto listener
- * detected.
+ * What the router reads of an HTTP request (HTTP/1 or an HTTP/2 stream) on a connection with
+ * `facts`: `tls` whether the connection came through termination, `protocol` what an auto
+ * listener detected.
  */
 export function httpRouteInput(
-  session: { readonly ctx: ListenerContext; readonly client: Conn },
-  src: ParsedIp,
+  facts: ConnFacts,
   host: string | null,
   path: string,
   tls: boolean,
   protocol?: DetectedProtocol,
 ): RouteInput {
-  const { ctx, client } = session;
-  return {
-    host,
-    path,
-    src,
-    local: ctx.services.isLocal(client.remote.host),
-    dst: parseIp(client.local.host),
-    tls,
-    protocol,
-  };
+  return { host, path, src: facts.src, local: facts.local, dst: facts.dst, tls, protocol };
 }

@@ -22,7 +22,6 @@ import { errorResponse, statusOf, textResponse } from "../http1/error_response.t
 import { rewriteRequestHead } from "../http1/request_rewrite.ts";
 import { TrailerFilter } from "../http1/trailers.ts";
 import type { Outcome } from "../log/access.ts";
-import type { ParsedIp } from "../net/ip.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { concat } from "../wire/bytes.ts";
 import { HEAD_LIMITS, type HttpRequestHead, sniffHttpRequestHead } from "../http1/request_head.ts";
@@ -32,7 +31,8 @@ import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
 import { forwardWhole } from "./forward.ts";
 import {
-  clientIp,
+  type ConnFacts,
+  connFacts,
   type Exchange,
   httpRouteInput,
   logExchange,
@@ -80,7 +80,8 @@ export class HttpSession implements ConnHandlers {
   #clientBlocked = false;
   #closing = false;
   #done = false;
-  #src: ParsedIp | null = null;
+  /** What routing reads of this connection, once the first request needs it. */
+  #conn: ConnFacts | null = null;
   #upHandlers: ConnHandlers;
   /** For dial(): whether this session still wants the connection it waits for. */
   readonly #alive = (): boolean => !this.#done && !this.#closing;
@@ -265,8 +266,8 @@ export class HttpSession implements ConnHandlers {
   }
 
   #routeInput(host: string | null, path: string): RouteInput {
-    this.#src ??= clientIp(this.client);
-    return httpRouteInput(this, this.#src, host, path, this.tls !== null);
+    this.#conn ??= connFacts(this);
+    return httpRouteInput(this.#conn, host, path, this.tls !== null);
   }
 
   #request(head: HttpRequestHead, bytes: Uint8Array): void {
@@ -292,7 +293,7 @@ export class HttpSession implements ConnHandlers {
     this.#ex.route = route;
     if (route !== null && hasGate(route)) {
       const r = gate(route, {
-        ip: this.#src!,
+        ip: this.#conn!.src,
         host: head.host,
         target: head.target,
         authorization: fieldOf(head, "authorization"),
@@ -348,7 +349,7 @@ export class HttpSession implements ConnHandlers {
     this.#dropUpstream();
     this.#req = "dialing";
     this.client.pause();
-    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#src!.bytes, {
+    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#conn!.src.bytes, {
       client: this.client.remote,
       local: this.client.local,
       authority: this.tls?.sni,
