@@ -10,10 +10,12 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # --- tools ------------------------------------------------------------------------------------
 
 # Installs missing tools with apt-get; `apt-get update` only runs when something is missing.
-# ensure_tools [CMD...]: the tools every run uses, plus these (h2load for the h2 case).
+# ensure_tools [CMD...]: the tools every run uses, plus these (h2load for the h2 case, caddy
+# and jq for the caddy variant).
 ensure_tools() {
   local -A pkg_of=([haproxy]=haproxy [nginx]=nginx [wrk]=wrk [openssl]=openssl [curl]=curl
-    [taskset]=util-linux [timeout]=coreutils [pgrep]=procps [h2load]=nghttp2-client)
+    [taskset]=util-linux [timeout]=coreutils [pgrep]=procps [h2load]=nghttp2-client
+    [caddy]=caddy [jq]=jq)
   local missing=() cmd
   for cmd in haproxy nginx wrk openssl curl taskset timeout pgrep "$@"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_of[$cmd]}")

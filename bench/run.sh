@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Switchyard benchmark: direct (no proxy) vs HAProxy 2.6 vs Switchyard on Deno and on Bun, in one
-# run, on loopback. Method as in /work/shared/MEASUREMENTS.md: the proxy is pinned to CPU 1,
+# Switchyard benchmark: direct (no proxy) vs HAProxy 2.6 vs Caddy 2.6 (http, tls_term and h2
+# only) vs Switchyard on Deno and on Bun, with its access log on and off, in one run, on loopback. Method as in /work/shared/MEASUREMENTS.md: the proxy is pinned to CPU 1,
 # nginx (backend) and the load tools to CPU 0; every figure is the median of BENCH_ROUNDS rounds.
 # On 2 cores the load side usually saturates first, so the proxy's own CPU time per request /
 # per connection (from /proc/PID/stat) is the figure that separates the proxies.
 #
 #   deno task bench            # or: bash bench/run.sh
 #   BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_VARIANTS="direct haproxy deno bun" bash bench/run.sh
+#   BENCH_SECONDS=1 BENCH_ROUNDS=1 BENCH_CASES="http tls_term h2" bash bench/run.sh  # smoke run
 #   BENCH_CASES=tls_term bash bench/run.sh   # only some cases (see ALL_CASES)
 #
 # Prints a markdown table and writes it to bench/results/latest.md (latest-CASES.md when only
@@ -18,10 +19,13 @@ BENCH_SECONDS=${BENCH_SECONDS:-5}          # length of one measured wrk round
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}            # rounds per figure; the median is reported
 BENCH_WARMUP=${BENCH_WARMUP:-1}            # unmeasured wrk seconds before each case (JIT, caches)
 BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-2000} # idle connections for the RSS figure
-BENCH_VARIANTS=${BENCH_VARIANTS:-"direct haproxy deno bun"}
+# deno-nolog / bun-nolog: Switchyard with `run --access-log off`, in NOLOG_CASES only; caddy: in
+# CADDY_CASES only (see variant_cases).
+ALL_VARIANTS="direct haproxy caddy deno deno-nolog bun bun-nolog"
+BENCH_VARIANTS=${BENCH_VARIANTS:-$ALL_VARIANTS}
 ALL_CASES="ka nc bulk idle tls http tls_term workers h2"
 BENCH_CASES=${BENCH_CASES:-$ALL_CASES}     # which measurements to run (and report)
-BENCH_MAX_SECONDS=${BENCH_MAX_SECONDS:-1800} # hard limit for the whole run
+BENCH_MAX_SECONDS=${BENCH_MAX_SECONDS:-2700} # hard limit for the whole run
 BENCH_START_WAIT=${BENCH_START_WAIT:-30}   # seconds a proxy may take to bind its ports
 BENCH_KEEP_TMP=${BENCH_KEEP_TMP:-0}        # 1: keep the scratch dir (configs, access logs)
 BENCH_QUIET_WAIT=${BENCH_QUIET_WAIT:-10}   # max seconds to wait for other jobs to leave the CPUs
@@ -107,9 +111,29 @@ WK_METRICS=()
 for _c in ka1 ka2 nc1 nc2; do WK_METRICS+=("wk_${_c}_rps" "wk_${_c}_cpu" "wk_${_c}_util" "wk_${_c}_cpu0" "wk_${_c}_cpu1" "wk_${_c}_load"); done
 WK_METRICS+=(wk_kascale wk_ncscale)
 
-want() { # want CASE...: true when BENCH_CASES names one of them
+# The cases where a logged line is per request (one per connection on tcp/tls listeners with
+# Connection: close), so logging's cost shows: the log-off variants run these only.
+NOLOG_CASES="nc http tls_term h2"
+# Caddy as a second peer where users choose between reverse proxies: HTTP and terminated TLS.
+CADDY_CASES="http tls_term h2"
+variant_cases() { # the cases VARIANT runs (before BENCH_CASES filters them)
+  case $1 in
+    caddy) echo "$CADDY_CASES" ;;
+    *-nolog) echo "$NOLOG_CASES" ;;
+    *) echo "$ALL_CASES" ;;
+  esac
+}
+is_switchyard() { case $1 in deno | bun | deno-nolog | bun-nolog) return 0 ;; esac; return 1; }
+
+# While a variant runs (run_proxy), VARIANT_CASES holds its cases; empty otherwise (report).
+VARIANT_CASES=
+want() { # want CASE...: true when BENCH_CASES (and VARIANT_CASES, if set) names one of them
   local c
-  for c in "$@"; do [[ " $BENCH_CASES " == *" $c "* ]] && return 0; done
+  for c in "$@"; do
+    [[ " $BENCH_CASES " == *" $c "* ]] || continue
+    [ -z "$VARIANT_CASES" ] || [[ " $VARIANT_CASES " == *" $c "* ]] || continue
+    return 0
+  done
   return 1
 }
 
@@ -155,8 +179,8 @@ start_backend() {
   log "nginx on 127.0.0.1:$NGINX_HTTP (http) and :$NGINX_TLS (tls), pid $NGINX_PID"
 }
 
-runtime_cmd() { # the command line that runs Switchyard's CLI on runtime $1
-  case $1 in
+runtime_cmd() { # the command line that runs Switchyard's CLI for variant $1 (deno-nolog: deno)
+  case ${1%-nolog} in
     deno) echo "deno run -A src/main.ts" ;;
     bun) echo "bun src/main.ts" ;;
   esac
@@ -184,16 +208,19 @@ router_template() {
   esac
 }
 
-# start_proxy VARIANT KIND: start HAProxy or Switchyard on CPU 1 with fresh ports (a restarted
-# proxy never has to rebind a port with connections in TIME_WAIT). Sets PROXY_PID and the
-# *_PORT variables; returns 1 (with a note) when it does not come up.
+# start_proxy VARIANT KIND: start HAProxy, Caddy or Switchyard on CPU 1 with fresh ports (a
+# restarted proxy never has to rebind a port with connections in TIME_WAIT). Sets PROXY_PID,
+# PROXY_NAME (its output is $RAW/PROXY_NAME.{out,err}), PROXY_VARIANT and the *_PORT
+# variables; returns 1 (with a note) when it does not come up.
 PROXY_STARTS=0
 start_proxy() {
-  local variant=$1 kind=$2 name cfg ports p cpus=1 hcfg=haproxy.cfg
+  local variant=$1 kind=$2 name cfg ports p cpus=1 hcfg=haproxy.cfg extra=()
   # workers: N processes / threads need every core, so the proxy runs unpinned there.
   if [ "$kind" = workers ]; then cpus="0-$(($(nproc) - 1))"; hcfg=haproxy-workers.cfg; fi
   PROXY_STARTS=$((PROXY_STARTS + 1))
   name="$variant-$kind-$PROXY_STARTS"
+  PROXY_NAME=$name
+  PROXY_VARIANT=$variant
   TCP_PORT=$(pick_port)
   TLS_PORT=$(pick_port)
   HTTP_PORT=$(pick_port)
@@ -205,11 +232,26 @@ start_proxy() {
       render "$HERE/conf/$hcfg" "$cfg"
       start_bg "$name" "$cpus" "$TMP" haproxy -f "$cfg" -db
       ;;
-    deno | bun)
+    caddy)
+      # The Caddyfile, adapted to JSON, plus what it cannot say: no TLS session tickets.
+      render "$HERE/conf/Caddyfile" "$TMP/$name.Caddyfile"
+      cfg="$TMP/$name.json"
+      if ! caddy adapt --config "$TMP/$name.Caddyfile" --adapter caddyfile 2>"$RAW/$name.adapt.err" |
+        jq '.apps.tls.session_tickets = {disabled: true}' >"$cfg"; then
+        note "caddy ($kind) config does not adapt: $(tail -c 300 "$RAW/$name.adapt.err" | tr '\n' ' ')"
+        return 1
+      fi
+      # One OS thread running Go code, as HAProxy's nbthread 1; its files (autosave) in $TMP.
+      mkdir -p "$TMP/caddy"
+      start_bg "$name" "$cpus" "$TMP" env GOMAXPROCS=1 HOME="$TMP/caddy" XDG_CONFIG_HOME="$TMP/caddy" \
+        XDG_DATA_HOME="$TMP/caddy" caddy run --config "$cfg"
+      ;;
+    deno | bun | deno-nolog | bun-nolog)
       cfg="$TMP/$name.yaml"
       render "$HERE/conf/$(router_template "$kind")" "$cfg"
+      [[ $variant == *-nolog ]] && extra=(--access-log off)
       # shellcheck disable=SC2046
-      start_bg "$name" "$cpus" "$REPO" $(runtime_cmd "$variant") run -c "$cfg"
+      start_bg "$name" "$cpus" "$REPO" $(runtime_cmd "$variant") run -c "$cfg" "${extra[@]}"
       ;;
   esac
   PROXY_PID=$BG_PID
@@ -229,7 +271,7 @@ start_proxy() {
     fi
   done
   # Switchyard's workers each bind the port (SO_REUSEPORT): wait for all N listening sockets.
-  if [ "$kind" = workers ] && [ "$variant" != haproxy ]; then
+  if [ "$kind" = workers ] && is_switchyard "$variant"; then
     local deadline=$((SECONDS + BENCH_START_WAIT))
     while [ "$(listen_count "$TCP_PORT")" -lt "$WORKERS" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
     [ "$(listen_count "$TCP_PORT")" -ge "$WORKERS" ] ||
@@ -241,6 +283,31 @@ start_proxy() {
 }
 
 proxy_alive() { [ -z "${1:-}" ] || kill -0 "$1" 2>/dev/null; }
+
+# stop_proxy: stop the proxy of start_proxy, then check its access log, which every proxy
+# writes to stdout ($RAW/PROXY_NAME.out): lines there (one per request or connection), none
+# with --access-log off. So a table never compares a logging proxy with a silent one unnoticed.
+stop_proxy() {
+  local out="$RAW/$PROXY_NAME.out" n
+  stop_pid "$PROXY_PID"
+  n=$(wc -l <"$out" 2>/dev/null || echo 0)
+  case $PROXY_VARIANT in
+    *-nolog)
+      if [ "$n" -eq 0 ]; then
+        log "$PROXY_NAME: no access log lines (--access-log off)"
+      else
+        note "$PROXY_NAME: $n lines on stdout with --access-log off (bench/results/raw/$PROXY_NAME.out)"
+      fi
+      ;;
+    *)
+      if [ "$n" -eq 0 ]; then
+        note "$PROXY_NAME: no access log line on stdout (bench/results/raw/$PROXY_NAME.out): this proxy did not log"
+      else
+        log "$PROXY_NAME: $n access log lines"
+      fi
+      ;;
+  esac
+}
 
 # resumption_check VARIANT PORT: wrk keeps its SSL object across reconnects (SSL_clear), so it
 # offers its last session again; a proxy that resumed it would measure cheaper, abbreviated
@@ -254,7 +321,8 @@ resumption_check() {
   echo "$req" | timeout 10 openssl s_client "${tls[@]}" -sess_out "$sess" \
     >"$RAW/$variant.resume-1.txt" 2>&1 || true
   if [ ! -s "$sess" ]; then
-    # HAProxy without a session cache sends an empty session ID: nothing to resume.
+    # HAProxy without a session cache, and Caddy (Go's TLS caches no session IDs; its tickets
+    # are off, and -no_ticket asks for none), send an empty session ID: nothing to resume.
     if grep -Eq '^ *Session-ID: *$' "$RAW/$variant.resume-1.txt"; then
       log "$variant tls_term: no session ID, so no session can be resumed"
     else
@@ -594,7 +662,7 @@ measure_idle() {
 # its CPU time is that of its whole process tree (supervisor + workers).
 run_workers_case() {
   local variant=$1 n i
-  if [ "$variant" != haproxy ] && ! check_router "$variant" workers; then
+  if is_switchyard "$variant" && ! check_router "$variant" workers; then
     note "$variant workers: config fails check: $CHECK_ERROR"
     set_status "$variant" "not run" "${WK_METRICS[@]}"
     return 0
@@ -609,7 +677,7 @@ run_workers_case() {
       if measure_wrk "wk_ka$i" "$variant" "$PROXY_PID" "http://127.0.0.1:$TCP_PORT/"; then
         measure_wrk "wk_nc$i" "$variant" "$PROXY_PID" "http://127.0.0.1:$TCP_PORT/" -H "Connection: close" || true
       fi
-      stop_pid "$PROXY_PID"
+      stop_proxy
     fi
   done
   WORKERS=
@@ -646,11 +714,13 @@ run_direct() {
 }
 
 run_proxy() {
+  VARIANT_CASES=$(variant_cases "$1")
   want ka nc bulk tls idle && run_main_cases "$1"
   want http && run_http_case "$1"
   want tls_term && run_tls_term_case "$1"
   want workers && run_workers_case "$1"
   want h2 && run_h2_case "$1"
+  VARIANT_CASES=
   return 0
 }
 
@@ -659,7 +729,7 @@ run_proxy() {
 run_main_cases() {
   local variant=$1 all=("${KA_METRICS[@]}" "${NC_METRICS[@]}" "${BULK_METRICS[@]}"
     "${IDLE_METRICS[@]}" "${TLS_METRICS[@]}")
-  if [ "$variant" != haproxy ] && ! check_router "$variant" main; then
+  if is_switchyard "$variant" && ! check_router "$variant" main; then
     note "$variant: tcp/tls config fails check: $CHECK_ERROR"
     set_status "$variant" "not run" "${all[@]}"
     return 0
@@ -673,7 +743,7 @@ run_main_cases() {
         { ! want bulk || measure_bulk "$variant" "$PROXY_PID" "$TCP_PORT"; }; then
         if want tls; then measure_tls "$variant" "$PROXY_PID" "$TLS_PORT" || true; fi
       fi
-      stop_pid "$PROXY_PID"
+      stop_proxy
     else
       started=0
     fi
@@ -687,7 +757,7 @@ run_main_cases() {
 # router refuses to start, or it does not forward with X-Forwarded-For).
 run_http_case() {
   local variant=$1 xff
-  if [ "$variant" != haproxy ] && ! check_router "$variant" http; then
+  if is_switchyard "$variant" && ! check_router "$variant" http; then
     echo "skipped: router has no http listener yet ($variant: $CHECK_ERROR)"
     note "$variant http: skipped: router has no http listener yet (check: $CHECK_ERROR)"
     set_status "$variant" "skipped" "${HTTP_METRICS[@]}"
@@ -702,12 +772,12 @@ run_http_case() {
   if [ "$xff" != "127.0.0.1" ]; then
     echo "skipped: router has no http listener yet ($variant: /xff answered \"$xff\")"
     note "$variant http: skipped: /xff through the proxy answered \"$(echo "$xff" | head -c 200)\""
-    stop_pid "$PROXY_PID"
+    stop_proxy
     set_status "$variant" "skipped" "${HTTP_METRICS[@]}"
     return 0
   fi
   measure_http "$variant" "$PROXY_PID" "$HTTP_PORT" || true
-  stop_pid "$PROXY_PID"
+  stop_proxy
   set_status "$variant" "failed" "${HTTP_METRICS[@]}"
 }
 
@@ -716,7 +786,7 @@ run_http_case() {
 # with X-Forwarded-For and X-Forwarded-Proto set, so both proxies do the same work.
 run_tls_term_case() {
   local variant=$1 base xff xfp
-  if [ "$variant" != haproxy ] && ! check_router "$variant" tls_term; then
+  if is_switchyard "$variant" && ! check_router "$variant" tls_term; then
     note "$variant tls_term: config fails check: $CHECK_ERROR"
     set_status "$variant" "not run" "${TLS_TERM_METRICS[@]}"
     return 0
@@ -731,7 +801,7 @@ run_tls_term_case() {
   xfp=$(curl -sSk --max-time 5 --resolve "$SNI:$TLS_TERM_PORT:127.0.0.1" "$base/xfp" 2>&1 || true)
   if [ "$xff" != "127.0.0.1" ] || [ "$xfp" != https ]; then
     note "$variant tls_term: not run: /xff and /xfp through the proxy answered \"$(echo "$xff" | head -c 200)\" and \"$(echo "$xfp" | head -c 200)\""
-    stop_pid "$PROXY_PID"
+    stop_proxy
     set_status "$variant" "failed" "${TLS_TERM_METRICS[@]}"
     return 0
   fi
@@ -739,7 +809,7 @@ run_tls_term_case() {
   if measure_tls_term "$variant" "$PROXY_PID" "$TLS_TERM_PORT"; then
     measure_tls_term_ka "$variant" "$PROXY_PID" "$TLS_TERM_PORT" || true
   fi
-  stop_pid "$PROXY_PID"
+  stop_proxy
   set_status "$variant" "failed" "${TLS_TERM_METRICS[@]}"
 }
 
@@ -749,7 +819,7 @@ run_tls_term_case() {
 # without HTTP/2, or with `alpn: [http/1.1]`) shows "no h2", not HTTP/1.1 figures.
 run_h2_case() {
   local variant=$1 base ver xff xfp curl_h2
-  if [ "$variant" != haproxy ] && ! check_router "$variant" h2; then
+  if is_switchyard "$variant" && ! check_router "$variant" h2; then
     note "$variant h2: config fails check: $CHECK_ERROR"
     set_status "$variant" "not run" "${H2_METRICS[@]}"
     return 0
@@ -766,18 +836,18 @@ run_h2_case() {
   xfp=$("${curl_h2[@]}" "$base/xfp" 2>&1 || true)
   if [ "$ver" != 2 ]; then
     note "$variant h2: not run: curl --http2 got HTTP/$(echo "$ver" | head -c 200) through the proxy (no ALPN h2)"
-    stop_pid "$PROXY_PID"
+    stop_proxy
     set_status "$variant" "no h2" "${H2_METRICS[@]}"
     return 0
   fi
   if [ "$xff" != "127.0.0.1" ] || [ "$xfp" != https ]; then
     note "$variant h2: not run: /xff and /xfp through the proxy answered \"$(echo "$xff" | head -c 200)\" and \"$(echo "$xfp" | head -c 200)\""
-    stop_pid "$PROXY_PID"
+    stop_proxy
     set_status "$variant" "failed" "${H2_METRICS[@]}"
     return 0
   fi
   measure_h2 "$variant" "$PROXY_PID" "$H2_PORT" || true
-  stop_pid "$PROXY_PID"
+  stop_proxy
   set_status "$variant" "failed" "${H2_METRICS[@]}"
 }
 
@@ -861,6 +931,8 @@ cell_value() { # median of the clean rounds, else of the disturbed ones
 }
 cell_text() { # formatted median (* if only disturbed rounds), or the status text, or —
   local v
+  # A case this variant does not run (variant_cases), e.g. Caddy's tcp rows: —.
+  [[ " $(variant_cases "$2") " == *" $(row_case "$1") "* ]] || { echo "—"; return; }
   v=$(cell_value "$1" "$2")
   if [ -n "$v" ]; then
     printf "%.${3}f" "$v"
@@ -877,6 +949,27 @@ ratio() { # ratio METRIC VARIANT REFERENCE
   else echo "—"; fi
 }
 
+# What the access log costs Switchyard: proxy CPU µs per request (per connection in nc and the
+# handshake rounds) with the log on minus with it off, and that as a share of the logged figure.
+logging_cost() {
+  local row m label v on off parts out=""
+  for row in "nc_cpu|nc" "http_cpu|http" "tlst_cpu|tls_term handshakes" "tlsk_cpu|tls_term keep-alive" "h2_cpu|h2"; do
+    IFS='|' read -r m label <<<"$row"
+    want "$(row_case "$m")" || continue
+    parts=""
+    for v in deno bun; do
+      on=$(cell_value "$m" "$v")
+      off=$(cell_value "$m" "$v-nolog")
+      if [ -z "$on" ] || [ -z "$off" ] || [ "$(calc "$on != 0")" != 1 ]; then continue; fi
+      parts+=", ${v^} $(printf '%.1f' "$(calc "$on - $off")") ($(printf '%.0f' "$(calc "($on - $off) * 100 / $on")") %)"
+    done
+    [ -n "$parts" ] && out+="; $label:${parts#,}"
+  done
+  [ -n "$out" ] || return 0
+  echo "- Access log cost, proxy CPU µs per request or connection (log on − log off, share of log on;"
+  echo "  a negative one is run-to-run noise): ${out#; }."
+}
+
 machine_info() {
   echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
   echo "- haproxy $(haproxy -v | awk 'NR == 1 { print $3 }'), nginx $(nginx -v 2>&1 | sed 's|.*nginx/||')," \
@@ -885,6 +978,9 @@ machine_info() {
   echo "- switchyard: $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$REPO" && [ -n "$(git status --porcelain -- src 2>/dev/null)" ] && echo " + uncommitted changes in src/")"
   [ "$BENCH_CASES" = "$ALL_CASES" ] || echo "- cases: $BENCH_CASES (BENCH_CASES)"
   if want h2; then echo "- h2load $(h2load --version | awk '{ print $2 }')"; fi
+  if [[ " $BENCH_VARIANTS " == *" caddy "* ]] && command -v caddy >/dev/null; then
+    echo "- caddy $(caddy version | awk '{ print $1 }') (GOMAXPROCS=1)"
+  fi
   echo "- method: proxy on CPU 1 (unpinned in the workers case), nginx (1 worker) + load tools on CPU 0, loopback; median of $BENCH_ROUNDS rounds of ${BENCH_SECONDS}s (wrk -t1 -c$WRK_CONNS, ${BENCH_WARMUP}s warm-up); CPU from /proc/PID/stat (utime+stime, $CLK_TCK Hz); rounds where other jobs took > $BENCH_NOISE % of a CPU are repeated (up to $BENCH_RETRIES times per case)"
 }
 
@@ -892,7 +988,7 @@ machine_info() {
 saturation() {
   local c v load proxy out=""
   for c in ka nc tls http tlst tlsk h2; do
-    for v in direct haproxy deno bun; do
+    for v in $ALL_VARIANTS; do
       load=$(cell_value "${c}_cpu0" "$v")
       proxy=$(cell_value "${c}_util" "$v")
       if [ -n "$proxy" ] && [ "$(calc "$proxy >= 95")" = 1 ]; then
@@ -914,14 +1010,14 @@ report() {
   echo
   machine_info
   echo
-  echo "| metric | direct | HAProxy | Switchyard-Deno | Switchyard-Bun | Deno/HAProxy | Bun/HAProxy | Deno/direct | Bun/direct |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| metric | direct | HAProxy | Caddy | Switchyard-Deno | Switchyard-Bun | Deno, log off | Bun, log off | Deno/HAProxy | Bun/HAProxy | Caddy/HAProxy | Deno/direct | Bun/direct |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for row in "${ROWS[@]}"; do
     IFS='|' read -r m label dec flags <<<"$row"
     want "$(row_case "$m")" || continue
     line="| $label"
-    for v in direct haproxy deno bun; do line+=" | $(cell_text "$m" "$v" "$dec")"; done
-    for v in deno bun; do
+    for v in direct haproxy caddy deno bun deno-nolog bun-nolog; do line+=" | $(cell_text "$m" "$v" "$dec")"; done
+    for v in deno bun caddy; do
       if [[ $flags == *h* ]]; then line+=" | $(ratio "$m" "$v" haproxy)"; else line+=" | —"; fi
     done
     for v in deno bun; do
@@ -933,10 +1029,14 @@ report() {
   # A list, so that `deno fmt` (run on the saved table) keeps these apart.
   echo "- ↓: lower is better. Ratios are value / reference. CPU 0 near 100 % means wrk and nginx,"
   echo "  not the proxy, set the req/s and conn/s figures; compare the µs-per-request rows then."
-  echo "- Switchyard writes its access log (one JSON line per connection, and per request on http"
-  echo "  listeners, terminated TLS included) to a file; HAProxy logs nothing."
+  echo "- Access logs: every proxy writes one JSON line per request (http, terminated TLS, h2 streams)"
+  echo "  or per connection (tcp/tls listeners and frontends) to stdout, redirected to a file"
+  echo "  (Switchyard's own lines, HAProxy \`log stdout\` + a JSON \`log-format\`, Caddy's \`log\`)."
+  echo "  \"log off\": Switchyard with \`run --access-log off\`, run in the ${NOLOG_CASES// /, } cases only."
+  echo "  Caddy runs in the ${CADDY_CASES// /, } cases only (GOMAXPROCS=1, pinned as the others)."
+  logging_cost
   if want tls_term; then
-    echo "- Terminated TLS: both proxies use the same ECDSA P-256 certificate and add X-Forwarded-For and"
+    echo "- Terminated TLS: every proxy uses the same ECDSA P-256 certificate and adds X-Forwarded-For and"
     echo "  X-Forwarded-Proto. Handshakes use TLS 1.2 without tickets so that none is resumed (wrk would"
     echo "  redeem Switchyard's TLS 1.3 tickets); direct (nginx) terminates nothing for them: —."
   fi
@@ -966,12 +1066,19 @@ report() {
 # --- main -------------------------------------------------------------------------------------
 
 main() {
-  local start=$SECONDS v table=latest.md
+  local start=$SECONDS v table=latest.md tools=()
   start_watchdog
-  if want h2; then ensure_tools h2load; else ensure_tools; fi
   for v in $BENCH_CASES; do
     [[ " $ALL_CASES " == *" $v "* ]] || { echo "bench: unknown case $v ($ALL_CASES)" >&2; exit 2; }
   done
+  for v in $BENCH_VARIANTS; do
+    [[ " $ALL_VARIANTS " == *" $v "* ]] || { echo "bench: unknown variant $v ($ALL_VARIANTS)" >&2; exit 2; }
+  done
+  want h2 && tools+=(h2load)
+  # Caddy (and jq, which turns its session tickets off) only when it has a case to run.
+  # shellcheck disable=SC2086 # split: one word a case
+  if [[ " $BENCH_VARIANTS " == *" caddy "* ]] && want $CADDY_CASES; then tools+=(caddy jq); fi
+  ensure_tools "${tools[@]}"
   haproxy -v | head -1 | grep -q ' 2\.6\.' || log "warning: HAProxy is not 2.6: $(haproxy -v | head -1)"
   rm -rf "$RAW"
   mkdir -p "$RAW" "$TMP/rounds" "$TMP/disturbed" "$TMP/status"
@@ -985,8 +1092,8 @@ main() {
   for v in $BENCH_VARIANTS; do
     case $v in
       direct) run_direct ;;
-      haproxy | deno | bun) run_proxy "$v" ;;
-      *) echo "bench: unknown variant $v (direct haproxy deno bun)" >&2; exit 2 ;;
+      haproxy | caddy | deno | deno-nolog | bun | bun-nolog) run_proxy "$v" ;;
+      *) echo "bench: unknown variant $v ($ALL_VARIANTS)" >&2; exit 2 ;;
     esac
   done
   want workers && workers_scaling
