@@ -33,8 +33,8 @@ import type { AcmeCertificateConfig, AcmeConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { type ChallengeAnswers, newKey, order, type OrderResult } from "./client.ts";
-import { AcmeOrderError } from "./client.ts";
+import type { ChallengeAnswers, OrderResult } from "./client.ts";
+import { AcmeOrderError } from "./order_error.ts";
 import { BACKOFF_MIN_MS, backoffDelay, renewalTime, renewBeforeIgnored } from "./schedule.ts";
 import {
   accountLockName,
@@ -50,6 +50,14 @@ import {
   type StoredCertificate,
 } from "./storage.ts";
 import { Lock, tryLock, waitForUnlock } from "./lock.ts";
+
+/**
+ * acme-client and what it pulls in (about 30 MiB of memory, measured on Deno): loaded by the
+ * first order, so a router without ACME, or with every certificate still valid, never pays it.
+ */
+function loadClient(): Promise<typeof import("./client.ts")> {
+  return import("./client.ts");
+}
 
 /** How long an order may hold its lock before others may take it over. */
 const LOCK_TTL_MS = 10 * 60_000;
@@ -365,7 +373,7 @@ export class AcmeManager {
       let r: OrderResult;
       try {
         account = await this.#account(config, m);
-        r = await order({
+        r = await (await loadClient()).order({
           directory: config.directory,
           caPem: config.ca === null ? null : readFileSync(config.ca, "utf8"),
           accountKeyPem: account.keyPem,
@@ -485,7 +493,7 @@ export class AcmeManager {
       const r = await loadAccount(config.storage, config.directory);
       if ("error" in r) throw new Error(r.error);
       if ("ok" in r) return r.ok;
-      const keyPem = await newKey();
+      const keyPem = await (await loadClient()).newKey();
       await saveAccount(config.storage, config.directory, { keyPem, url: null });
       return { keyPem, url: null };
     } finally {

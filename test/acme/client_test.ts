@@ -9,13 +9,8 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
-import {
-  AcmeOrderError,
-  type ChallengeAnswers,
-  newKey,
-  order,
-  type OrderRequest,
-} from "../../src/acme/client.ts";
+import { type ChallengeAnswers, newKey, order, type OrderRequest } from "../../src/acme/client.ts";
+import { AcmeOrderError } from "../../src/acme/order_error.ts";
 import { freePort } from "../helpers/clients.ts";
 import { type Pebble, rateLimitingFront, startPebble } from "../helpers/pebble.ts";
 
