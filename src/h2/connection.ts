@@ -151,6 +151,9 @@ export class H2Connection {
    * on them are STREAM_CLOSED). A stream id below `#lastStream` not in here was never opened.
    */
   readonly #closedStreams = new Map<number, boolean>();
+  /** The ids in #closedStreams, oldest at #closedAt once the ring is full. */
+  readonly #closedRing: number[] = [];
+  #closedAt = 0;
   /** GOAWAY sent (no new streams): the code, or null; and the reason `closed` will give. */
   #goaway: number | null = null;
   #goawayReason = "";
@@ -479,13 +482,20 @@ export class H2Connection {
     this.#rememberClosed(s.id, ours);
   }
 
-  /** A bounded memory of closed streams is enough: frames in flight arrive within an RTT. */
+  /**
+   * A bounded memory of closed streams is enough: frames in flight arrive within an RTT. The
+   * oldest is found in a ring of ids, not as the Map's first key: a Map walks over the slots
+   * of deleted entries to find that, which profiled at 2 % of a busy h2 connection.
+   */
   #rememberClosed(id: number, ours: boolean): void {
-    this.#closedStreams.delete(id);
+    const ring = this.#closedRing;
+    const known = this.#closedStreams.has(id);
     this.#closedStreams.set(id, ours);
-    if (this.#closedStreams.size > MAX_CLOSED_STREAMS) {
-      this.#closedStreams.delete(this.#closedStreams.keys().next().value!);
-    }
+    if (known) return;
+    const oldest = ring[this.#closedAt];
+    if (oldest !== undefined) this.#closedStreams.delete(oldest);
+    ring[this.#closedAt] = id;
+    this.#closedAt = (this.#closedAt + 1) % MAX_CLOSED_STREAMS;
   }
 
   /** After GOAWAY (either side's), the connection ends with its last stream. */

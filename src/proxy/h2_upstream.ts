@@ -134,13 +134,18 @@ export class H2Upstream implements ConnHandlers {
 
   #headData(chunk: Uint8Array): void {
     const buf = this.#buf!;
-    // One read may hold the head and more body than the buffer takes: sniff them joined (past
+    // A head that starts a read is sniffed in place (copied only when it comes in pieces). One
+    // read may hold the head and more body than the buffer takes: sniff them joined (past
     // maxHead the sniffer answers invalid, never "more", so the joined copy is not kept).
-    const fits = buf.push(chunk);
-    let bytes = fits ? buf.bytes : concat([buf.bytes, chunk]);
+    const direct = buf.length === 0;
+    const fits = direct || buf.push(chunk);
+    let bytes = direct ? chunk : fits ? buf.bytes : concat([buf.bytes, chunk]);
     for (;;) {
       const r = sniffHttpResponseHead(bytes, { maxHead: MAX_RESPONSE_HEAD });
-      if (r.kind === "more") return;
+      if (r.kind === "more") {
+        if (bytes === chunk && direct) buf.push(chunk);
+        return;
+      }
       if (r.kind !== "match") {
         const why = r.kind === "invalid" ? r.reason : "the backend did not answer in HTTP/1";
         this.#fail(why, "bad_response");
