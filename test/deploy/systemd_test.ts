@@ -42,7 +42,7 @@ import {
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import process from "node:process";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -56,6 +56,8 @@ const DROP_IN = join(ROOT, "deploy/systemd/transparent.conf");
 /** The first uid DynamicUser hands out. */
 const DYNAMIC_UID = 61184;
 const BUN = join(ROOT, "node_modules/.bin/bun");
+/** Where the sandbox binds this checkout (outside /tmp, /home and /root, which it hides). */
+const SRC = "/mnt/switchyard-src";
 
 /** A unit file's [Service] settings: every value of each key, in order. */
 function serviceSettings(text: string): Map<string, string[]> {
@@ -93,9 +95,10 @@ const has = (cmd: string) => {
 };
 
 /** Writes an executable /usr/local/bin/switchyard stand-in under `dir`. */
-function launcher(dir: string): string {
+function launcher(dir: string, root = ROOT): string {
   const file = join(dir, "switchyard");
-  writeFileSync(file, `#!/bin/sh\nexec ${BUN} ${join(ROOT, "src/main.ts")} "$@"\n`);
+  const bun = join(root, relative(ROOT, BUN));
+  writeFileSync(file, `#!/bin/sh\nexec ${bun} ${join(root, "src/main.ts")} "$@"\n`);
   chmodSync(file, 0o755);
   return file;
 }
@@ -228,7 +231,9 @@ describe("deploy/systemd/switchyard.service", () => {
       writeFileSync(join(conf, "switchyard.yaml"), config);
       chmodSync(join(conf, "switchyard.yaml"), 0o644);
       chmodSync(conf, 0o755);
-      launcher(bin);
+      // The checkout may itself be below /tmp (a CI clone), which PrivateTmp hides: the
+      // launcher runs it from where the namespace binds it instead.
+      launcher(bin, SRC);
       chownSync(state, DYNAMIC_UID, DYNAMIC_UID);
       chmodSync(state, Number.parseInt(one(service, "StateDirectoryMode"), 8));
       // A mount point for the config folder; made here only when the host has none.
@@ -249,6 +254,9 @@ describe("deploy/systemd/switchyard.service", () => {
         "mount -t tmpfs -o mode=0755 tmpfs /var/lib",
         `mkdir ${stateDir}`,
         `mount --bind ${state} ${stateDir}`,
+        `mount -t tmpfs -o mode=0755 tmpfs ${dirname(SRC)}`,
+        `mkdir ${SRC}`,
+        `mount --bind -o ro ${ROOT} ${SRC}`,
         // PrivateTmp, ProtectHome (read-only empty folders).
         // The executable the unit names (bound before /tmp, where it is, goes away).
         `mount --bind -o ro ${bin} /usr/local/bin`,
