@@ -14,6 +14,7 @@ import { invalid, match, NEED_MORE, type SniffResult } from "../wire/result.ts";
 const SP = 0x20;
 const HTAB = 0x09;
 const CR = 0x0d;
+const COLON = 0x3a;
 const LF = 0x0a;
 
 /** What a request head and a response head both say, derived once for the body code. */
@@ -118,32 +119,25 @@ export function readFields(
     upgrades: [],
   };
   for (let p = start; p < end;) {
-    const e = text.indexOf("\r\n", p);
-    if (isOws(text.charCodeAt(p))) {
-      return `${status}: obsolete line folding in ${quote(text.slice(p, e))}`;
-    }
-    const colon = text.indexOf(":", p);
-    if (colon < 0 || colon > e) {
-      return `${status}: header line without colon ${quote(text.slice(p, e))}`;
-    }
+    // One pass over the name (token characters up to the colon) and one over the value (up
+    // to the CR: scanHead let no CR or LF through but in CRLF); anything unusual is named by
+    // badLine, off this path.
+    let colon = p;
+    while (TCHAR[text.charCodeAt(colon)] === 1) colon++;
+    if (colon === p || text.charCodeAt(colon) !== COLON) return badLine(text, p, status);
     const name = text.slice(p, colon);
-    if (name === "") return `${status}: empty header name in ${quote(text.slice(p, e))}`;
-    if (isOws(name.charCodeAt(name.length - 1))) {
-      return `${status}: whitespace between header name and colon in ${quote(name)}`;
-    }
-    if (!isToken(name)) return `${status}: invalid header name ${quote(name)}`;
     let vs = colon + 1;
-    let ve = e;
-    while (vs < ve && isOws(text.charCodeAt(vs))) vs++;
-    while (ve > vs && isOws(text.charCodeAt(ve - 1))) ve--;
-    // Field values may hold HTAB, SP, VCHAR and obs-text; any other control byte (NUL, DEL, ...)
-    // is treated differently by different parsers.
-    for (let i = vs; i < ve; i++) {
-      const c = text.charCodeAt(i);
+    while (isOws(text.charCodeAt(vs))) vs++;
+    let e = vs;
+    for (let c = text.charCodeAt(e); c !== CR && e < end; c = text.charCodeAt(++e)) {
+      // Field values may hold HTAB, SP, VCHAR and obs-text; any other control byte (NUL,
+      // DEL, ...) is treated differently by different parsers.
       if ((c < SP && c !== HTAB) || c === 0x7f) {
         return `${status}: invalid character ${charName(c)} in header ${quote(name)} value`;
       }
     }
+    let ve = e;
+    while (ve > vs && isOws(text.charCodeAt(ve - 1))) ve--;
     const value = text.slice(vs, ve);
     f.headers.push([name, value]);
     p = e + 2;
@@ -187,6 +181,24 @@ export function readFields(
   return f;
 }
 
+/** Why the field line at `p` is not `token ":" ...`: the first rule it breaks, quoted. */
+function badLine(text: string, p: number, status: string): string {
+  const e = text.indexOf("\r\n", p);
+  if (isOws(text.charCodeAt(p))) {
+    return `${status}: obsolete line folding in ${quote(text.slice(p, e))}`;
+  }
+  const colon = text.indexOf(":", p);
+  if (colon < 0 || colon > e) {
+    return `${status}: header line without colon ${quote(text.slice(p, e))}`;
+  }
+  const name = text.slice(p, colon);
+  if (name === "") return `${status}: empty header name in ${quote(text.slice(p, e))}`;
+  if (isOws(name.charCodeAt(name.length - 1))) {
+    return `${status}: whitespace between header name and colon in ${quote(name)}`;
+  }
+  return `${status}: invalid header name ${quote(name)}`;
+}
+
 /** What kind of head {@link scanHead} reads; one constant per sniffer, so nothing is built per call. */
 export interface HeadKind<L> {
   /** "request" or "response": names the line and the head in reasons. */
@@ -220,15 +232,21 @@ export function scanHead<L>(
   let line: L | null = null;
   let lineStart = 0;
   let headEnd = -1;
-  for (let i = from; i < seen; i++) {
-    const b = buf[i];
-    if (b === LF) return `${kind.status}: bare LF at offset ${i}`;
-    if (b !== CR) {
-      if (line === null && i >= maxLine) {
-        return `${kind.lineStatus}: ${kind.what} line longer than ${maxLine} bytes`;
-      }
-      continue;
+  // The first line apart, so the field lines' loop checks no line limit; in both, a byte
+  // above CR (nearly every byte) costs one comparison.
+  let i = from;
+  const firstLimit = Math.min(seen, maxLine);
+  while (i < firstLimit && (buf[i] > CR || (buf[i] !== CR && buf[i] !== LF))) i++;
+  if (i === firstLimit && i < seen) {
+    if (buf[i] !== CR && buf[i] !== LF) {
+      return `${kind.lineStatus}: ${kind.what} line longer than ${maxLine} bytes`;
     }
+  }
+  for (; i < seen; i++) {
+    const b = buf[i];
+    if (b > CR) continue;
+    if (b === LF) return `${kind.status}: bare LF at offset ${i}`;
+    if (b !== CR) continue;
     if (i + 1 === n) break;
     if (buf[i + 1] !== LF) return `${kind.status}: bare CR at offset ${i}`;
     if (line === null) {
