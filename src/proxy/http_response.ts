@@ -69,6 +69,8 @@ export class HttpResponse {
   #closes = false;
   /** A head kept back to go out in one write with the body bytes after it. */
   #heldHead: Uint8Array | null = null;
+  /** What the held head was cut from, when it goes out unedited; see #writeBody. */
+  #heldWhole: Uint8Array | null = null;
   readonly #owner: ResponseOwner;
 
   /** `listenerEdits`: the listener's response_headers, applied to every response head. */
@@ -155,12 +157,13 @@ export class HttpResponse {
         kept = false;
         continue;
       }
-      this.#head(res, head, rest);
+      this.#head(res, head, rest, bytes);
       return;
     }
   }
 
-  #head(res: HttpResponseHead, head: Uint8Array, rest: Uint8Array): void {
+  /** `whole`: the bytes `head` and `rest` were cut from (head first, rest right after it). */
+  #head(res: HttpResponseHead, head: Uint8Array, rest: Uint8Array, whole: Uint8Array): void {
     const ex = this.#ex!;
     const up = this.#up!;
     ex.status = res.status;
@@ -210,16 +213,24 @@ export class HttpResponse {
     }
     // Head and the body bytes that came with it go out in one write (one syscall).
     this.#heldHead = out;
+    this.#heldWhole = out === head ? whole : null;
     this.#bodyData(rest);
   }
 
-  /** Writes body bytes, preceded by a held head (one contiguous write when it can be). */
-  #writeBody(body: Uint8Array): void {
+  /**
+   * Writes body bytes, preceded by a held head: in one write (one syscall) when the head went
+   * out unedited and `fromRest`, i.e. `body` starts where the head ended in the same read.
+   * (Contiguity is known, not tested: comparing `.buffer`s costs an ArrayBuffer per chunk on
+   * Bun.)
+   */
+  #writeBody(body: Uint8Array, fromRest: boolean): void {
     const h = this.#heldHead;
     if (h !== null) {
+      const whole = this.#heldWhole;
       this.#heldHead = null;
-      if (h.buffer === body.buffer && h.byteOffset + h.length === body.byteOffset) {
-        this.#owner.write(new Uint8Array(body.buffer, h.byteOffset, h.length + body.length));
+      this.#heldWhole = null;
+      if (whole !== null && fromRest) {
+        this.#owner.write(whole.subarray(0, h.length + body.length));
         return;
       }
       this.#owner.write(h);
@@ -229,17 +240,19 @@ export class HttpResponse {
 
   #bodyData(chunk: Uint8Array): void {
     if (this.#untilClose) {
-      this.#writeBody(chunk);
+      this.#writeBody(chunk, true);
       return;
     }
     const p = this.#body!.push(chunk);
     if ("error" in p) {
       this.#heldHead = null;
+      this.#heldWhole = null;
       this.#owner.abort(`backend response body: ${p.error}`, 0, "bad_response");
       return;
     }
     const body = p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed);
-    this.#writeBody(this.#trailers === null ? body : this.#trailers.take(body, p));
+    const out = this.#trailers === null ? body : this.#trailers.take(body, p);
+    this.#writeBody(out, out === body);
     if (p.done) {
       if (p.consumed < chunk.length) this.#up!.reusable = false;
       this.#complete();
