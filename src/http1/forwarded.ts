@@ -58,7 +58,9 @@ function newFields(headers: readonly ForwardedHeader[], f: ForwardedFacts): stri
 function appendFields(head: Uint8Array, fields: string): Uint8Array {
   const at = head.length - 2;
   const out = new Uint8Array(head.length + fields.length);
-  out.set(head.subarray(0, at));
+  // The whole head, then the fields over its final CRLF: no view of `head` to make (a view of
+  // a fresh socket chunk costs an ArrayBuffer on Bun).
+  out.set(head);
   for (let i = 0; i < fields.length; i++) out[at + i] = fields.charCodeAt(i);
   out[out.length - 2] = 13;
   out[out.length - 1] = 10;

@@ -230,7 +230,8 @@ export class HttpResponse {
       this.#heldHead = null;
       this.#heldWhole = null;
       if (whole !== null && fromRest) {
-        this.#owner.write(whole.subarray(0, h.length + body.length));
+        const n = h.length + body.length;
+        this.#owner.write(n === whole.length ? whole : whole.subarray(0, n));
         return;
       }
       this.#owner.write(h);

@@ -54,6 +54,8 @@ import { SniffBuffer } from "./sniff_buffer.ts";
  */
 const MAX_PIPELINED = 65536;
 
+const EMPTY = new Uint8Array(0);
+
 /** How the request stream stands. */
 type ReqState = "head" | "dialing" | "body" | "sent" | "closed";
 
@@ -377,7 +379,9 @@ export class HttpSession implements ConnHandlers {
     const ex = this.#ex!;
     ex.server = up.lease.server.config.name;
     const remote = this.client.remote;
-    let sent = bytes.subarray(0, head.headerEnd);
+    // Views only where needed: on Bun the first view of a socket chunk costs an ArrayBuffer.
+    const whole = head.headerEnd === bytes.length;
+    let sent = whole ? bytes : bytes.subarray(0, head.headerEnd);
     if (head.rewrite) {
       const r = rewriteRequestHead(bytes, head);
       sent = r.bytes;
@@ -399,7 +403,7 @@ export class HttpSession implements ConnHandlers {
       : null;
     this.#reqTrailers = kind.kind === "chunked" ? new TrailerFilter() : null;
     this.#req = this.#reqBody === null ? "sent" : "body";
-    const rest = bytes.subarray(head.headerEnd);
+    const rest = whole ? EMPTY : bytes.subarray(head.headerEnd);
     // Bytes counted once as part of the head already.
     ex.bytesIn -= rest.length;
     this.ctx.counters.bytesIn -= rest.length;
