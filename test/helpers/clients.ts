@@ -27,14 +27,22 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
   const top = low > 11000 && low <= 65536 ? low : 60000;
   for (;;) {
     const port = 10000 + Math.floor(Math.random() * (top - 10000));
+    // Free now is not enough: a test often takes several ports before binding any of them.
+    if (handedOut.has(port)) continue;
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.createServer();
       s.once("error", () => resolve(false));
       s.listen(port, host, () => s.close(() => resolve(true)));
     });
-    if (ok) return port;
+    if (ok) {
+      handedOut.add(port);
+      return port;
+    }
   }
 }
+
+/** Ports freePort gave this process: never given twice. */
+const handedOut = new Set<number>();
 
 /** Runs a command; resolves with its exit code and output (never rejects on a non-zero exit). */
 export function exec(
