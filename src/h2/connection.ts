@@ -101,8 +101,12 @@ export const DEFAULT_H2_LIMITS: H2Limits = Object.freeze({
   floodWindowMs: 10_000,
 });
 
-/** Closed streams remembered, to tell their late frames from a client's mistakes. */
-const MAX_CLOSED_STREAMS = 1000;
+/**
+ * Closed streams remembered, to tell their late frames from a client's mistakes: a slot per
+ * stream id modulo this (a power of two), so the last 1,024 ids the client opened, less those
+ * still open when they came round again.
+ */
+const CLOSED_SLOTS = 1024;
 
 /** Streams end as soon as the response does (section 8.1), so only these two states remain. */
 type StreamState = "open" | "half_closed_remote";
@@ -150,10 +154,10 @@ export class H2Connection {
    * dropped, section 5.1 "closed"), false for those that ended or that the client reset (frames
    * on them are STREAM_CLOSED). A stream id below `#lastStream` not in here was never opened.
    */
-  readonly #closedStreams = new Map<number, boolean>();
-  /** The ids in #closedStreams, oldest at #closedAt once the ring is full. */
-  readonly #closedRing: number[] = [];
-  #closedAt = 0;
+  /** Closed stream ids by slot ((id >> 1) % CLOSED_SLOTS); 0: none (no stream is 0). */
+  readonly #closedIds = new Int32Array(CLOSED_SLOTS);
+  /** Per slot: 1 when we reset the stream (its late frames are dropped, not refused). */
+  readonly #closedOurs = new Uint8Array(CLOSED_SLOTS);
   /** GOAWAY sent (no new streams): the code, or null; and the reason `closed` will give. */
   #goaway: number | null = null;
   #goawayReason = "";
@@ -265,7 +269,7 @@ export class H2Connection {
       // a closed stream are a flood like any other (they make no progress).
       this.#recv.release(size);
       if (size === 0 && this.#floods.control()) return;
-      if (this.#closedStreams.get(f.stream) !== true) {
+      if (this.#closedBy(f.stream) !== true) {
         this.#streamError(f.stream, ERROR.STREAM_CLOSED, `DATA on closed stream ${f.stream}`);
       }
       return;
@@ -297,7 +301,7 @@ export class H2Connection {
       return this.#connectionError(ERROR.PROTOCOL_ERROR, `HEADERS on even stream ${id}`);
     }
     if (id <= this.#lastStream) {
-      const ours = this.#closedStreams.get(id);
+      const ours = this.#closedBy(id);
       // We reset it: trailers in flight are dropped (decoded all the same, so HPACK stays in step).
       if (ours === true) return;
       if (ours === false) {
@@ -483,19 +487,19 @@ export class H2Connection {
   }
 
   /**
-   * A bounded memory of closed streams is enough: frames in flight arrive within an RTT. The
-   * oldest is found in a ring of ids, not as the Map's first key: a Map walks over the slots
-   * of deleted entries to find that, which profiled at 2 % of a busy h2 connection.
+   * A bounded memory of closed streams is enough: frames in flight arrive within an RTT. A
+   * slot per id (no Map: its inserts and deletes were 2 % of a busy h2 connection).
    */
   #rememberClosed(id: number, ours: boolean): void {
-    const ring = this.#closedRing;
-    const known = this.#closedStreams.has(id);
-    this.#closedStreams.set(id, ours);
-    if (known) return;
-    const oldest = ring[this.#closedAt];
-    if (oldest !== undefined) this.#closedStreams.delete(oldest);
-    ring[this.#closedAt] = id;
-    this.#closedAt = (this.#closedAt + 1) % MAX_CLOSED_STREAMS;
+    const slot = (id >>> 1) & (CLOSED_SLOTS - 1);
+    this.#closedIds[slot] = id;
+    this.#closedOurs[slot] = ours ? 1 : 0;
+  }
+
+  /** Whether we reset closed stream `id`; undefined when it is not (or no longer) known. */
+  #closedBy(id: number): boolean | undefined {
+    const slot = (id >>> 1) & (CLOSED_SLOTS - 1);
+    return this.#closedIds[slot] === id ? this.#closedOurs[slot] === 1 : undefined;
   }
 
   /** After GOAWAY (either side's), the connection ends with its last stream. */

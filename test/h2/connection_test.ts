@@ -1236,6 +1236,29 @@ describe("H2Connection: flow control (6.9)", () => {
     await assertFine(p, p.frames.length);
   });
 
+  test("5.1: closed streams are remembered within a bound: one the server reset 1,024 streams ago is forgotten", async () => {
+    const p = new H2Peer();
+    await p.handshake();
+    await openPost(p);
+    p.conn.reset(1, ERROR.INTERNAL_ERROR);
+    await settle();
+    // 1,024 more streams, opened and answered 64 at a time (below the concurrency limit).
+    for (let first = 3; first <= 2049; first += 128) {
+      const ids = Array.from({ length: 64 }, (_, i) => first + 2 * i).filter((id) => id <= 2049);
+      p.send(...ids.map((id) => get(id)));
+      await settle();
+      for (const id of ids) p.conn.respond(id, [[":status", "204"]], true);
+      await settle();
+    }
+    const since = p.frames.length;
+    // Stream 2047 was reset by nobody and closed normally: its late DATA is refused...
+    p.send(data(2047, 4));
+    // ...and stream 1, which the server reset, has left the memory: no longer ignored.
+    p.send(data(1, 4));
+    await settle();
+    assert.deepEqual(p.rsts(since), [[2047, ERROR.STREAM_CLOSED], [1, ERROR.STREAM_CLOSED]]);
+  });
+
   test("trailers go out after the queued data and end the stream", async () => {
     const p = new H2Peer();
     await p.handshake([[SETTING.INITIAL_WINDOW_SIZE, 10]]);
