@@ -9,6 +9,7 @@
  */
 
 import { type Invalid, invalid, match, NEED_MORE, type SniffResult } from "../wire/result.ts";
+import { alloc } from "../wire/bytes.ts";
 
 /** Frame types (RFC 9113 section 6). */
 export const FRAME = {
@@ -212,7 +213,7 @@ export function frame(
   stream: number,
   payload: Uint8Array,
 ): Uint8Array {
-  const out = new Uint8Array(FRAME_HEADER_SIZE + payload.length);
+  const out = alloc(FRAME_HEADER_SIZE + payload.length);
   writeFrameHeader(out, 0, payload.length, type, flags, stream);
   out.set(payload, FRAME_HEADER_SIZE);
   return out;
@@ -272,7 +273,7 @@ export function headersFrames(
   maxFrameSize: number,
 ): Uint8Array {
   const count = Math.max(1, Math.ceil(block.length / maxFrameSize));
-  const out = new Uint8Array(block.length + count * FRAME_HEADER_SIZE);
+  const out = alloc(block.length + count * FRAME_HEADER_SIZE);
   let at = 0;
   for (let i = 0; i < count; i++) {
     const part = block.subarray(i * maxFrameSize, (i + 1) * maxFrameSize);

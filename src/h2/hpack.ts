@@ -11,6 +11,9 @@
 import { huffmanDecode } from "./hpack_huffman.ts";
 import { latin1 } from "../http1/fields.ts";
 
+/** Where Huffman strings are decoded before they become strings; grown as needed. */
+let huffmanScratch = new Uint8Array(256);
+
 /** A decoded header list in wire order, or why the block was rejected. */
 export type HpackResult = { headers: [name: string, value: string][] } | { error: string };
 
@@ -281,8 +284,11 @@ export class HpackDecoder {
     const raw = block.subarray(this.#pos, this.#pos + length);
     this.#pos += length;
     if (!huffman) return latin1(raw, 0, raw.length);
-    // The shortest code is 5 bits, so this is the most symbols `length` bytes can hold.
-    const out = new Uint8Array(Math.floor(length * 8 / 5));
+    // The shortest code is 5 bits, so this is the most symbols `length` bytes can hold. The
+    // symbols become a string at once, so one scratch array serves every string.
+    const most = Math.floor(length * 8 / 5);
+    if (huffmanScratch.length < most) huffmanScratch = new Uint8Array(most);
+    const out = huffmanScratch;
     const written = huffmanDecode(raw, out);
     if (typeof written === "string") {
       return this.#fail(`Huffman string at offset ${at} ${written}`);

@@ -11,10 +11,10 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { charName, isToken, quote } from "../http1/fields.ts";
 import { type Authority, parseAuthority } from "../http1/request_head.ts";
 import { FORBIDDEN_TRAILERS } from "../http1/trailers.ts";
+import { latin1Bytes } from "../wire/bytes.ts";
 import { type Invalid, invalid } from "../wire/result.ts";
 
 /** A header field as HPACK decodes it: lower-case name, value. */
@@ -220,7 +220,7 @@ export function http1RequestHead(
   if (body === "length" && req.contentLength !== null) {
     head += `Content-Length: ${req.contentLength}\r\n`;
   } else if (body === "chunked") head += "Transfer-Encoding: chunked\r\n";
-  return Buffer.from(`${head}\r\n`, "latin1");
+  return latin1Bytes(`${head}\r\n`);
 }
 
 /**

@@ -9,6 +9,7 @@
 
 import type { ForwardedHeader } from "../config/types.ts";
 import { latin1 } from "./fields.ts";
+import { alloc } from "../wire/bytes.ts";
 
 /** What the router knows about the request it forwards. */
 export interface ForwardedFacts {
@@ -57,7 +58,7 @@ function newFields(headers: readonly ForwardedHeader[], f: ForwardedFacts): stri
 /** `head` with `fields` (CRLF-terminated lines) inserted before its final CRLF. */
 function appendFields(head: Uint8Array, fields: string): Uint8Array {
   const at = head.length - 2;
-  const out = new Uint8Array(head.length + fields.length);
+  const out = alloc(head.length + fields.length);
   // The whole head, then the fields over its final CRLF: no view of `head` to make (a view of
   // a fresh socket chunk costs an ArrayBuffer on Bun).
   out.set(head);

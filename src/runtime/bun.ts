@@ -280,6 +280,7 @@ export const bunRuntime: Runtime = {
   wrapStream: wrapStreamSocket,
 
   argv: () => process.argv.slice(2),
+  newBytes: (n) => new Uint8Array(n),
 
   selfCommand(args: readonly string[]): [string, string[]] {
     const script = process.argv[1] ?? "";

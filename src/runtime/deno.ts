@@ -6,6 +6,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import net from "node:net";
 import process from "node:process";
 import tls from "node:tls";
@@ -287,6 +288,10 @@ export const denoRuntime: Runtime = {
   wrapStream: wrapStreamSocket,
 
   argv: () => [...Deno.args],
+  newBytes: (n) => {
+    const b = Buffer.allocUnsafe(n);
+    return new Uint8Array(b.buffer, b.byteOffset, n);
+  },
 
   selfCommand(args: readonly string[]): [string, string[]] {
     // `deno compile`: the binary runs its embedded program on its own.

