@@ -19,10 +19,10 @@ export class ConnDuplex extends Duplex {
   constructor(conn: Conn, head: Uint8Array | null) {
     super({ allowHalfOpen: true });
     this.#conn = conn;
-    if (head !== null && head.length > 0) this.push(Buffer.from(head));
+    if (head !== null && head.length > 0) this.push(copy(head));
     conn.start({
       data: (chunk) => {
-        if (!this.push(Buffer.from(chunk))) conn.pause();
+        if (!this.push(copy(chunk))) conn.pause();
       },
       end: () => this.push(null),
       drain: () => {
@@ -53,4 +53,15 @@ export class ConnDuplex extends Duplex {
     this.#conn.close();
     cb(err);
   }
+}
+
+/**
+ * `bytes` copied into a Buffer of their own. Not Buffer.from(bytes): on Deno it copies byte by
+ * byte (1.4 us for 100 bytes, 3 us for 600, measured); allocUnsafe (node:buffer's pool below
+ * 4 KiB) and a native set take 0.1-0.4 us. Bun: the same either way.
+ */
+function copy(bytes: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(bytes.length);
+  b.set(bytes);
+  return b;
 }
