@@ -9,7 +9,7 @@
 
 import type { ForwardedHeader } from "../config/types.ts";
 import { latin1 } from "./fields.ts";
-import { alloc } from "../wire/bytes.ts";
+import { alloc, latin1Bytes } from "../wire/bytes.ts";
 
 /** What the router knows about the request it forwards. */
 export interface ForwardedFacts {
@@ -68,13 +68,6 @@ function appendFields(head: Uint8Array, fields: string): Uint8Array {
   return out;
 }
 
-/** Encodes a string one byte per char (the inverse of latin1()). */
-function encodeLatin1(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
-  return out;
-}
-
 /**
  * Returns `head` (a complete request head ending in CRLFCRLF) with `headers` added for `f`.
  * Returns `head` itself when there is nothing to add.
@@ -116,5 +109,5 @@ export function addForwarded(
   }
   if (want.has("x-forwarded-proto")) kept.push(`X-Forwarded-Proto: ${f.proto}`);
   if (want.has("x-forwarded-host") && f.host !== null) kept.push(`X-Forwarded-Host: ${f.host}`);
-  return encodeLatin1(kept.join("\r\n") + "\r\n\r\n");
+  return latin1Bytes(kept.join("\r\n") + "\r\n\r\n");
 }

@@ -16,7 +16,7 @@ import { type HttpResponseHead, sniffHttpResponseHead } from "../http1/response_
 import { switchAllowed } from "../http1/request_rewrite.ts";
 import { TrailerFilter } from "../http1/trailers.ts";
 import type { Outcome } from "../log/access.ts";
-import { concat } from "../wire/bytes.ts";
+import { concat, latin1Bytes } from "../wire/bytes.ts";
 import { latin1 } from "../http1/fields.ts";
 import type { Exchange, Upstream } from "./http_exchange.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
@@ -33,7 +33,7 @@ const MAX_RESPONSE_HEAD = 65536;
 function withoutContentLength(head: Uint8Array): Uint8Array {
   const lines = latin1(head, 0, head.length).split("\r\n");
   const text = lines.filter((l) => !/^content-length:/i.test(l)).join("\r\n");
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+  return latin1Bytes(text);
 }
 
 /** What the response side asks of the session, which owns both connections and the log. */

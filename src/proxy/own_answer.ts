@@ -9,6 +9,7 @@
 import type { HeaderActions, RouteConfig } from "../config/types.ts";
 import { reasonPhrase } from "../http1/error_response.ts";
 import { editFieldList, editHeadFields } from "../route/actions/headers.ts";
+import { latin1Bytes } from "../wire/bytes.ts";
 import type { GateAnswer } from "./route_gate.ts";
 
 const encoder = new TextEncoder();
@@ -71,7 +72,7 @@ export function http1Answer(
   for (const [n, v] of a.headers) text += `${n}: ${v}\r\n`;
   if (body.length > 0 && !typed(a)) text += "Content-Type: text/plain; charset=utf-8\r\n";
   text += `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
-  const h = editResponseHead(Uint8Array.from(text, (c) => c.charCodeAt(0)), edits);
+  const h = editResponseHead(latin1Bytes(text), edits);
   if (head || body.length === 0) return h;
   const out = new Uint8Array(h.length + body.length);
   out.set(h);

@@ -19,6 +19,7 @@ import { BasicAuthChecker, challenge } from "../route/actions/basic_auth.ts";
 import { RateLimiter } from "../route/actions/rate_limit.ts";
 import { redirectLocation } from "../route/actions/redirect.ts";
 import { stripMatchedPrefix } from "../route/actions/strip_prefix.ts";
+import { latin1Bytes } from "../wire/bytes.ts";
 
 /** An answer the router gives itself. */
 export interface GateAnswer {
@@ -175,7 +176,7 @@ export function requestEdits(route: RouteConfig, head: Uint8Array, target: strin
 function withTarget(head: Uint8Array, target: string): Uint8Array {
   const first = head.indexOf(0x20);
   const second = head.indexOf(0x20, first + 1);
-  const t = Uint8Array.from(target, (c) => c.charCodeAt(0));
+  const t = latin1Bytes(target);
   const out = new Uint8Array(head.length - (second - first - 1) + t.length);
   out.set(head.subarray(0, first + 1));
   out.set(t, first + 1);
