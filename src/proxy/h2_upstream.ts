@@ -18,7 +18,6 @@ import type { Outcome } from "../log/access.ts";
 import type { ConnHandlers } from "../runtime/types.ts";
 import type { Lease } from "./dial.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
-import { concat } from "../wire/bytes.ts";
 
 /** Longest response head a backend may send (502 beyond), as for HTTP/1 clients. */
 const MAX_RESPONSE_HEAD = 65536;
@@ -133,17 +132,14 @@ export class H2Upstream implements ConnHandlers {
   }
 
   #headData(chunk: Uint8Array): void {
-    const buf = this.#buf!;
-    // A head that starts a read is sniffed in place (copied only when it comes in pieces). One
-    // read may hold the head and more body than the buffer takes: sniff them joined (past
-    // maxHead the sniffer answers invalid, never "more", so the joined copy is not kept).
-    const direct = buf.length === 0;
-    const fits = direct || buf.push(chunk);
-    let bytes = direct ? chunk : fits ? buf.bytes : concat([buf.bytes, chunk]);
+    // As on HTTP/1 sessions: a head that starts a read is sniffed in place (SniffBuffer.join).
+    let bytes = this.#buf!.join(chunk);
     for (;;) {
       const r = sniffHttpResponseHead(bytes, { maxHead: MAX_RESPONSE_HEAD });
       if (r.kind === "more") {
-        if (bytes === chunk && direct) buf.push(chunk);
+        if (!this.#buf!.keep(bytes)) {
+          this.#fail(`response head over ${MAX_RESPONSE_HEAD} bytes`, "bad_response");
+        }
         return;
       }
       if (r.kind !== "match") {
@@ -160,12 +156,7 @@ export class H2Upstream implements ConnHandlers {
         }
         // Interim responses are not passed on; the final one follows.
         this.#buf = new SniffBuffer(MAX_RESPONSE_HEAD);
-        if (rest.length === 0) return;
-        if (!this.#buf.push(rest)) {
-          bytes = rest;
-          continue;
-        }
-        bytes = this.#buf.bytes;
+        bytes = rest;
         continue;
       }
       this.#respond(head, rest);

@@ -16,7 +16,7 @@ import { type HttpResponseHead, sniffHttpResponseHead } from "../http1/response_
 import { switchAllowed } from "../http1/request_rewrite.ts";
 import { TrailerFilter } from "../http1/trailers.ts";
 import type { Outcome } from "../log/access.ts";
-import { concat, latin1Bytes } from "../wire/bytes.ts";
+import { latin1Bytes } from "../wire/bytes.ts";
 import { latin1 } from "../http1/fields.ts";
 import type { Exchange, Upstream } from "./http_exchange.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
@@ -121,25 +121,14 @@ export class HttpResponse {
   }
 
   #headData(chunk: Uint8Array): void {
-    const buf = this.#buf!;
-    // As for request heads: a head that starts a read is sniffed in place, and a read may hold
-    // the head and more body than the buffer takes. When `kept`, `bytes` is exactly what #buf
-    // holds: nothing consumed from it, nothing left out.
-    const direct = buf.length === 0;
-    let kept = !direct && buf.push(chunk);
-    let bytes = direct ? chunk : kept ? buf.bytes : concat([buf.bytes, chunk]);
+    // As for request heads: a head that starts a read is sniffed in place (SniffBuffer.join).
+    let bytes = this.#buf!.join(chunk);
     for (;;) {
       const r = sniffHttpResponseHead(bytes, { maxHead: MAX_RESPONSE_HEAD });
       if (r.kind === "more") {
-        if (kept) return;
-        // Only the unparsed bytes wait for more, not a 1xx head already forwarded.
-        const next = new SniffBuffer(MAX_RESPONSE_HEAD);
-        if (next.push(bytes)) this.#buf = next;
-        else {this.#owner.abort(
-            `response head over ${MAX_RESPONSE_HEAD} bytes`,
-            502,
-            "bad_response",
-          );}
+        if (!this.#buf!.keep(bytes)) {
+          this.#owner.abort(`response head over ${MAX_RESPONSE_HEAD} bytes`, 502, "bad_response");
+        }
         return;
       }
       if (r.kind !== "match") {
@@ -153,8 +142,9 @@ export class HttpResponse {
       if (res.status >= 100 && res.status < 200 && res.status !== 101) {
         // 100 Continue and friends: forward and keep reading for the final response.
         this.#owner.write(head);
+        // Only the bytes after it may wait for more: not the interim head, already forwarded.
+        this.#buf = new SniffBuffer(MAX_RESPONSE_HEAD);
         bytes = rest;
-        kept = false;
         continue;
       }
       this.#head(res, head, rest, bytes);

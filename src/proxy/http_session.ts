@@ -234,15 +234,10 @@ export class HttpSession implements ConnHandlers {
 
   #headData(chunk: Uint8Array): void {
     const buf = this.#buf;
-    // A head that starts a read is sniffed in place: it usually arrives whole, and is copied
-    // only when it does not. Otherwise one read may hold the rest of a head and, after it,
-    // more body or pipelined requests than the buffer takes: sniff them joined. Past maxHead
-    // the sniffer answers 431 (or 414), never "more", so the joined copy is never kept. (In
-    // place, the bytes are a view of the adapter's read buffer: the session reads nothing more
-    // while a write of them is queued, as for body bytes.)
-    const direct = buf.length === 0;
-    const fits = direct || buf.push(chunk);
-    const bytes = direct ? chunk : fits ? buf.bytes : concat([buf.bytes, chunk]);
+    // A head that starts a read is sniffed in place (SniffBuffer.join): its bytes are then a
+    // view of the adapter's read buffer, and the session reads nothing more while a write of
+    // them is queued, as for body bytes. Past maxHead the sniffer answers 431 (or 414).
+    const bytes = buf.join(chunk);
     if (this.#first && sniffH2Preface(bytes).kind !== "no") {
       this.#h2c(bytes);
       return;
@@ -250,7 +245,7 @@ export class HttpSession implements ConnHandlers {
     const r = sniffHttpRequestHead(bytes, HEAD_LIMITS);
     switch (r.kind) {
       case "more":
-        if (!fits || (direct && !buf.push(chunk))) {
+        if (!buf.keep(bytes)) {
           this.#refuse(431, `request head over ${HEAD_LIMITS.maxHead} bytes`, "malformed");
         }
         return;

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { concat } from "../wire/bytes.ts";
+
 const EMPTY = new Uint8Array(0);
 
 /** A growable byte accumulator with a hard cap. */
@@ -29,6 +31,25 @@ export class SniffBuffer {
     this.#buf.set(chunk, this.#len);
     this.#len = need;
     return true;
+  }
+
+  /**
+   * What to sniff once `chunk` has arrived: `chunk` itself while nothing is held (no copy: a
+   * head usually comes in one read), else the held bytes with `chunk` appended, or, past the
+   * cap, a joined copy that is not held (a sniffer answers "invalid" past its limit, so such
+   * bytes are never kept). A result the sniffer wants more of goes to {@link keep}.
+   */
+  join(chunk: Uint8Array): Uint8Array {
+    if (this.#len === 0) return chunk;
+    return this.push(chunk) ? this.bytes : concat([this.bytes, chunk]);
+  }
+
+  /**
+   * Holds `bytes`, a result of {@link join}, for the next read (a no-op when it is what the
+   * buffer holds already); false when they are over the cap.
+   */
+  keep(bytes: Uint8Array): boolean {
+    return bytes.length === this.#len || this.push(bytes);
   }
 
   /** The bytes so far (a view: valid until the next push). */
