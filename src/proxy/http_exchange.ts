@@ -98,7 +98,7 @@ export interface Upstream {
 }
 
 /** The client's address as routing reads it: all zeros when the socket gave none parsable. */
-export function clientIp(client: Conn): ParsedIp {
+function clientIp(client: Conn): ParsedIp {
   const remote = client.remote;
   return parseIp(remote.host) ??
     { family: remote.family, bytes: new Uint8Array(remote.family === 4 ? 4 : 16) };

@@ -12,7 +12,6 @@
  */
 
 import { accessRecord, type Outcome } from "../log/access.ts";
-import { parseIp } from "../net/ip.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { RouteInput } from "../route/router.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
@@ -29,7 +28,7 @@ import { bump, type ListenerContext } from "./context.ts";
 import { dial } from "./dial.ts";
 import type { Pipe, PipeOutcome } from "./pipe.ts";
 import { forwardWhole } from "./forward.ts";
-import { clientIp } from "./http_exchange.ts";
+import { connFacts } from "./http_exchange.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
 import type { ServerState } from "./balancer.ts";
 
@@ -186,16 +185,16 @@ export class StreamSession implements ConnHandlers {
   }
 
   #input(found: Extract<Detection, { kind: "found" }> | null): RouteInput {
-    const remote = this.client.remote;
+    const { src, local, dst } = connFacts(this);
     return {
       protocol: found?.protocol,
       sni: found?.hello?.sni ?? null,
       alpn: found?.hello?.alpn ?? [],
       host: found?.host ?? null,
       path: found?.path,
-      src: clientIp(this.client),
-      local: this.ctx.services.isLocal(remote.host),
-      dst: parseIp(this.client.local.host),
+      src,
+      local,
+      dst,
     };
   }
 
