@@ -11,7 +11,7 @@
  */
 
 import process from "node:process";
-import { normalizeMapped } from "../net/ip.ts";
+import { formatIp, normalizeMapped, parseIp } from "../net/ip.ts";
 import { wrapStreamSocket } from "./node_socket.ts";
 import { connectWithTimeout } from "./timeout.ts";
 import type {
@@ -35,9 +35,19 @@ function addr(host: string | undefined, port: number | undefined): Addr {
   return { host: h, port: port ?? 0, family: h.includes(":") ? 6 : 4 };
 }
 
+/**
+ * The address every socket accepted by a listener on `host` and `port` has: for an IP literal
+ * other than 0.0.0.0 and ::, in the spelling getsockname's would have; else null.
+ */
+function boundAddr(host: string, port: number): Addr | null {
+  const ip = parseIp(host);
+  if (ip === null || ip.bytes.every((b) => b === 0)) return null;
+  return addr(formatIp(ip.bytes), port);
+}
+
 class BunConn implements Conn {
-  readonly local: Addr;
-  readonly remote: Addr;
+  #remote: Addr | null;
+  #local: Addr | null;
   #s: Sock;
   #h: ConnHandlers | null = null;
   #queue: Uint8Array[] = [];
@@ -48,43 +58,77 @@ class BunConn implements Conn {
   #paused = false;
   /** The peer's FIN came while paused. */
   #endHeld = false;
+  /** Data that came before start() (a server that speaks first), with the socket paused. */
+  #early: Uint8Array[] | null = null;
 
-  constructor(s: Sock) {
+  /**
+   * Each of Bun's address getters is a getsockname/getpeername syscall, and after the
+   * socket closed they answer nothing, so an accepted socket's addresses are read at once
+   * (every owner logs them), `local` only when the listener's address does not say it (a
+   * wildcard or adopted socket). A dialed socket's are read on first use: only TLS
+   * origination asks, while the socket is open.
+   */
+  constructor(s: Sock, accepted: boolean, local: Addr | null) {
     this.#s = s;
     s.data = this;
-    this.local = addr(s.localAddress, s.localPort);
-    this.remote = addr(s.remoteAddress, s.remotePort);
-    // Nothing may reach the owner before start().
-    s.pause();
+    this.#local = accepted ? local ?? addr(s.localAddress, s.localPort) : null;
+    this.#remote = accepted ? addr(s.remoteAddress, s.remotePort) : null;
+  }
+
+  get remote(): Addr {
+    return this.#remote ??= addr(this.#s.remoteAddress, this.#s.remotePort);
+  }
+
+  get local(): Addr {
+    return this.#local ??= addr(this.#s.localAddress, this.#s.localPort);
   }
 
   start(h: ConnHandlers): void {
     this.#h = h;
     if (this.#paused || this.#closed) return;
-    this.#s.resume();
-    if (this.#endHeld) {
-      this.#endHeld = false;
-      queueMicrotask(() => this.onEnd());
-    }
+    // Not paused until now: pausing every new socket costs two epoll_ctl per connection,
+    // while data before start() is rare and is held in #early instead.
+    if (this.#early !== null) queueMicrotask(() => this.#flushEarly());
+    else this.#deliverHeldEnd();
   }
 
   // Both are no-ops in the state they ask for: each native call is an epoll_ctl.
   pause(): void {
     if (this.#paused) return;
     this.#paused = true;
-    if (!this.#closed) this.#s.pause();
+    if (!this.#closed && this.#early === null) this.#s.pause();
   }
 
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
     if (this.#closed || this.#h === null) return;
-    this.#s.resume();
-    // A FIN that arrived while paused is delivered now, after any data before it.
-    if (this.#endHeld) {
-      this.#endHeld = false;
-      queueMicrotask(() => this.onEnd());
+    if (this.#early !== null) {
+      queueMicrotask(() => this.#flushEarly());
+      return;
     }
+    this.#s.resume();
+    this.#deliverHeldEnd();
+  }
+
+  /** Hands the data held before start() to the owner, then reads on. */
+  #flushEarly(): void {
+    const early = this.#early;
+    if (early === null || this.#paused || this.#closed || this.#h === null) return;
+    while (early.length > 0) {
+      this.#h.data(early.shift()!);
+      if (this.#paused || this.#closed) return;
+    }
+    this.#early = null;
+    this.#s.resume();
+    this.#deliverHeldEnd();
+  }
+
+  /** A FIN that arrived while paused is delivered now, after any data before it. */
+  #deliverHeldEnd(): void {
+    if (!this.#endHeld) return;
+    this.#endHeld = false;
+    queueMicrotask(() => this.onEnd());
   }
 
   write(chunk: Uint8Array): boolean {
@@ -118,11 +162,23 @@ class BunConn implements Conn {
 
   #shutdown(): void {
     this.#shut = true;
-    this.#s.shutdown();
+    // Both directions are done once the peer's FIN was read: end() closes the socket, which
+    // sends the same FIN as shutdown() would, one syscall before the owner's close().
+    if (this.#eof) this.#s.end();
+    else this.#s.shutdown();
   }
 
   onData(chunk: Uint8Array): void {
-    if (!this.#closed) this.#h?.data(chunk);
+    if (this.#closed) return;
+    if (this.#h === null || this.#early !== null) {
+      if (this.#early === null) {
+        this.#early = [];
+        this.#s.pause();
+      }
+      this.#early.push(chunk);
+      return;
+    }
+    this.#h.data(chunk);
   }
 
   onDrain(): void {
@@ -148,7 +204,7 @@ class BunConn implements Conn {
   onEnd(force = false): void {
     if (this.#eof || this.#closed) return;
     // Like data, the end of the stream waits for resume() (Bun reports it while paused).
-    if (!force && (this.#paused || this.#h === null)) {
+    if (!force && (this.#paused || this.#h === null || this.#early !== null)) {
       this.#endHeld = true;
       return;
     }
@@ -191,11 +247,15 @@ const handlers = {
   },
 };
 
-function listenHandlers(onConn: AcceptHandler) {
+/**
+ * `local()`: the listener's address when every accepted socket has it (a specific IP bound
+ * without IP_TRANSPARENT), else null.
+ */
+function listenHandlers(onConn: AcceptHandler, local: () => Addr | null) {
   return {
     ...handlers,
     open(s: Sock) {
-      onConn(new BunConn(s));
+      onConn(new BunConn(s, true, local()));
     },
   };
 }
@@ -204,7 +264,7 @@ function listenHandlers(onConn: AcceptHandler) {
 const connectHandlers = {
   ...handlers,
   open(s: Sock) {
-    new BunConn(s);
+    new BunConn(s, false, null);
   },
   connectError(_s: Sock, _err: Error) {
     // The Bun.connect promise rejects with the same error; nothing else to release.
@@ -231,20 +291,26 @@ export const bunRuntime: Runtime = {
   version: `bun ${Bun.version}`,
 
   listen(opts: ListenOptions, onConn: AcceptHandler, _onError: AcceptErrorHandler) {
-    const socket = listenHandlers(onConn);
-    const l: Bun.TCPSocketListener<BunConn | undefined> = opts.fd !== undefined
-      // deno-lint-ignore no-explicit-any
-      ? Bun.listen({ fd: opts.fd, socket, allowHalfOpen: true } as any)
-      : Bun.listen<BunConn | undefined>({
-        hostname: opts.host === "" ? "::" : opts.host,
-        port: opts.port,
-        reusePort: opts.reusePort,
-        allowHalfOpen: true,
-        socket,
-      });
-    return Promise.resolve(
-      new BunListener(l, opts.fd === undefined ? undefined : addr(opts.host, opts.port)),
-    );
+    let local: Addr | null = null;
+    const socket = listenHandlers(onConn, () => local);
+    if (opts.fd !== undefined) {
+      // An adopted socket may be IP_TRANSPARENT: each accepted socket has its own address.
+      const l: Bun.TCPSocketListener<BunConn | undefined> = Bun.listen(
+        // deno-lint-ignore no-explicit-any
+        { fd: opts.fd, socket, allowHalfOpen: true } as any,
+      );
+      return Promise.resolve(new BunListener(l, addr(opts.host, opts.port)));
+    }
+    const l = Bun.listen<BunConn | undefined>({
+      hostname: opts.host === "" ? "::" : opts.host,
+      port: opts.port,
+      reusePort: opts.reusePort,
+      allowHalfOpen: true,
+      socket,
+    });
+    const listener = new BunListener(l);
+    local = boundAddr(opts.host, listener.addr.port);
+    return Promise.resolve(listener);
   },
 
   connect(opts: ConnectOptions): Promise<Conn> {

@@ -12,6 +12,8 @@ import type { Conn, ConnHandlers, Listener } from "../../src/runtime/types.ts";
 class Probe implements ConnHandlers {
   chunks: Uint8Array[] = [];
   ended = false;
+  /** How many bytes had come when the FIN was reported. */
+  bytesAtEnd = -1;
   drains = 0;
   err: Error | null = null;
   #waiters: (() => void)[] = [];
@@ -21,6 +23,7 @@ class Probe implements ConnHandlers {
   }
   end() {
     this.ended = true;
+    this.bytesAtEnd = this.bytes;
     this.#wake();
   }
   drain() {
@@ -181,6 +184,44 @@ describe(`transport contract (${runtime.name})`, () => {
     client.close();
     server.close();
     l.close();
+  });
+
+  test("data and FIN that arrive before start() wait for it and come in order", async () => {
+    const { l, client, server } = await pair();
+    server.start(new Probe());
+    server.write(new TextEncoder().encode("banner"));
+    server.end();
+    // Round trips on a second connection give the first one event-loop turns in which its
+    // bytes and FIN reach the adapter before anyone started it.
+    const other = await pair();
+    const op = new Probe();
+    const osp = new Probe();
+    other.client.start(op);
+    other.server.start(osp);
+    for (let i = 1; i <= 3; i++) {
+      other.client.write(new Uint8Array([i]));
+      await osp.until(() => osp.bytes === i);
+    }
+    const cp = new Probe();
+    client.start(cp);
+    await cp.until(() => cp.ended);
+    assert.equal(new TextDecoder().decode(cp.joined()), "banner");
+    assert.equal(cp.bytesAtEnd, 6);
+    for (const c of [client, server, other.client, other.server]) c.close();
+    l.close();
+    other.l.close();
+  });
+
+  test("an accepted connection's local address is the one it was accepted on", async () => {
+    for (const host of ["127.0.0.1", ""]) {
+      const { l, client, server } = await pair(host);
+      assert.deepEqual(server.local, { host: "127.0.0.1", port: l.addr.port, family: 4 });
+      assert.deepEqual(client.remote, server.local);
+      assert.deepEqual(client.local, server.remote);
+      client.close();
+      server.close();
+      l.close();
+    }
   });
 
   test("start() again hands the connection to a new owner", async () => {
