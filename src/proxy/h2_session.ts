@@ -29,7 +29,7 @@ import { addForwardedFields } from "../h2/forwarded_fields.ts";
 import type { DetectedProtocol } from "../config/types.ts";
 import type { Outcome } from "../log/access.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
-import { clock, unwatch, watch } from "./clock.ts";
+import { clock, unwatch, watch } from "../runtime/clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
 import {

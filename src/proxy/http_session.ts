@@ -26,7 +26,7 @@ import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { concat } from "../wire/bytes.ts";
 import { HEAD_LIMITS, type HttpRequestHead, sniffHttpRequestHead } from "../http1/request_head.ts";
 import { sniffH2Preface } from "../h2/preface.ts";
-import { clock, unwatch, watch } from "./clock.ts";
+import { clock, unwatch, watch } from "../runtime/clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
 import { dial, type Lease } from "./dial.ts";
 import { forwardWhole } from "./forward.ts";

@@ -10,7 +10,7 @@
  */
 
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
-import { clock, unwatch, watch } from "./clock.ts";
+import { clock, unwatch, watch } from "../runtime/clock.ts";
 
 /** Byte counters a pipe adds to as data flows (per listener, shared by its pipes). */
 export interface ByteCounters {

@@ -52,6 +52,7 @@ class DenoConn implements Conn {
   #pending = 0;
   #eof = false;
   #closed = false;
+  #released = false;
   #queue: Uint8Array[] = [];
   #writing = false;
   #endPending = false;
@@ -140,7 +141,10 @@ class DenoConn implements Conn {
       }
       if (this.#endPending) {
         this.#endPending = false;
-        await this.#conn.closeWrite();
+        // Both directions are done once the peer's FIN was read: closing sends the same FIN
+        // as the async shutdown op would, and the owner's close() comes next anyway.
+        if (this.#eof) this.#release();
+        else await this.#conn.closeWrite();
       }
       this.#writing = false;
       if (!this.#closed) this.#h?.drain();
@@ -161,6 +165,13 @@ class DenoConn implements Conn {
     this.#closed = true;
     this.#queue.length = 0;
     this.#buf = null;
+    this.#release();
+  }
+
+  /** Closes the socket once, whether end() (after the peer's FIN) or close() got there first. */
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
     try {
       this.#conn.close();
     } catch {

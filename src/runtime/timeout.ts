@@ -4,6 +4,7 @@
  * @module
  */
 
+import { after } from "./clock.ts";
 import type { Conn, ConnectOptions } from "./types.ts";
 
 /** The error a connect that took too long rejects with. */
@@ -14,8 +15,9 @@ export function timeoutError(opts: ConnectOptions): Error {
 }
 
 /**
- * Races `pending` against `opts.timeoutMs`. On timeout `abort` cancels the attempt, and a
- * connection that still completes later is closed so that it cannot leak.
+ * Races `pending` against `opts.timeoutMs` (on the coarse clock: up to its tick late). On
+ * timeout `abort` cancels the attempt, and a connection that still completes later is closed
+ * so that it cannot leak.
  */
 export function connectWithTimeout(
   pending: Promise<Conn>,
@@ -24,17 +26,17 @@ export function connectWithTimeout(
 ): Promise<Conn> {
   return new Promise((resolve, reject) => {
     let done = false;
-    const timer = setTimeout(() => {
+    const deadline = after(opts.timeoutMs, () => {
       done = true;
       abort();
       reject(timeoutError(opts));
-    }, opts.timeoutMs);
+    });
     pending.then((c) => {
-      clearTimeout(timer);
+      deadline.cancel();
       if (done) c.close();
       else resolve(c);
     }, (err) => {
-      clearTimeout(timer);
+      deadline.cancel();
       if (!done) reject(err);
     });
   });
