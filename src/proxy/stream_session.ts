@@ -15,6 +15,7 @@ import { accessRecord, type Outcome } from "../log/access.ts";
 import type { RouteConfig } from "../config/types.ts";
 import type { RouteInput } from "../route/router.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
+import { after, type Deadline } from "../runtime/clock.ts";
 import { TLS_ALERT_HANDSHAKE_FAILURE, TLS_ALERT_UNRECOGNIZED_NAME } from "../tls/client_hello.ts";
 import { terminateTls } from "../tls/terminate.ts";
 import { answerHandshake } from "../tls/tls13/answer.ts";
@@ -45,6 +46,8 @@ export class StreamSession implements ConnHandlers {
   #phase: Phase = "inspect";
   #buf: SniffBuffer | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
+  /** inspect_timeout, on the coarse clock: a setTimeout per connection costs more on Deno. */
+  #inspectDeadline: Deadline | null = null;
   #t0 = Date.now();
   #found: Extract<Detection, { kind: "found" }> | null = null;
   #sshTimer: ReturnType<typeof setTimeout> | null = null;
@@ -79,9 +82,9 @@ export class StreamSession implements ConnHandlers {
       return;
     }
     this.#buf = new SniffBuffer(MAX_HELLO_BYTES);
-    this.#timer = setTimeout(
-      () => this.#refuse("inspect_timeout", `nothing recognizable within ${l.inspectTimeoutMs} ms`),
+    this.#inspectDeadline = after(
       l.inspectTimeoutMs,
+      () => this.#refuse("inspect_timeout", `nothing recognizable within ${l.inspectTimeoutMs} ms`),
     );
     // An SSH client may wait for the server's banner: after a short silence it counts as ssh,
     // but only where a route could take it.
@@ -379,6 +382,8 @@ export class StreamSession implements ConnHandlers {
   #clearTimer(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#sshTimer !== null) clearTimeout(this.#sshTimer);
+    this.#inspectDeadline?.cancel();
+    this.#inspectDeadline = null;
     this.#timer = null;
     this.#sshTimer = null;
   }
