@@ -30,6 +30,9 @@ import type {
 
 type Sock = Bun.Socket<BunConn | undefined>;
 
+/** How much a socket may read before start() before it is paused. */
+const EARLY_MAX = 65536;
+
 function addr(host: string | undefined, port: number | undefined): Addr {
   const h = normalizeMapped(host ?? "");
   return { host: h, port: port ?? 0, family: h.includes(":") ? 6 : 4 };
@@ -58,8 +61,15 @@ class BunConn implements Conn {
   #paused = false;
   /** The peer's FIN came while paused. */
   #endHeld = false;
-  /** Data that came before start() (a server that speaks first), with the socket paused. */
+  /**
+   * Data that came before start(): a client whose request arrives while its backend is being
+   * dialed, a server that speaks first. The socket is paused only past EARLY_MAX, not for every
+   * new socket: each pause or resume is an epoll_ctl.
+   */
   #early: Uint8Array[] | null = null;
+  #earlyBytes = 0;
+  /** The native socket is paused (by the owner, or for holding EARLY_MAX). */
+  #sockPaused = false;
 
   /**
    * Each of Bun's address getters is a getsockname/getpeername syscall, and after the
@@ -86,17 +96,14 @@ class BunConn implements Conn {
   start(h: ConnHandlers): void {
     this.#h = h;
     if (this.#paused || this.#closed) return;
-    // Not paused until now: pausing every new socket costs two epoll_ctl per connection,
-    // while data before start() is rare and is held in #early instead.
     if (this.#early !== null) queueMicrotask(() => this.#flushEarly());
     else this.#deliverHeldEnd();
   }
 
-  // Both are no-ops in the state they ask for: each native call is an epoll_ctl.
   pause(): void {
     if (this.#paused) return;
     this.#paused = true;
-    if (!this.#closed && this.#early === null) this.#s.pause();
+    this.#pauseSocket(true);
   }
 
   resume(): void {
@@ -107,8 +114,16 @@ class BunConn implements Conn {
       queueMicrotask(() => this.#flushEarly());
       return;
     }
-    this.#s.resume();
+    this.#pauseSocket(false);
     this.#deliverHeldEnd();
+  }
+
+  /** A no-op in the state it asks for: each native call is an epoll_ctl. */
+  #pauseSocket(paused: boolean): void {
+    if (this.#sockPaused === paused || this.#closed) return;
+    this.#sockPaused = paused;
+    if (paused) this.#s.pause();
+    else this.#s.resume();
   }
 
   /** Hands the data held before start() to the owner, then reads on. */
@@ -116,11 +131,13 @@ class BunConn implements Conn {
     const early = this.#early;
     if (early === null || this.#paused || this.#closed || this.#h === null) return;
     while (early.length > 0) {
-      this.#h.data(early.shift()!);
+      const chunk = early.shift()!;
+      this.#earlyBytes -= chunk.length;
+      this.#h.data(chunk);
       if (this.#paused || this.#closed) return;
     }
     this.#early = null;
-    this.#s.resume();
+    this.#pauseSocket(false);
     this.#deliverHeldEnd();
   }
 
@@ -171,11 +188,9 @@ class BunConn implements Conn {
   onData(chunk: Uint8Array): void {
     if (this.#closed) return;
     if (this.#h === null || this.#early !== null) {
-      if (this.#early === null) {
-        this.#early = [];
-        this.#s.pause();
-      }
-      this.#early.push(chunk);
+      (this.#early ??= []).push(chunk);
+      this.#earlyBytes += chunk.length;
+      if (this.#earlyBytes > EARLY_MAX) this.#pauseSocket(true);
       return;
     }
     this.#h.data(chunk);

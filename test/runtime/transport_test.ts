@@ -212,6 +212,35 @@ describe(`transport contract (${runtime.name})`, () => {
     other.l.close();
   });
 
+  test("a connection not yet started holds back a flood: the sender waits, nothing is lost", async () => {
+    const { l, client, server } = await pair();
+    const cp = new Probe();
+    client.start(cp);
+    // More than the kernel's socket buffers hold: unless the unstarted side stops reading, it
+    // would all be taken in while nobody owns the connection.
+    const flood = pattern(32 << 20, 5);
+    client.write(flood);
+    const other = await pair();
+    const osp = new Probe();
+    other.client.start(new Probe());
+    other.server.start(osp);
+    // Round trips on another connection: time enough for the flood to be taken in whole if
+    // nothing stops it (drain would fire), and it stops at once if that happens.
+    for (let i = 1; i <= 1000 && cp.drains === 0; i++) {
+      other.client.write(new Uint8Array([i & 0xff]));
+      await osp.until(() => osp.bytes === i);
+    }
+    assert.equal(cp.drains, 0, "the whole flood was taken in before start()");
+    const sp = new Probe();
+    server.start(sp);
+    await sp.until(() => sp.bytes === flood.length);
+    await cp.until(() => cp.drains > 0);
+    assert.deepEqual(sp.joined(), flood);
+    for (const c of [client, server, other.client, other.server]) c.close();
+    l.close();
+    other.l.close();
+  });
+
   test("an accepted connection's local address is the one it was accepted on", async () => {
     for (const host of ["127.0.0.1", ""]) {
       const { l, client, server } = await pair(host);
