@@ -9,7 +9,9 @@
 # Every proxy runs at once, pinned to CPU 1 and idle until its turn; nginx and wrk run on CPU 0.
 # Each round loads every variant in turn (wrk -t1 -c50), so slow phases of the host hit all
 # of them alike; the table has the median of the rounds. CPU is utime+stime from /proc.
-# Writes bench/results/floor.md.
+# First, before any load, the tcp proxies' RSS with FLOOR_IDLE_CONNS (8000) silent connections
+# held through them (bench/idle_client.ts): with fewer, a garbage collection between the two
+# samples can hide the connections' cost. Writes bench/results/floor.md.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -17,6 +19,7 @@ RESULTS=$HERE/results
 RAW=$RESULTS/raw
 ROUNDS=${FLOOR_ROUNDS:-8}
 SECS=${FLOOR_SECONDS:-2}
+IDLE_CONNS=${FLOOR_IDLE_CONNS:-8000}
 mkdir -p "$RAW"
 TMP=$(mktemp -d)
 # shellcheck source=bench/lib.sh
@@ -111,6 +114,37 @@ load() {
   taskset -c 0 wrk -t1 -c50 -d"$3s" "${url[@]}" | awk '/ requests in / { print $1 }'
 }
 
+# idle VARIANT: "RSS0 RSS1" in KiB, before and with IDLE_CONNS idle connections through it.
+idle() {
+  local pid=${PID[nc/$1]} rss0 rss1 fd0 fd1 prev client deadline
+  rss0=$(rss_kib "$pid")
+  fd0=$(fd_count "$pid")
+  start_bg "floor-idle-$1" 0 "$REPO" bun "$HERE/idle_client.ts" 127.0.0.1 "${PORT[nc/$1]}" \
+    "$IDLE_CONNS" 120
+  client=$BG_PID
+  deadline=$((SECONDS + 30))
+  until grep -q '^ready' "$RAW/floor-idle-$1.out" 2>/dev/null || [ $SECONDS -ge $deadline ]; do
+    sleep 0.2
+  done
+  # Until the proxy holds both sides of every connection, or its fd count stops growing.
+  deadline=$((SECONDS + 10))
+  fd1=0
+  while [ $SECONDS -lt $deadline ]; do
+    prev=$fd1
+    fd1=$(fd_count "$pid")
+    [ "$fd1" -ge $((fd0 + 2 * IDLE_CONNS)) ] || [ "$fd1" = "$prev" ] && break
+    sleep 0.5
+  done
+  sleep 2
+  rss1=$(rss_kib "$pid")
+  stop_pid "$client"
+  echo "$rss0 $rss1"
+}
+for v in $NC_VARIANTS; do
+  idle "$v" >"$TMP/idle-$v"
+  log "idle: $v $(cat "$TMP/idle-$v") KiB"
+done
+
 for c in nc tls; do
   variants=$NC_VARIANTS
   [ $c = tls ] && variants=$TLS_VARIANTS
@@ -133,6 +167,13 @@ row() { # CASE VARIANT LABEL
   printf '| %s | %s | %.1f | %.2f | %s |\n' "$1" "$3" "$m" "$(calc "$m / $h")" \
     "$(tr '\n' ' ' <"$TMP/$1-$2" | awk '{ for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? " " : ""), $i }')"
 }
+idle_row() { # VARIANT LABEL
+  local r0 r1 h0 h1
+  read -r r0 r1 <"$TMP/idle-$1"
+  read -r h0 h1 <"$TMP/idle-haproxy"
+  printf '| %s | %.1f | %.1f | %.1f | %.2f |\n' "$2" "$(calc "$r0 / 1024")" "$(calc "$r1 / 1024")" \
+    "$(calc "($r1 - $r0) / $IDLE_CONNS")" "$(calc "($r1 - $r0) / ($h1 - $h0)")"
+}
 {
   echo "# What the runtimes cost: floors beside HAProxy and Switchyard ($(date -u +%Y-%m-%dT%H:%MZ))"
   echo
@@ -140,11 +181,21 @@ row() { # CASE VARIANT LABEL
   echo "- $(haproxy -v | head -1 | awk '{ print "haproxy", $3 }'), deno $(deno --version | awk 'NR == 1 { print $2 }'), bun $(bun --version), switchyard $(git -C "$REPO" rev-parse --short HEAD)"
   echo "- method: bench/floor.sh; every proxy pinned to CPU 1, nginx and wrk -t1 -c50 on CPU 0;"
   echo "  $ROUNDS rounds of ${SECS}s, each loading every variant in turn; median; CPU from /proc"
+  echo "- idle: VmRSS of each tcp proxy once started, then with $IDLE_CONNS silent connections held"
+  echo "  through it (bench/idle_client.ts), before the CPU cases"
   echo "- nc: new tcp connection per request (Connection: close) through a tcp proxy; floors are"
   echo "  bench/floor/tcp_deno.ts and tcp_bun.ts (accept, connect, copy with half-close, close)"
   echo "- tls: keep-alive requests over TLS 1.3 terminated by the proxy, HTTP/1.1 to nginx; floors"
   echo "  are bench/floor/tls_relay.mjs (node:tls, bytes copied, no HTTP), over the accepted socket"
   echo "  (native) or over a JS Duplex as when the ClientHello was read first (duplex)"
+  echo
+  echo "| proxy (tcp, idle connections) | RSS before, MiB | with $IDLE_CONNS idle, MiB | KiB per connection | / HAProxy |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  idle_row haproxy "HAProxy"
+  idle_row floor-deno "Deno floor"
+  idle_row switchyard-deno "Switchyard on Deno"
+  idle_row floor-bun "Bun floor"
+  idle_row switchyard-bun "Switchyard on Bun"
   echo
   echo "| case | proxy | CPU µs per request | / HAProxy | rounds |"
   echo "| --- | --- | ---: | ---: | --- |"
