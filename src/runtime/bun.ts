@@ -48,19 +48,36 @@ function boundAddr(host: string, port: number): Addr | null {
   return addr(formatIp(ip.bytes), port);
 }
 
+/** BunConn's state bits. */
+const F = {
+  /** end() waits for the queue to drain. */
+  END_PENDING: 1,
+  /** Our FIN was sent (shutdown, or end() once the peer's FIN came). */
+  SHUT: 2,
+  /** The peer's FIN was delivered to the owner. */
+  EOF: 4,
+  CLOSED: 8,
+  /** Paused by the owner. */
+  PAUSED: 16,
+  /** The peer's FIN came while paused. */
+  END_HELD: 32,
+  /** The native socket is paused (by the owner, or for holding EARLY_MAX). */
+  SOCK_PAUSED: 64,
+} as const;
+
 class BunConn implements Conn {
   #remote: Addr | null;
   #local: Addr | null;
   #s: Sock;
   #h: ConnHandlers | null = null;
-  #queue: Uint8Array[] = [];
-  #endPending = false;
-  #shut = false;
-  #eof = false;
-  #closed = false;
-  #paused = false;
-  /** The peer's FIN came while paused. */
-  #endHeld = false;
+  /** What Bun's write() did not take, in order; null while nothing waits. */
+  #queue: Uint8Array[] | null = null;
+  /**
+   * The state bits (F): one field rather than seven booleans, because an idle proxied
+   * connection holds two of these objects and #19 counts its bytes (measured in JSC: 235
+   * bytes per object with seven booleans and an eager queue array, 123 with neither).
+   */
+  #f = 0;
   /**
    * Data that came before start(): a client whose request arrives while its backend is being
    * dialed, a server that speaks first. The socket is paused only past EARLY_MAX, not for every
@@ -68,8 +85,6 @@ class BunConn implements Conn {
    */
   #early: Uint8Array[] | null = null;
   #earlyBytes = 0;
-  /** The native socket is paused (by the owner, or for holding EARLY_MAX). */
-  #sockPaused = false;
 
   /**
    * Each of Bun's address getters is a getsockname/getpeername syscall, and after the
@@ -85,6 +100,18 @@ class BunConn implements Conn {
     this.#remote = accepted ? addr(s.remoteAddress, s.remotePort) : null;
   }
 
+  #has(flag: number): boolean {
+    return (this.#f & flag) !== 0;
+  }
+
+  #set(flag: number): void {
+    this.#f |= flag;
+  }
+
+  #clear(flag: number): void {
+    this.#f &= ~flag;
+  }
+
   get remote(): Addr {
     return this.#remote ??= addr(this.#s.remoteAddress, this.#s.remotePort);
   }
@@ -95,21 +122,21 @@ class BunConn implements Conn {
 
   start(h: ConnHandlers): void {
     this.#h = h;
-    if (this.#paused || this.#closed) return;
+    if (this.#has(F.PAUSED) || this.#has(F.CLOSED)) return;
     if (this.#early !== null) queueMicrotask(() => this.#flushEarly());
     else this.#deliverHeldEnd();
   }
 
   pause(): void {
-    if (this.#paused) return;
-    this.#paused = true;
+    if (this.#has(F.PAUSED)) return;
+    this.#set(F.PAUSED);
     this.#pauseSocket(true);
   }
 
   resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    if (this.#closed || this.#h === null) return;
+    if (!this.#has(F.PAUSED)) return;
+    this.#clear(F.PAUSED);
+    if (this.#has(F.CLOSED) || this.#h === null) return;
     if (this.#early !== null) {
       queueMicrotask(() => this.#flushEarly());
       return;
@@ -120,8 +147,9 @@ class BunConn implements Conn {
 
   /** A no-op in the state it asks for: each native call is an epoll_ctl. */
   #pauseSocket(paused: boolean): void {
-    if (this.#sockPaused === paused || this.#closed) return;
-    this.#sockPaused = paused;
+    if (this.#has(F.SOCK_PAUSED) === paused || this.#has(F.CLOSED)) return;
+    if (paused) this.#set(F.SOCK_PAUSED);
+    else this.#clear(F.SOCK_PAUSED);
     if (paused) this.#s.pause();
     else this.#s.resume();
   }
@@ -129,12 +157,12 @@ class BunConn implements Conn {
   /** Hands the data held before start() to the owner, then reads on. */
   #flushEarly(): void {
     const early = this.#early;
-    if (early === null || this.#paused || this.#closed || this.#h === null) return;
+    if (early === null || this.#has(F.PAUSED) || this.#has(F.CLOSED) || this.#h === null) return;
     while (early.length > 0) {
       const chunk = early.shift()!;
       this.#earlyBytes -= chunk.length;
       this.#h.data(chunk);
-      if (this.#paused || this.#closed) return;
+      if (this.#has(F.PAUSED) || this.#has(F.CLOSED)) return;
     }
     this.#early = null;
     this.#pauseSocket(false);
@@ -143,50 +171,50 @@ class BunConn implements Conn {
 
   /** A FIN that arrived while paused is delivered now, after any data before it. */
   #deliverHeldEnd(): void {
-    if (!this.#endHeld) return;
-    this.#endHeld = false;
+    if (!this.#has(F.END_HELD)) return;
+    this.#clear(F.END_HELD);
     queueMicrotask(() => this.onEnd());
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.#closed) return true;
-    if (this.#queue.length > 0) {
+    if (this.#has(F.CLOSED)) return true;
+    if (this.#queue !== null) {
       this.#queue.push(chunk);
       return false;
     }
     const n = this.#s.write(chunk);
     if (n === chunk.length) return true;
-    this.#queue.push(n > 0 ? chunk.subarray(n) : chunk);
+    this.#queue = [n > 0 ? chunk.subarray(n) : chunk];
     return false;
   }
 
   end(): void {
-    if (this.#closed || this.#shut) return;
-    if (this.#queue.length > 0) this.#endPending = true;
+    if (this.#has(F.CLOSED) || this.#has(F.SHUT)) return;
+    if (this.#queue !== null) this.#set(F.END_PENDING);
     else this.#shutdown();
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#has(F.CLOSED)) return;
+    this.#set(F.CLOSED);
     // After our FIN went out, end() lets the kernel deliver what it still buffers; otherwise
     // this is an abort and terminate() releases the socket at once.
-    const graceful = this.#shut && this.#queue.length === 0;
-    this.#queue.length = 0;
+    const graceful = this.#has(F.SHUT) && this.#queue === null;
+    this.#queue = null;
     if (graceful) this.#s.end();
     else this.#s.terminate();
   }
 
   #shutdown(): void {
-    this.#shut = true;
+    this.#set(F.SHUT);
     // Both directions are done once the peer's FIN was read: end() closes the socket, which
     // sends the same FIN as shutdown() would, one syscall before the owner's close().
-    if (this.#eof) this.#s.end();
+    if (this.#has(F.EOF)) this.#s.end();
     else this.#s.shutdown();
   }
 
   onData(chunk: Uint8Array): void {
-    if (this.#closed) return;
+    if (this.#has(F.CLOSED)) return;
     if (this.#h === null || this.#early !== null) {
       (this.#early ??= []).push(chunk);
       this.#earlyBytes += chunk.length;
@@ -198,7 +226,7 @@ class BunConn implements Conn {
 
   onDrain(): void {
     const q = this.#queue;
-    while (q.length > 0 && !this.#closed) {
+    while (q !== null && q.length > 0 && !this.#has(F.CLOSED)) {
       const c = q[0];
       const n = this.#s.write(c);
       if (n < c.length) {
@@ -207,9 +235,10 @@ class BunConn implements Conn {
       }
       q.shift();
     }
-    if (this.#closed) return;
-    if (this.#endPending) {
-      this.#endPending = false;
+    if (this.#has(F.CLOSED)) return;
+    this.#queue = null;
+    if (this.#has(F.END_PENDING)) {
+      this.#clear(F.END_PENDING);
       this.#shutdown();
     }
     this.#h?.drain();
@@ -217,25 +246,25 @@ class BunConn implements Conn {
 
   /** `force`: the socket is gone, so nothing can come before the end: deliver it now. */
   onEnd(force = false): void {
-    if (this.#eof || this.#closed) return;
+    if (this.#has(F.EOF) || this.#has(F.CLOSED)) return;
     // Like data, the end of the stream waits for resume() (Bun reports it while paused).
-    if (!force && (this.#paused || this.#h === null || this.#early !== null)) {
-      this.#endHeld = true;
+    if (!force && (this.#has(F.PAUSED) || this.#h === null || this.#early !== null)) {
+      this.#set(F.END_HELD);
       return;
     }
-    this.#eof = true;
+    this.#set(F.EOF);
     this.#h?.end();
   }
 
   onClose(err?: Error): void {
-    if (this.#closed) return;
+    if (this.#has(F.CLOSED)) return;
     // Bun reports a FIN that arrives after our own shutdown as close, not end.
     if (!err) this.onEnd(true);
-    if (this.#closed) return;
+    if (this.#has(F.CLOSED)) return;
     const h = this.#h;
-    const unsent = !this.#shut || this.#queue.length > 0;
-    this.#closed = true;
-    this.#queue.length = 0;
+    const unsent = !this.#has(F.SHUT) || this.#queue !== null;
+    this.#set(F.CLOSED);
+    this.#queue = null;
     // A socket that closes while our side still had bytes (or a FIN) to send was reset, even
     // when Bun passes no error.
     if (err || unsent) {
