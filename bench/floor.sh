@@ -29,18 +29,8 @@ ensure_tools
 export PATH="$REPO/node_modules/.bin:$PATH"
 
 SNI=localhost
-NGINX_HTTP=$(pick_port)
-NGINX_TLS=$(pick_port)
-mkdir -p "$TMP/www/files" "$TMP/tls" "$TMP/nginx-tmp"
-chmod 755 "$TMP" "$TMP/www" "$TMP/www/files"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-  -subj "/CN=$SNI" -addext "subjectAltName=DNS:$SNI" \
-  -keyout "$TMP/tls/key.pem" -out "$TMP/tls/cert.pem" 2>/dev/null
+start_nginx_backend floor-nginx
 cat "$TMP/tls/cert.pem" "$TMP/tls/key.pem" >"$TMP/tls/haproxy.pem"
-sed -e "s|@TMP@|$TMP|g" -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_TLS@|$NGINX_TLS|g" \
-  -e "s|@SNI@|$SNI|g" "$HERE/conf/nginx.conf" >"$TMP/nginx.conf"
-start_bg floor-nginx 0 "$TMP" nginx -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log"
-wait_listening "$NGINX_HTTP" 10
 
 # HAProxy: bench/conf/haproxy.cfg's tcp_in and tls_term_in (JSON access log to stdout).
 declare -A PORT PID

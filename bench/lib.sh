@@ -117,6 +117,25 @@ stop_all() {
   while [ ${#STARTED_PIDS[@]} -gt 0 ]; do stop_pid "${STARTED_PIDS[-1]}"; done
 }
 
+# --- backend ----------------------------------------------------------------------------------
+
+# Starts nginx (conf/nginx.conf) on CPU 0 as process NAME ($1), with a fresh ECDSA P-256
+# certificate for $SNI in $TMP/tls (cert.pem, key.pem), for profile.sh and floor.sh (run.sh also
+# makes the bulk file and checks the config). Sets NGINX_HTTP and NGINX_TLS.
+start_nginx_backend() {
+  NGINX_HTTP=$(pick_port)
+  NGINX_TLS=$(pick_port)
+  mkdir -p "$TMP/www/files" "$TMP/tls" "$TMP/nginx-tmp"
+  chmod 755 "$TMP" "$TMP/www" "$TMP/www/files"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=$SNI" -addext "subjectAltName=DNS:$SNI" \
+    -keyout "$TMP/tls/key.pem" -out "$TMP/tls/cert.pem" 2>/dev/null
+  sed -e "s|@TMP@|$TMP|g" -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_TLS@|$NGINX_TLS|g" \
+    -e "s|@SNI@|$SNI|g" "$HERE/conf/nginx.conf" >"$TMP/nginx.conf"
+  start_bg "$1" 0 "$TMP" nginx -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log"
+  wait_listening "$NGINX_HTTP" 10
+}
+
 # --- /proc sampling ---------------------------------------------------------------------------
 
 CLK_TCK=$(getconf CLK_TCK)
