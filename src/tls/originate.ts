@@ -10,6 +10,7 @@ import tls from "node:tls";
 import type { BackendTls } from "../config/types.ts";
 import { parseIp } from "../net/ip.ts";
 import type { Conn, Runtime } from "../runtime/types.ts";
+import { after } from "../runtime/clock.ts";
 import { ConnDuplex } from "./conn_duplex.ts";
 
 /** CA bundles by config object: read once per config generation, again after a reload. */
@@ -58,11 +59,13 @@ export function originateTls(
       // After the handshake, errors belong to the connection's owner.
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      deadline.cancel();
       socket.destroy();
       reject(new Error(`TLS to backend as "${name}": ${why}`));
     };
-    const timer = setTimeout(() => fail(`no handshake within ${timeoutMs} ms`), timeoutMs);
+    // On the coarse clock, as the terminating side's: a setTimeout per handshake costs more on
+    // Deno.
+    const deadline = after(timeoutMs, () => fail(`no handshake within ${timeoutMs} ms`));
     socket.once("secureConnect", () => {
       // HTTP/1.1 servers often select no protocol; an HTTP/2 one must say h2.
       if (alpn === "h2" && socket.alpnProtocol !== "h2") {
@@ -70,7 +73,7 @@ export function originateTls(
         return;
       }
       settled = true;
-      clearTimeout(timer);
+      deadline.cancel();
       resolve(rt.wrapStream(socket, conn.remote, conn.local));
     });
     // Kept for the socket's life: an 'error' without a listener would crash the process.
