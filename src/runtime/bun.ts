@@ -148,10 +148,13 @@ class BunConn implements Conn {
   /** A no-op in the state it asks for: each native call is an epoll_ctl. */
   #pauseSocket(paused: boolean): void {
     if (this.#has(F.SOCK_PAUSED) === paused || this.#has(F.CLOSED)) return;
-    if (paused) this.#set(F.SOCK_PAUSED);
-    else this.#clear(F.SOCK_PAUSED);
-    if (paused) this.#s.pause();
-    else this.#s.resume();
+    if (paused) {
+      this.#set(F.SOCK_PAUSED);
+      this.#s.pause();
+    } else {
+      this.#clear(F.SOCK_PAUSED);
+      this.#s.resume();
+    }
   }
 
   /** Hands the data held before start() to the owner, then reads on. */
