@@ -1,8 +1,8 @@
 /**
  * Access and event logs. Access records (one per connection or request) go to stdout as JSON
  * lines (or text with --log-format text); events (start-up, errors, refusals without a
- * connection) go to stderr the same way. Lines are batched and written once per tick so a
- * burst of short connections does not cost one write call each.
+ * connection) go to stderr the same way. Lines are batched and written once per turn of the
+ * event loop so a burst of short connections does not cost one write call each.
  *
  * @module
  */
@@ -111,7 +111,9 @@ export class Logger {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setTimeout(() => this.flush(), 0);
+    // setImmediate: after this turn's I/O callbacks, so their lines share the write. Not
+    // setTimeout(0), which costs about 4 us on Deno (0.7 for setImmediate).
+    setImmediate(() => this.flush());
   }
 
   #line(rec: Record<string, unknown>): string {
