@@ -39,6 +39,23 @@ export interface OnBehalfOf {
   readonly http2?: boolean;
   /** An idle connection to the server picked may be taken from the shared pool (idle_pool.ts). */
   readonly reuse?: boolean;
+  /** The server {@link pickIdle} picked (it had no idle connection): the first one tried. */
+  readonly picked?: ServerState;
+}
+
+/**
+ * The reuse path without a promise, for a backend whose connections are shared (idle_pool.ts):
+ * the server the balancer picks now, as a lease on an idle connection to it when the pool has
+ * one, else the server itself, for dial() as `who.picked` so that the pick is made once. Null:
+ * no server is up (dial() says so).
+ */
+export function pickIdle(
+  balancer: Balancer,
+  clientBytes: Uint8Array | null,
+): Lease | ServerState | null {
+  const server = balancer.pick(clientBytes, null);
+  if (server === null) return null;
+  return takeIdle(server) ?? server;
 }
 
 /** The PROXY header announcing `who` in the version `v`. */
@@ -108,7 +125,8 @@ async function connectAny(
     route === null ? "" : `IPv${route.family} `
   }server up`;
   for (let attempt = 0; attempt <= retries; attempt++) {
-    let server = balancer.pick(clientBytes, tried, route?.family ?? null);
+    const picked = attempt === 0 ? who?.picked ?? null : null;
+    let server = picked ?? balancer.pick(clientBytes, tried, route?.family ?? null);
     if (server === null && tried !== null && refused) {
       tried = null;
       await new Promise((r) => setTimeout(r, Math.min(connectTimeoutMs, TURN_AROUND_MS)));
@@ -117,7 +135,8 @@ async function connectAny(
     }
     if (server === null) break;
     last = server;
-    const idle = who?.reuse ? takeIdle(server) : null;
+    // A server pickIdle() gave has no idle connection: it just looked.
+    const idle = who?.reuse && server !== picked ? takeIdle(server) : null;
     if (idle !== null) return idle;
     const { host, port } = server.config.address;
     // Counted from the attempt on: the socket holds an fd (see fd_budget.ts) and leastconn

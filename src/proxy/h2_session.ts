@@ -31,7 +31,8 @@ import type { Outcome } from "../log/access.ts";
 import type { Conn, ConnHandlers } from "../runtime/types.ts";
 import { clock, unwatch, watch } from "../runtime/clock.ts";
 import { bump, type ListenerContext } from "./context.ts";
-import { dial, type Lease } from "./dial.ts";
+import { dial, Lease, pickIdle } from "./dial.ts";
+import type { ServerState } from "./balancer.ts";
 import {
   type ConnFacts,
   connFacts,
@@ -330,18 +331,32 @@ export class H2Session implements ConnHandlers {
       },
       req.fields,
     );
-    const idle = this.#idle.get(name)?.pop();
-    if (idle !== undefined) {
-      this.#connected(s, idle, req.method, chunked, head);
-      return;
+    const balancer = this.ctx.backends.get(name)!;
+    let picked: ServerState | undefined;
+    if (shareable(balancer.config)) {
+      // Most streams find an idle connection: taken here, without dial()'s promises.
+      const p = pickIdle(balancer, this.#conn!.src.bytes);
+      if (p instanceof Lease) {
+        bump(this.ctx.counters.routed, name);
+        this.#connected(s, p, req.method, chunked, head);
+        return;
+      }
+      picked = p ?? undefined;
+    } else {
+      const idle = this.#idle.get(name)?.pop();
+      if (idle !== undefined) {
+        this.#connected(s, idle, req.method, chunked, head);
+        return;
+      }
     }
-    dial(this.ctx.services.rt, this.ctx.backends.get(name)!, this.#conn!.src.bytes, {
+    dial(this.ctx.services.rt, balancer, this.#conn!.src.bytes, {
       client: remote,
       local: this.client.local,
       authority: this.tls?.sni,
       alpn: this.tls === null ? null : "http/1.1",
       host: req.host,
       reuse: true,
+      picked,
     }, () => this.#streams.get(id) === s).then((r) => {
       if (!r.ok && r.gone) return;
       if (!r.ok) {

@@ -3,14 +3,16 @@
  * counts once however often it is released, a connection that completes after its owner
  * left is closed and released by dial itself, a backend with `proxy_protocol` gets the PROXY
  * header as the first bytes of the connection, and a failed connect moves on to a server not
- * tried yet.
+ * tried yet. pickIdle() takes a pooled connection without a promise, and when there is none
+ * dial() connects to the server it picked, not to the next one.
  */
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { BackendConfig } from "../../src/config/types.ts";
 import { Balancer } from "../../src/proxy/balancer.ts";
-import { dial } from "../../src/proxy/dial.ts";
+import { dial, Lease, pickIdle } from "../../src/proxy/dial.ts";
+import { putIdle } from "../../src/proxy/idle_pool.ts";
 import type { Addr, Conn, ConnectOptions, Runtime } from "../../src/runtime/types.ts";
 import { sniffProxyHeader } from "../../src/proxy_protocol/decode.ts";
 import { ConnectStub, refused } from "../helpers/fake_conn.ts";
@@ -174,5 +176,60 @@ describe("dial", () => {
     assert.equal(failed.active, 0);
     assert.equal(r.server.active, 1);
     r.release();
+  });
+
+  const twoServers = () =>
+    backend({
+      servers: [0, 1].map((i) => ({
+        name: `s${i}`,
+        weight: 1,
+        address: {
+          host: "127.0.0.1",
+          port: 1000 + i,
+          family: 4 as const,
+          text: `127.0.0.1:${1000 + i}`,
+        },
+      })),
+    });
+
+  test("pickIdle: an idle connection of the server picked comes back leased, at once", () => {
+    const b = twoServers();
+    const picked = pickIdle(b, null);
+    assert.ok(picked !== null && !(picked instanceof Lease), "no idle connection yet");
+    picked.active++;
+    const conn = new RecordingConn();
+    assert.equal(putIdle(new Lease(conn, picked)), true);
+    // Round robin moves on: the other server has no idle connection.
+    const other = pickIdle(b, null);
+    assert.ok(other !== null && !(other instanceof Lease) && other !== picked);
+    const again = pickIdle(b, null);
+    assert.ok(again instanceof Lease, "the picked server's idle connection");
+    assert.equal(again.conn, conn);
+    assert.deepEqual([picked.active, picked.idle], [1, 0]);
+    again.release();
+  });
+
+  test("dial() with the server pickIdle() picked connects to that server, picking no other", async () => {
+    const stub = new ConnectStub();
+    const b = twoServers();
+    const picked = pickIdle(b, null);
+    assert.ok(picked !== null && !(picked instanceof Lease));
+    const r = await dial(stub.runtime(), b, null, { ...WHO, reuse: true, picked });
+    assert.ok(r.ok);
+    assert.equal(r.server, picked);
+    assert.equal(stub.attempts[0].opts.port, picked.config.address.port);
+    r.release();
+    // Round robin was asked once for that request: the next pick is the other server.
+    const next = pickIdle(b, null);
+    assert.ok(next !== null && !(next instanceof Lease) && next !== picked);
+  });
+
+  test("pickIdle with no server up: null, and dial() says why", async () => {
+    const b = backend();
+    b.servers[0].up = false;
+    assert.equal(pickIdle(b, null), null);
+    const r = await dial(new ConnectStub().runtime(), b, null, { ...WHO, reuse: true });
+    assert.ok(!r.ok);
+    assert.match(r.reason, /no server up/);
   });
 });
