@@ -64,6 +64,8 @@ import { type BackendStream, H2Backends } from "./h2_backends.ts";
  * others share a process-wide pool (idle_pool.ts).
  */
 const MAX_IDLE_PER_BACKEND = 8;
+/** The body of a DATA frame that only ends its stream. */
+const EMPTY = new Uint8Array(0);
 
 interface Stream {
   readonly id: number;
@@ -378,14 +380,14 @@ export class H2Session implements ConnHandlers {
         s.ex.status = Number(fields[0][1]);
         this.#h2.respond(s.id, this.#edited(s, fields), end);
       },
-      body: (chunk) => {
+      body: (chunk, last) => {
         s.ex.bytesOut += chunk.length;
         s.moved = clock.now;
-        return this.#h2.data(s.id, chunk, false);
+        return this.#h2.data(s.id, chunk, last);
       },
-      done: (reusable) => {
+      done: (reusable, ended) => {
         if (s.up === null) return;
-        this.#h2.data(s.id, new Uint8Array(0), true);
+        if (!ended) this.#h2.data(s.id, EMPTY, true);
         this.#finish(s, "ok", undefined, reusable);
       },
       fail: (reason, status, outcome) => {

@@ -28,10 +28,16 @@ const LAST_CHUNK = Uint8Array.of(0x30, 13, 10, 13, 10);
 export interface UpstreamOwner {
   /** The response head; `endStream`: no body follows. */
   head(fields: FieldList, endStream: boolean): void;
-  /** Body bytes (valid until resume() if it returns false: the backend is paused until then). */
-  body(chunk: Uint8Array): boolean;
-  /** The response is complete; `reusable`: the connection may carry another request. */
-  done(reusable: boolean): void;
+  /**
+   * Body bytes (valid until resume() if it returns false: the backend is paused until then).
+   * `last`: the response ends with them, so the stream may end in the same DATA frame.
+   */
+  body(chunk: Uint8Array, last: boolean): boolean;
+  /**
+   * The response is complete; `reusable`: the connection may carry another request; `ended`:
+   * a body chunk said `last`, so the stream's end went with it.
+   */
+  done(reusable: boolean, ended: boolean): void;
   /** The exchange failed: `status` to answer when no head went out yet (0 otherwise). */
   fail(reason: string, status: number, outcome: Outcome): void;
   /** The backend took queued request bytes: more body may be read from the client. */
@@ -49,6 +55,8 @@ export class H2Upstream implements ConnHandlers {
   #reusable = true;
   #requestDone = false;
   #paused = false;
+  /** The last body chunk was passed as `last`. */
+  #ended = false;
   /** Bytes of the response sent to the owner (for the log). */
   received = 0;
 
@@ -206,7 +214,7 @@ export class H2Upstream implements ConnHandlers {
       return;
     }
     if (body instanceof LengthCounter && p.consumed > 0) {
-      this.#pass(p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed));
+      this.#pass(p.consumed === chunk.length ? chunk : chunk.subarray(0, p.consumed), p.done);
     }
     if (p.done) {
       if (p.consumed < chunk.length) this.#reusable = false;
@@ -214,9 +222,10 @@ export class H2Upstream implements ConnHandlers {
     }
   }
 
-  #pass(data: Uint8Array): void {
+  #pass(data: Uint8Array, last = false): void {
     this.received += data.length;
-    if (!this.owner.body(data) && !this.#paused) {
+    this.#ended = last;
+    if (!this.owner.body(data, last) && !this.#paused) {
       this.#paused = true;
       this.lease.conn.pause();
     }
@@ -225,6 +234,6 @@ export class H2Upstream implements ConnHandlers {
   #complete(): void {
     this.#state = "done";
     // While paused, the owner still holds body bytes read from this connection's buffers.
-    this.owner.done(this.#reusable && this.#requestDone && !this.#paused);
+    this.owner.done(this.#reusable && this.#requestDone && !this.#paused, this.#ended);
   }
 }

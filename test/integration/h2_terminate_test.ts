@@ -227,6 +227,27 @@ backends:
     assert.equal((named.stdout.match(/ 200 /g) ?? []).length, 4, named.stdout + named.stderr);
   });
 
+  test("nghttp -v: a response of known length ends its stream on its last DATA frame", async () => {
+    const r = await exec("nghttp", [
+      "-v",
+      "--no-verify-peer",
+      "-H",
+      ":authority: a.test",
+      `https://127.0.0.1:${port}/frames`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // One request: every DATA frame received is its response's.
+    const frames = [...r.stdout.matchAll(/recv DATA frame <length=(\d+), flags=0x([0-9a-f]+)/g)];
+    assert.equal(frames.length, 1, r.stdout);
+    const [, length, flags] = frames[0];
+    assert.ok(Number(length) > 0, r.stdout);
+    assert.equal(
+      Number.parseInt(flags, 16) & 0x1,
+      0x1,
+      `END_STREAM on the body's frame: ${r.stdout}`,
+    );
+  });
+
   test("h2load: 4 connections x 10 streams, every request answered", async () => {
     const r = await exec("h2load", [
       "-n",
