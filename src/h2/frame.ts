@@ -287,9 +287,12 @@ export function headersFrames(
   return out;
 }
 
-/** A DATA frame header for `length` bytes of `stream` (the payload is written after it). */
-export function dataHeader(stream: number, length: number, endStream: boolean): Uint8Array {
-  const out = new Uint8Array(FRAME_HEADER_SIZE);
+/**
+ * A DATA frame of `length` bytes on `stream`: the header written, the payload (from offset
+ * {@link FRAME_HEADER_SIZE}) for the caller to fill, so that a frame costs one array.
+ */
+export function dataFrame(stream: number, length: number, endStream: boolean): Uint8Array {
+  const out = alloc(FRAME_HEADER_SIZE + length);
   writeFrameHeader(out, 0, length, FRAME.DATA, endStream ? FLAG.END_STREAM : 0, stream);
   return out;
 }

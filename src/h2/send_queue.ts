@@ -16,17 +16,17 @@
 
 import type { FieldList } from "./connection.ts";
 import {
-  dataHeader,
+  dataFrame,
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
   ERROR,
   type Frame,
+  FRAME_HEADER_SIZE,
   headersFrames,
   MAX_WINDOW,
   u32,
 } from "./frame.ts";
 import { HpackEncoder } from "./hpack_encode.ts";
-import { concat } from "../wire/bytes.ts";
 
 /** One stream's outgoing side, as the scheduler sees it; the connection's stream extends it. */
 export interface Sender {
@@ -214,26 +214,26 @@ export class SendScheduler<S extends Sender> {
       const allowed = Math.min(s.sendWindow, this.window, this.maxFrame, s.queued);
       if (allowed <= 0) return false;
       const last = allowed === s.queued && s.endQueued && s.trailers === null;
-      const parts: Uint8Array[] = [dataHeader(s.id, allowed, last)];
-      let left = allowed;
-      while (left > 0) {
+      // The payload is copied into the frame: the source may then reuse its buffer.
+      const frame = dataFrame(s.id, allowed, last);
+      let at = FRAME_HEADER_SIZE;
+      while (at < frame.length) {
         const head = s.queue[0];
+        const left = frame.length - at;
         if (head.length <= left) {
-          parts.push(head);
+          frame.set(head, at);
           s.queue.shift();
-          left -= head.length;
+          at += head.length;
         } else {
-          parts.push(head.subarray(0, left));
+          frame.set(head.subarray(0, left), at);
           s.queue[0] = head.subarray(left);
-          left = 0;
+          at = frame.length;
         }
       }
       s.queued -= allowed;
       s.sendWindow -= allowed;
       this.window -= allowed;
-      // Copied into the batch (header and data always make two parts): the source may then
-      // reuse its buffer.
-      this.#hooks.emit(concat(parts));
+      this.#hooks.emit(frame);
       // The owner keeps a chunk intact until told: the last one too.
       if (s.full && s.queued === 0) {
         s.full = false;
@@ -254,7 +254,7 @@ export class SendScheduler<S extends Sender> {
       return false;
     }
     if (s.trailers !== null) this.head(s.id, s.trailers, true);
-    else this.#hooks.emit(dataHeader(s.id, 0, true));
+    else this.#hooks.emit(dataFrame(s.id, 0, true));
     this.#hooks.ended(s);
     return true;
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
-  dataHeader,
+  dataFrame,
   DEFAULT_MAX_FRAME_SIZE,
   ERROR,
   errorName,
@@ -243,8 +243,10 @@ describe("frame encoders", () => {
     );
   });
 
-  test("dataHeader: a DATA header for a payload written after it", () => {
-    assert.deepEqual([...dataHeader(5, 70000, true)], [...hex("011170 00 01 00000005")]);
+  test("dataFrame: a DATA header, then room for the payload", () => {
+    const f = dataFrame(5, 70000, true);
+    assert.equal(f.length, 9 + 70000);
+    assert.deepEqual([...f.subarray(0, 9)], [...hex("011170 00 01 00000005")]);
   });
 
   test("headersFrames: one HEADERS frame when the block fits", () => {
