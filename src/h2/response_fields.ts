@@ -41,31 +41,22 @@ const RESPONSE = "HTTP/2 response: ";
  */
 export function h2ResponseFields(head: HttpResponseHead): [string, string][] | Invalid {
   if (head.status === 101) return bad("101 Switching Protocols cannot be forwarded");
-  const listed = new Set<string>();
-  for (const [name, value] of head.headers) {
-    const lower = name.toLowerCase();
-    if (lower === "connection") {
-      for (const option of value.split(",")) listed.add(option.trim().toLowerCase());
-    } else if (lower === "transfer-encoding") {
-      for (const item of value.split(",")) {
-        const coding = item.trim().toLowerCase();
-        if (coding !== "" && coding !== "chunked") {
-          return bad(`transfer coding ${quote(coding)} cannot be forwarded`);
-        }
-      }
-    }
+  for (const coding of head.codings) {
+    if (coding !== "chunked") return bad(`transfer coding ${quote(coding)} cannot be forwarded`);
   }
+  // The names the head parser lower-cased once, and the Connection options it read.
+  const { headers, names, connectionOptions: listed } = head;
   const out: [string, string][] = [[":status", String(head.status)]];
   let sentLength = false;
-  for (const [name, value] of head.headers) {
-    const lower = name.toLowerCase();
-    if (CONNECTION_SPECIFIC.has(lower) || lower === "te" || listed.has(lower)) continue;
+  for (let i = 0; i < headers.length; i++) {
+    const lower = names[i];
+    if (CONNECTION_SPECIFIC.has(lower) || lower === "te" || listed.includes(lower)) continue;
     if (lower === "content-length") {
       // contentLength is null when Transfer-Encoding was sent too: the chunked framing won.
       if (head.contentLength === null || sentLength) continue;
       sentLength = true;
     }
-    out.push([lower, value]);
+    out.push([lower, headers[i][1]]);
   }
   return out;
 }

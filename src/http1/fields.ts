@@ -10,6 +10,7 @@
 
 import { Buffer } from "node:buffer";
 import { invalid, match, NEED_MORE, type SniffResult } from "../wire/result.ts";
+import { commonName } from "./field_names.ts";
 
 const SP = 0x20;
 const HTAB = 0x09;
@@ -90,6 +91,8 @@ export function quote(text: string): string {
 export interface Fields {
   /** Every field in order; names as sent, values with surrounding whitespace trimmed. */
   readonly headers: [string, string][];
+  /** The names of `headers`, lower-cased, in the same order. */
+  readonly names: string[];
   /** The Content-Length value (identical repeats allowed), or null. */
   contentLength: string | null;
   /** How many Content-Length fields there were: above 1, a forwarder must send only one. */
@@ -120,6 +123,7 @@ export function readFields(
 ): Fields | string {
   const f: Fields = {
     headers: [],
+    names: [],
     contentLength: null,
     contentLengthFields: 0,
     sawTransferEncoding: false,
@@ -151,7 +155,8 @@ export function readFields(
     f.headers.push([name, value]);
     p = e + 2;
 
-    const lower = name.toLowerCase();
+    const lower = commonName(text, p, colon) ?? name.toLowerCase();
+    f.names.push(lower);
     switch (lower) {
       case "content-length":
         if (!/^[0-9]+$/.test(value)) return `${status}: invalid Content-Length ${quote(value)}`;

@@ -38,6 +38,12 @@ export interface HttpResponseHead extends HttpHead {
    * connections after this response.
    */
   conflictingLength: boolean;
+  /** The names of `headers`, lower-cased, in the same order. */
+  names: readonly string[];
+  /** The Connection options, lower-cased. */
+  connectionOptions: readonly string[];
+  /** The transfer codings, lower-cased, empty list elements dropped. */
+  codings: readonly string[];
 }
 
 /** Size limits for {@link sniffHttpResponseHead}, in bytes. */
@@ -152,5 +158,8 @@ function parseHead(text: string, line: StatusLine, headEnd: number): HttpRespons
       ? upgrades.join(", ")
       : null,
     conflictingLength: sawTransferEncoding && contentLength !== null,
+    names: fields.names,
+    connectionOptions: connection,
+    codings,
   };
 }

@@ -67,6 +67,9 @@ describe("sniffHttpResponseHead: valid heads", () => {
       connectionClose: false,
       upgrade: null,
       conflictingLength: false,
+      names: ["content-type", "content-length"],
+      connectionOptions: [],
+      codings: [],
     });
   });
   test("the body is not part of the head", () => {
