@@ -27,8 +27,8 @@ import { answerPing, checkFrame, type FrameRuleHooks } from "./frame_rules.ts";
 import { type HeaderBlock, HeaderBlockReader } from "./header_block.ts";
 import { OutputBatch } from "./output_batch.ts";
 import { PeerSettings } from "./peer_settings.ts";
-import { newReceiver, type Receiver, ReceiveWindows } from "./receive_windows.ts";
-import { newSender, type Sender, SendScheduler } from "./send_queue.ts";
+import { type Receiver, ReceiveWindows } from "./receive_windows.ts";
+import { type Sender, SendScheduler } from "./send_queue.ts";
 import {
   DEFAULT_WINDOW,
   ERROR,
@@ -335,11 +335,23 @@ export class H2Connection {
         `stream ${id}: no body, content-length ${length}`,
       );
     }
+    // newReceiver() and newSender() written out: spreading them into one object was 1.4 % of a
+    // busy h2 connection on Bun.
     const s: Stream = {
       id,
       state: block.endStream ? "half_closed_remote" : "open",
-      ...newReceiver(this.#initialRecvWindow, length),
-      ...newSender(this.#peer.initialWindow),
+      recvWindow: this.#initialRecvWindow,
+      unacked: 0,
+      held: 0,
+      expected: length,
+      expectedFrom: length === null ? "" : `content-length ${length}`,
+      received: 0,
+      sendWindow: this.#peer.initialWindow,
+      queue: [],
+      queued: 0,
+      endQueued: false,
+      trailers: null,
+      full: false,
     };
     this.#streams.set(id, s);
     this.#lastProcessed = id;

@@ -64,9 +64,6 @@ export const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
 
 const REQUEST = "HTTP/2 request: ";
 
-/** The pseudo-header fields this proxy accepts in a request (RFC 9113 section 8.3.1). */
-const REQUEST_PSEUDO_HEADERS = new Set([":method", ":scheme", ":authority", ":path"]);
-
 /** RFC 3986 section 3.1. */
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 
@@ -84,7 +81,11 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
  * differing content-length.
  */
 export function readRequestFields(list: readonly H2Field[]): H2RequestHead | Invalid {
-  const pseudo = new Map<string, string>();
+  // The pseudo-headers (null: not sent), in locals: a Map per request cost more.
+  let method: string | null = null;
+  let scheme: string | null = null;
+  let authorityText: string | null = null;
+  let path: string | null = null;
   const fields: [string, string][] = [];
   // Where the joined cookie field goes, and its crumbs (RFC 9113 section 8.2.3).
   let cookieAt = -1;
@@ -96,11 +97,23 @@ export function readRequestFields(list: readonly H2Field[]): H2RequestHead | Inv
   for (const [name, value] of list) {
     if (name.charCodeAt(0) === 0x3a) {
       if (regular) return bad(`pseudo-header ${quote(name)} after a regular field`);
-      if (!REQUEST_PSEUDO_HEADERS.has(name)) return bad(requestPseudoFault(name));
-      if (pseudo.has(name)) return bad(`several ${name} pseudo-headers`);
+      const before = name === ":method"
+        ? method
+        : name === ":scheme"
+        ? scheme
+        : name === ":authority"
+        ? authorityText
+        : name === ":path"
+        ? path
+        : undefined;
+      if (before === undefined) return bad(requestPseudoFault(name));
+      if (before !== null) return bad(`several ${name} pseudo-headers`);
       const fault = valueFault(name, value);
       if (fault !== null) return bad(fault);
-      pseudo.set(name, value);
+      if (name === ":method") method = value;
+      else if (name === ":scheme") scheme = value;
+      else if (name === ":authority") authorityText = value;
+      else path = value;
       continue;
     }
     regular = true;
@@ -121,7 +134,7 @@ export function readRequestFields(list: readonly H2Field[]): H2RequestHead | Inv
         hostField = value;
         // Pseudo-headers all came first, so whether :authority was sent is known here; the
         // backend gets it as its Host instead.
-        if (pseudo.has(":authority")) continue;
+        if (authorityText !== null) continue;
         break;
       case "cookie":
         // An empty crumb adds nothing but a "; " the joined value would end or start with.
@@ -134,12 +147,8 @@ export function readRequestFields(list: readonly H2Field[]): H2RequestHead | Inv
   }
   if (cookieAt >= 0) fields[cookieAt] = ["cookie", crumbs.join("; ")];
 
-  const method = pseudo.get(":method");
-  if (method === undefined) return bad("missing :method");
+  if (method === null) return bad("missing :method");
   if (!isToken(method)) return bad(`invalid :method ${quote(method)}`);
-  const authorityText = pseudo.get(":authority") ?? null;
-  const scheme = pseudo.get(":scheme") ?? null;
-  let path = pseudo.get(":path") ?? null;
   let webScheme = false;
   if (method === "CONNECT") {
     // RFC 9113 section 8.5: the authority is the tunnel's destination, and nothing else.

@@ -2,8 +2,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { H2_PREFACE, sniffH2Preface } from "../../src/h2/preface.ts";
 import {
+  type Authority,
   type HttpHeadLimits,
   type HttpRequestHead,
+  parseAuthority,
   sniffHttpRequestHead,
 } from "../../src/http1/request_head.ts";
 import { NEED_MORE, NO_MATCH, type SniffResult } from "../../src/wire/result.ts";
@@ -657,6 +659,25 @@ describe("randomized", () => {
     }
     for (const [kind, count] of Object.entries(seen)) {
       assert.ok(count > CASES / 1000, `only ${count} ${kind} results`);
+    }
+  });
+});
+
+describe("parseAuthority", () => {
+  test("each text gets its own answer, asked in any order and again", () => {
+    const cases: [string, Authority | null][] = [
+      ["Example.COM.", { host: "example.com", port: "" }],
+      ["example.com:8443", { host: "example.com", port: "8443" }],
+      ["[::1]:80", { host: "::1", port: "80" }],
+      ["exa mple.com", null],
+      ["example.com:99999", null],
+    ];
+    const rnd = mulberry32(7);
+    for (let i = 0; i < 200; i++) {
+      const [text, want] = rnd.pick(cases);
+      // Built anew each time: a text equal to the last one but not the same string.
+      assert.deepEqual(parseAuthority(`${text} `.trimEnd()), want, text);
+      assert.deepEqual(parseAuthority(text), want, text);
     }
   });
 });
