@@ -139,6 +139,7 @@ export function readFields(
     while (TCHAR[text.charCodeAt(colon)] === 1) colon++;
     if (colon === p || text.charCodeAt(colon) !== COLON) return badLine(text, p, status);
     const name = text.slice(p, colon);
+    const lower = commonName(text, p, colon) ?? name.toLowerCase();
     let vs = colon + 1;
     while (isOws(text.charCodeAt(vs))) vs++;
     let e = vs;
@@ -153,10 +154,9 @@ export function readFields(
     while (ve > vs && isOws(text.charCodeAt(ve - 1))) ve--;
     const value = text.slice(vs, ve);
     f.headers.push([name, value]);
+    f.names.push(lower);
     p = e + 2;
 
-    const lower = commonName(text, p, colon) ?? name.toLowerCase();
-    f.names.push(lower);
     switch (lower) {
       case "content-length":
         if (!/^[0-9]+$/.test(value)) return `${status}: invalid Content-Length ${quote(value)}`;
