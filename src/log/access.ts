@@ -54,11 +54,26 @@ export function accessRecord(
   outcome: Outcome,
   fields: AccessFields,
 ): AccessRecord {
-  const { remote, local } = conn;
   const rec = fields as AccessRecord;
   rec.listener = listener;
-  rec.client = hostPort(remote.host, remote.port);
-  rec.dst = hostPort(local.host, local.port);
+  rec.client = addrText(conn.remote);
+  rec.dst = addrText(conn.local);
   rec.outcome = outcome;
   return rec;
+}
+
+/**
+ * "host:port" of each address logged, made once per Addr object: a connection's requests
+ * share it. Built per line, the two texts cost 0.5 us on Deno (JSON.stringify then flattens
+ * each new concatenated string), more than the rest of the line.
+ */
+const texts = new WeakMap<Addr, string>();
+
+function addrText(a: Addr): string {
+  let text = texts.get(a);
+  if (text === undefined) {
+    text = hostPort(a.host, a.port);
+    texts.set(a, text);
+  }
+  return text;
 }
