@@ -220,6 +220,15 @@ export class HpackEncoder {
    * it is a new array, the caller's to keep.
    */
   encode(headers: readonly (readonly [string, string])[]): Uint8Array {
+    return this.encodeView(headers).slice();
+  }
+
+  /**
+   * {@link encode} without the copy: the block is a view of scratch space shared by every
+   * encoder, valid until the next block is encoded, for a caller that copies it at once (into
+   * its frames). On Bun a view of a fresh copy also costs an ArrayBuffer; this costs neither.
+   */
+  encodeView(headers: readonly (readonly [string, string])[]): Uint8Array {
     at = 0;
     if (this.#latest >= 0) {
       if (this.#lowest < this.#latest && this.#lowest < this.#maxSize) {
@@ -229,7 +238,7 @@ export class HpackEncoder {
       this.#lowest = this.#latest = -1;
     }
     for (const [name, value] of headers) this.#field(name, value);
-    return buf.slice(0, at);
+    return buf.subarray(0, at);
   }
 
   /** Writes a dynamic table size update (section 6.3) and applies it. */

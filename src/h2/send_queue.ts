@@ -120,7 +120,8 @@ export class SendScheduler<S extends Sender> {
    * split at the peer's SETTINGS_MAX_FRAME_SIZE.
    */
   head(id: number, fields: FieldList, endStream: boolean): void {
-    this.#hooks.emit(headersFrames(id, this.encoder.encode(fields), endStream, this.maxFrame));
+    // headersFrames copies the block at once: the encoder's view is enough.
+    this.#hooks.emit(headersFrames(id, this.encoder.encodeView(fields), endStream, this.maxFrame));
   }
 
   /** Queues `fields` as the trailers that end `s`, after its queued data. */
