@@ -18,6 +18,7 @@ import type { Outcome } from "../log/access.ts";
 import type { ConnHandlers } from "../runtime/types.ts";
 import type { Lease } from "./dial.ts";
 import { SniffBuffer } from "./sniff_buffer.ts";
+import { tail } from "../wire/bytes.ts";
 
 /** Longest response head a backend may send (502 beyond), as for HTTP/1 clients. */
 const MAX_RESPONSE_HEAD = 65536;
@@ -156,7 +157,8 @@ export class H2Upstream implements ConnHandlers {
         return;
       }
       const head = r.value;
-      const rest = bytes.subarray(r.length);
+      // The body bytes that came with the head (tail(): no view of a fresh chunk on Bun).
+      const rest = tail(bytes, r.length);
       if (head.status >= 100 && head.status < 200) {
         if (head.status === 101) {
           this.#fail("the backend switched protocols on an HTTP/2 stream", "bad_response");

@@ -30,6 +30,23 @@ export function latin1Bytes(text: string): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
+/** Tails up to this long are copied by {@link tail}; longer ones are views. */
+const SHORT_TAIL = 256;
+
+/**
+ * `bytes` from `start` on. A short tail is copied into an array of its own: on Bun the first
+ * view of a fresh array (a socket chunk) makes JavaScriptCore build its ArrayBuffer, 1.2 us
+ * whatever the size, where copying a short tail costs far less (on Deno a view and a copy cost
+ * about the same). A longer tail is a view, valid as long as `bytes` is.
+ */
+export function tail(bytes: Uint8Array, start: number): Uint8Array {
+  const n = bytes.length - start;
+  if (n > SHORT_TAIL) return bytes.subarray(start);
+  const out = alloc(n);
+  for (let i = 0; i < n; i++) out[i] = bytes[start + i];
+  return out;
+}
+
 /** `parts` in one contiguous array: a single part as it is, several copied into a new one. */
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];
