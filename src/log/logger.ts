@@ -1,8 +1,11 @@
 /**
  * Access and event logs. Access records (one per connection or request) go to stdout as JSON
  * lines (or text with --log-format text); events (start-up, errors, refusals without a
- * connection) go to stderr the same way. Lines are batched and written once per turn of the
- * event loop so a burst of short connections does not cost one write call each.
+ * connection) go to stderr the same way. Events are written at the end of the turn of the
+ * event loop that made them. Access lines wait for company, up to ACCESS_WAIT_MS or until
+ * ACCESS_BATCH_CHARS of them wait: a write call costs 5-9 us here, and at 30,000 requests a
+ * second a batch per turn was about ten lines (Deno: 2.6 -> 0.9 us a line in batches of a
+ * hundred; Bun 1.2 -> 0.8). `flush()` writes what waits (the server calls it before exiting).
  *
  * @module
  */
@@ -39,9 +42,16 @@ export type LogFormat = "json" | "text";
 
 type Sink = (text: string) => void;
 
+/** The longest an access line waits to be written. */
+const ACCESS_WAIT_MS = 20;
+/** Access lines are written as soon as this much text waits (about a hundred lines). */
+const ACCESS_BATCH_CHARS = 32 * 1024;
+
 /** Writes batched log lines. */
 export class Logger {
   #out: string[] = [];
+  #outChars = 0;
+  #outTimer: ReturnType<typeof setTimeout> | null = null;
   #err: string[] = [];
   #scheduled = false;
   #fields: Record<string, unknown>;
@@ -73,9 +83,27 @@ export class Logger {
       // The same line as #line would write, without copying the record into a new object
       // (one per request): the time and the fixed fields are spliced in as text.
       const body = JSON.stringify(rec);
-      this.#out.push(`{"time":"${this.#time()}"${this.#fieldsJson},${body.slice(1)}\n`);
-    } else this.#out.push(this.#line({ time: this.#time(), ...this.#fields, ...rec }));
-    this.#schedule();
+      this.#queue(`{"time":"${this.#time()}"${this.#fieldsJson},${body.slice(1)}\n`);
+    } else this.#queue(this.#line({ time: this.#time(), ...this.#fields, ...rec }));
+  }
+
+  #queue(line: string): void {
+    this.#out.push(line);
+    this.#outChars += line.length;
+    if (this.#outChars >= ACCESS_BATCH_CHARS) this.#flushOut();
+    else this.#outTimer ??= setTimeout(() => this.#flushOut(), ACCESS_WAIT_MS);
+  }
+
+  #flushOut(): void {
+    if (this.#outTimer !== null) {
+      clearTimeout(this.#outTimer);
+      this.#outTimer = null;
+    }
+    if (this.#out.length === 0) return;
+    const text = this.#out.join("");
+    this.#out = [];
+    this.#outChars = 0;
+    this.stdout(text);
   }
 
   /** The current time as ISO 8601, formatted once per millisecond however many lines share it. */
@@ -98,10 +126,7 @@ export class Logger {
   /** Writes everything pending now (before exit). */
   flush(): void {
     this.#scheduled = false;
-    if (this.#out.length > 0) {
-      this.stdout(this.#out.join(""));
-      this.#out = [];
-    }
+    this.#flushOut();
     if (this.#err.length > 0) {
       this.stderr(this.#err.join(""));
       this.#err = [];

@@ -93,4 +93,50 @@ describe("Logger", () => {
     assert.equal(err.length, 1);
     assert.equal(JSON.parse(err[0]).msg, "listening");
   });
+
+  test("access lines wait for company: written together, soon after the first", async () => {
+    const writes: string[] = [];
+    const written = new Promise<void>((resolve) => {
+      const log = new Logger("json", {}, (t) => {
+        writes.push(t);
+        resolve();
+      }, () => {});
+      log.access(record());
+      log.access(record({ status: 404 }));
+      assert.deepEqual(writes, [], "not written in the turn that made them");
+    });
+    await written;
+    assert.equal(writes.length, 1, "one write for both lines");
+    assert.equal(writes[0].split("\n").length - 1, 2);
+  });
+
+  test("access lines go out at once when a batch's worth waits", () => {
+    const writes: string[] = [];
+    const log = new Logger("json", {}, (t) => writes.push(t), () => {});
+    const long = record({ path: `/${"x".repeat(1000)}` });
+    let n = 0;
+    while (writes.length === 0 && n < 1000) {
+      log.access(long);
+      n++;
+    }
+    assert.equal(writes.length, 1, `written within the turn, after ${n} lines`);
+    // The line that took the text to 32 KiB or past it went out with the others.
+    const lineLength = writes[0].length / n;
+    assert.equal(writes[0].split("\n").length - 1, n);
+    assert.ok(writes[0].length >= 32 * 1024 && writes[0].length - lineLength < 32 * 1024);
+    log.flush();
+    assert.equal(writes.length, 1, "nothing left over");
+  });
+
+  test("an event is written at the end of its turn, with the access lines made before it", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = new Logger("json", {}, (t) => out.push(t), (t) => err.push(t));
+    log.access(record());
+    log.event("warn", "something");
+    assert.deepEqual([out, err], [[], []]);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(err.length, 1);
+    assert.equal(out.length, 1);
+  });
 });
