@@ -12,6 +12,7 @@
 
 import process from "node:process";
 import type { Outcome } from "./access.ts";
+import { writeStdout } from "./stdout.ts";
 
 /** What a session says of a connection or request; see accessRecord() for the rest. */
 export interface AccessFields {
@@ -67,7 +68,7 @@ export class Logger {
   constructor(
     readonly format: LogFormat = "json",
     fields: Record<string, unknown> = {},
-    readonly stdout: Sink = (t) => process.stdout.write(t),
+    readonly stdout: Sink = writeStdout,
     readonly stderr: Sink = (t) => process.stderr.write(t),
     readonly accessOn = true,
   ) {
