@@ -438,7 +438,7 @@ export class H2Session implements ConnHandlers {
   #clientTrailers(id: number, fields: FieldList): void {
     const s = this.#streams.get(id);
     if (s === undefined || !s.http2) {
-      this.#body(id, new Uint8Array(0), true);
+      this.#body(id, EMPTY, true);
       return;
     }
     const trailers = readTrailerFields(fields);
@@ -530,7 +530,7 @@ export class H2Session implements ConnHandlers {
       );
       if (s.trailers !== null) r.conn.trailers(r.id, s.trailers);
       else if (s.earlyEnd && !endStream && early.length === 0) {
-        this.#sendHttp2(s, new Uint8Array(0), true);
+        this.#sendHttp2(s, EMPTY, true);
       }
     });
   }
