@@ -210,12 +210,14 @@ export function readRequestFields(list: readonly H2Field[]): H2RequestHead | Inv
  * CRLFCRLF, one byte per char: the request line (CONNECT: authority-form), Host (the
  * `:authority`, else the host field, else empty as RFC 9112 section 3.2 asks), the fields in
  * order, then the framing `body` says: "length" adds Content-Length when the client gave one,
- * "chunked" adds Transfer-Encoding: chunked, "none" neither. te is left out: it is hop-by-hop
+ * "chunked" adds Transfer-Encoding: chunked, "none" neither; then `extra` (CRLF-terminated
+ * lines, the forwarded fields). te is left out: it is hop-by-hop
  * in HTTP/1.1, and the backend's trailers reach the client whether it asked or not.
  */
 export function http1RequestHead(
   req: H2RequestHead,
   body: "none" | "length" | "chunked",
+  extra = "",
 ): Uint8Array {
   const target = req.method === "CONNECT" ? req.authority ?? "" : req.path;
   let host = req.authority;
@@ -229,7 +231,7 @@ export function http1RequestHead(
   if (body === "length" && req.contentLength !== null) {
     head += `Content-Length: ${req.contentLength}\r\n`;
   } else if (body === "chunked") head += "Transfer-Encoding: chunked\r\n";
-  return latin1Bytes(`${head}\r\n`);
+  return latin1Bytes(`${head}${extra}\r\n`);
 }
 
 /**

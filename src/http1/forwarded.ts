@@ -69,6 +69,20 @@ function appendFields(head: Uint8Array, fields: string): Uint8Array {
 }
 
 /**
+ * The fields `headers` adds for `f` to a request whose fields are `sent`, as CRLF-terminated
+ * lines to go before the head's final CRLF, when the client sent none of the forwarded fields
+ * (the usual case); null when it sent some, and the head must go through addForwarded.
+ */
+export function forwardedLines(
+  headers: readonly ForwardedHeader[],
+  f: ForwardedFacts,
+  sent: readonly (readonly [string, string])[],
+): string | null {
+  if (sent.some(([name]) => FORWARDED_NAMES.has(name.toLowerCase()))) return null;
+  return newFields(headers, f);
+}
+
+/**
  * Returns `head` (a complete request head ending in CRLFCRLF) with `headers` added for `f`.
  * Returns `head` itself when there is nothing to add.
  */
@@ -81,9 +95,8 @@ export function addForwarded(
   if (headers.length === 0) return head;
   // The common case: the client sent none of these, so the new fields only go before the
   // final CRLF, with no need to rewrite the head line by line.
-  if (sent !== undefined && !sent.some(([name]) => FORWARDED_NAMES.has(name.toLowerCase()))) {
-    return appendFields(head, newFields(headers, f));
-  }
+  const added = sent === undefined ? null : forwardedLines(headers, f, sent);
+  if (added !== null) return appendFields(head, added);
   const lines = latin1(head, 0, head.length - 4).split("\r\n");
   const want = new Set(headers);
   let lastXff = -1;

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { addForwarded } from "../http1/forwarded.ts";
+import { addForwarded, type ForwardedFacts, forwardedLines } from "../http1/forwarded.ts";
 import { reasonPhrase } from "../http1/error_response.ts";
 import { HEAD_LIMITS } from "../http1/request_head.ts";
 import { ERROR } from "../h2/frame.ts";
@@ -317,22 +317,22 @@ export class H2Session implements ConnHandlers {
     }
     const remote = this.client.remote;
     const chunked = !endStream && req.contentLength === null;
-    const head = addForwarded(
-      route === null
-        ? http1RequestHead(req, endStream ? "none" : chunked ? "chunked" : "length")
-        : requestEdits(
-          route,
-          http1RequestHead(req, endStream ? "none" : chunked ? "chunked" : "length"),
-          req.path,
-        ),
-      this.ctx.listener.forwarded,
-      {
-        client: remote.host,
-        proto: this.tls !== null ? "https" : "http",
-        host: req.authority ?? req.fields.find(([n]) => n === "host")?.[1] ?? null,
-      },
-      req.fields,
-    );
+    const framing = endStream ? "none" : chunked ? "chunked" : "length";
+    const forwarded = this.ctx.listener.forwarded;
+    const facts: ForwardedFacts = {
+      client: remote.host,
+      proto: this.tls !== null ? "https" : "http",
+      host: req.authority ?? req.fields.find(([n]) => n === "host")?.[1] ?? null,
+    };
+    // The forwarded fields go after the route's header edits. Without such edits, and with no
+    // forwarded field from the client, they are written into the head as it is made (addForwarded
+    // would copy the head again).
+    const lines = route?.requestHeaders === undefined
+      ? forwardedLines(forwarded, facts, req.fields)
+      : null;
+    let head = http1RequestHead(req, framing, lines ?? "");
+    if (route !== null) head = requestEdits(route, head, req.path);
+    if (lines === null) head = addForwarded(head, forwarded, facts, req.fields);
     const balancer = this.ctx.backends.get(name)!;
     let picked: ServerState | undefined;
     if (shareable(balancer.config)) {

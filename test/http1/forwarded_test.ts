@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ForwardedHeader } from "../../src/config/types.ts";
-import { addForwarded, forwardedElement } from "../../src/http1/forwarded.ts";
+import { addForwarded, forwardedElement, forwardedLines } from "../../src/http1/forwarded.ts";
 import { sniffHttpRequestHead } from "../../src/http1/request_head.ts";
 import { expectMatch } from "../helpers/sniff.ts";
 
@@ -87,4 +87,24 @@ test("nothing configured: the head is returned as it is", () => {
     addForwarded(head, [], { client: "192.0.2.7", proto: "http", host: "a.test" }),
     head,
   );
+});
+
+test("forwardedLines: the fields to add when the client sent none, null when it sent one", () => {
+  const facts = { client: "2001:db8::7", proto: "https" as const, host: "a.test" };
+  const all: ForwardedHeader[] = [
+    "x-forwarded-for",
+    "forwarded",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+  ];
+  assert.equal(
+    forwardedLines(all, facts, [["accept", "*/*"]]),
+    "X-Forwarded-For: 2001:db8::7\r\n" +
+      'Forwarded: for="[2001:db8::7]";proto=https;host=a.test\r\n' +
+      "X-Forwarded-Proto: https\r\nX-Forwarded-Host: a.test\r\n",
+  );
+  assert.equal(forwardedLines([], facts, [["accept", "*/*"]]), "");
+  for (const name of ["x-forwarded-for", "Forwarded", "X-Forwarded-Proto", "x-forwarded-host"]) {
+    assert.equal(forwardedLines(all, facts, [["accept", "*/*"], [name, "x"]]), null, name);
+  }
 });

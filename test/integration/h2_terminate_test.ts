@@ -173,6 +173,22 @@ backends:
     assert.equal(line.listener, "web");
   });
 
+  test("curl --http2 with its own forwarded headers: X-Forwarded-For extended, -Proto replaced", async () => {
+    const r = await curl("a.test", "/fwd", [
+      "--http2",
+      "-H",
+      "X-Forwarded-For: 203.0.113.9",
+      "-H",
+      "X-Forwarded-Proto: http",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const [body, status] = r.stdout.split("\n");
+    assert.equal(status, "2 200");
+    const report = JSON.parse(body) as Report;
+    assert.equal(report.xff, "203.0.113.9, 127.0.0.1");
+    assert.equal(report.xfp, "https");
+  });
+
   test("a client that offers only http/1.1, and a listener with alpn: [http/1.1], get HTTP/1.1", async () => {
     const only = await curl("a.test", "/h1", ["--http1.1"]);
     assert.match(only.stdout, /\n1\.1 200$/);
