@@ -68,7 +68,7 @@ export function logExchange(
 ): void {
   const { ctx, client } = session;
   const code = status ?? ex?.status ?? 0;
-  if (code !== 0) bump(ctx.counters.httpRequests, `${ex?.backend ?? ""}\t${code}`);
+  if (code !== 0) bump(ctx.counters.httpRequests, statusKey(ex?.backend ?? "", code));
   if (!ctx.services.log.accessOn) return;
   ctx.services.log.access(accessRecord(ctx.listener.name, client, outcome, {
     host: ex?.host ?? null,
@@ -85,6 +85,21 @@ export function logExchange(
     reason,
   }));
 }
+
+/**
+ * The httpRequests counter's key for `backend` and `code` ("backend\tcode"), made once per
+ * pair: a key built per request was a new string to hash twice (bump: 1 % of Bun's busy time on
+ * the h2 benchmark). Backends are the config's names, codes three digits: the table is bounded.
+ */
+function statusKey(backend: string, code: number): string {
+  let byCode = statusKeys.get(backend);
+  if (byCode === undefined) statusKeys.set(backend, byCode = new Map());
+  let key = byCode.get(code);
+  if (key === undefined) byCode.set(code, key = `${backend}\t${code}`);
+  return key;
+}
+
+const statusKeys = new Map<string, Map<number, string>>();
 
 /** The upstream connection of the current request. */
 export interface Upstream {
