@@ -136,6 +136,15 @@ start_nginx_backend() {
   wait_listening "$NGINX_HTTP" 10
 }
 
+render() { # render TEMPLATE OUT: fill the @NAME@ tokens of a bench/conf template
+  sed -e "s|@TMP@|$TMP|g" -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_TLS@|$NGINX_TLS|g" \
+    -e "s|@TCP_PORT@|${TCP_PORT:-0}|g" -e "s|@TLS_PORT@|${TLS_PORT:-0}|g" \
+    -e "s|@HTTP_PORT@|${HTTP_PORT:-0}|g" -e "s|@TLS_TERM_PORT@|${TLS_TERM_PORT:-0}|g" \
+    -e "s|@H2_PORT@|${H2_PORT:-0}|g" \
+    -e "s|@WORKERS@|${WORKERS:-1}|g" -e "s|@SNI@|$SNI|g" -e "s|@HTTP_HOST@|$HTTP_HOST|g" \
+    "$1" >"$2"
+}
+
 # --- /proc sampling ---------------------------------------------------------------------------
 
 CLK_TCK=$(getconf CLK_TCK)

@@ -139,15 +139,6 @@ want() { # want CASE...: true when BENCH_CASES (and VARIANT_CASES, if set) names
 
 # --- set-up -----------------------------------------------------------------------------------
 
-render() { # render TEMPLATE OUT: fill the @NAME@ tokens of a bench/conf template
-  sed -e "s|@TMP@|$TMP|g" -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_TLS@|$NGINX_TLS|g" \
-    -e "s|@TCP_PORT@|${TCP_PORT:-0}|g" -e "s|@TLS_PORT@|${TLS_PORT:-0}|g" \
-    -e "s|@HTTP_PORT@|${HTTP_PORT:-0}|g" -e "s|@TLS_TERM_PORT@|${TLS_TERM_PORT:-0}|g" \
-    -e "s|@H2_PORT@|${H2_PORT:-0}|g" \
-    -e "s|@WORKERS@|${WORKERS:-1}|g" -e "s|@SNI@|$SNI|g" -e "s|@HTTP_HOST@|$HTTP_HOST|g" \
-    "$1" >"$2"
-}
-
 start_backend() {
   mkdir -p "$TMP/www/files" "$TMP/tls" "$TMP/nginx-tmp"
   # nginx's worker runs unprivileged (nobody) and must reach the 1 GiB file.
