@@ -125,5 +125,8 @@ awk -v rounds="$ROUNDS" -v secs="$SECS" -v case_="$CASE" -v rev="$(git -C "$REPO
       if (v == "haproxy") printf "| %s | %.1f | — | — | — |\n", v, m
       else printf "| Switchyard-%s | %.1f | %.2f | %.2f | %.2f |\n", (v == "deno" ? "Deno" : "Bun"), m, mr, q[1], q[n]
     }
-  }' "$results" | tee "$out"
+  }' "$results" >"$out"
+# Aligned columns, so that `deno fmt --check` passes on the saved table (as run.sh does).
+(cd "$REPO" && deno fmt -q "$out") || log "deno fmt of $out failed; left as printed"
+cat "$out"
 log "table in bench/results/paired-$CASE.md"
