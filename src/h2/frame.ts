@@ -274,16 +274,10 @@ export function headersFrames(
 ): Uint8Array {
   const count = Math.max(1, Math.ceil(block.length / maxFrameSize));
   const out = alloc(block.length + count * FRAME_HEADER_SIZE);
-  if (count === 1) {
-    // The usual block, in one frame: no view of it is made.
-    const flags = FLAG.END_HEADERS | (endStream ? FLAG.END_STREAM : 0);
-    writeFrameHeader(out, 0, block.length, FRAME.HEADERS, flags, stream);
-    out.set(block, FRAME_HEADER_SIZE);
-    return out;
-  }
   let at = 0;
   for (let i = 0; i < count; i++) {
-    const part = block.subarray(i * maxFrameSize, (i + 1) * maxFrameSize);
+    // The usual block fits one frame: no view of it is made.
+    const part = count === 1 ? block : block.subarray(i * maxFrameSize, (i + 1) * maxFrameSize);
     const type = i === 0 ? FRAME.HEADERS : FRAME.CONTINUATION;
     const flags = (i === count - 1 ? FLAG.END_HEADERS : 0) |
       (i === 0 && endStream ? FLAG.END_STREAM : 0);
