@@ -67,6 +67,23 @@ function backend(over: Partial<BackendConfig> = {}): Balancer {
   return new Balancer(config);
 }
 
+/** A backend of two servers, s0 on port 1000 and s1 on 1001. */
+function twoServers(over: Partial<BackendConfig> = {}): Balancer {
+  return backend({
+    servers: [0, 1].map((i) => ({
+      name: `s${i}`,
+      weight: 1,
+      address: {
+        host: "127.0.0.1",
+        port: 1000 + i,
+        family: 4 as const,
+        text: `127.0.0.1:${1000 + i}`,
+      },
+    })),
+    ...over,
+  });
+}
+
 /** Lets the promise callbacks queued so far run. */
 const settle = () => new Promise((r) => setImmediate(r));
 
@@ -152,20 +169,7 @@ describe("dial", () => {
     const stub = new ConnectStub();
     stub.answer = (_o, n) => n === 0 ? refused() : "accept";
     // "first" would pick the refused server again if dial did not exclude it.
-    const b = backend({
-      balance: "first",
-      retries: 1,
-      servers: [0, 1].map((i) => ({
-        name: `s${i}`,
-        weight: 1,
-        address: {
-          host: "127.0.0.1",
-          port: 1000 + i,
-          family: 4 as const,
-          text: `127.0.0.1:${1000 + i}`,
-        },
-      })),
-    });
+    const b = twoServers({ balance: "first", retries: 1 });
     const r = await dial(stub.runtime(), b, null);
     assert.ok(r.ok);
     const ports = stub.attempts.map((a) => a.opts.port);
@@ -177,20 +181,6 @@ describe("dial", () => {
     assert.equal(r.server.active, 1);
     r.release();
   });
-
-  const twoServers = () =>
-    backend({
-      servers: [0, 1].map((i) => ({
-        name: `s${i}`,
-        weight: 1,
-        address: {
-          host: "127.0.0.1",
-          port: 1000 + i,
-          family: 4 as const,
-          text: `127.0.0.1:${1000 + i}`,
-        },
-      })),
-    });
 
   test("pickIdle: an idle connection of the server picked comes back leased, at once", () => {
     const b = twoServers();
