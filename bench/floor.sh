@@ -16,21 +16,15 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 RESULTS=$HERE/results
-RAW=$RESULTS/raw
 ROUNDS=${FLOOR_ROUNDS:-8}
 SECS=${FLOOR_SECONDS:-2}
 IDLE_CONNS=${FLOOR_IDLE_CONNS:-8000}
-mkdir -p "$RAW"
-TMP=$(mktemp -d)
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
-trap 'stop_all; rm -rf "$TMP"' EXIT
-ensure_tools
-export PATH="$REPO/node_modules/.bin:$PATH"
+bench_scratch
 
 SNI=localhost
 start_nginx_backend floor-nginx
-cat "$TMP/tls/cert.pem" "$TMP/tls/key.pem" >"$TMP/tls/haproxy.pem"
 
 # HAProxy: bench/conf/haproxy.cfg's tcp_in and tls_term_in (JSON access log to stdout).
 declare -A PORT PID

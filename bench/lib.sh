@@ -9,6 +9,18 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # --- tools ------------------------------------------------------------------------------------
 
+# bench_scratch [TOOL...]: the set-up of the side scripts (profile.sh, floor.sh, paired.sh):
+# RAW made, TMP a fresh scratch dir, both it and every process started removed on exit, the
+# tools ensured (plus these), and the project's deno and bun first in PATH. Expects HERE, REPO.
+bench_scratch() {
+  RAW=$HERE/results/raw
+  mkdir -p "$RAW"
+  TMP=$(mktemp -d)
+  trap 'stop_all; rm -rf "$TMP"' EXIT
+  ensure_tools "$@"
+  export PATH="$REPO/node_modules/.bin:$PATH"
+}
+
 # Installs missing tools with apt-get; `apt-get update` only runs when something is missing.
 # ensure_tools [CMD...]: the tools every run uses, plus these (h2load for the h2 case, caddy
 # and jq for the caddy variant).
@@ -120,8 +132,9 @@ stop_all() {
 # --- backend ----------------------------------------------------------------------------------
 
 # Starts nginx (conf/nginx.conf) on CPU 0 as process NAME ($1), with a fresh ECDSA P-256
-# certificate for $SNI in $TMP/tls (cert.pem, key.pem), for profile.sh and floor.sh (run.sh also
-# makes the bulk file and checks the config). Sets NGINX_HTTP and NGINX_TLS.
+# certificate for $SNI in $TMP/tls (cert.pem, key.pem, and haproxy.pem: both in one file), for
+# the side scripts (run.sh also makes the bulk file and checks the config). Sets NGINX_HTTP and
+# NGINX_TLS.
 start_nginx_backend() {
   NGINX_HTTP=$(pick_port)
   NGINX_TLS=$(pick_port)
@@ -130,6 +143,7 @@ start_nginx_backend() {
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj "/CN=$SNI" -addext "subjectAltName=DNS:$SNI" \
     -keyout "$TMP/tls/key.pem" -out "$TMP/tls/cert.pem" 2>/dev/null
+  cat "$TMP/tls/cert.pem" "$TMP/tls/key.pem" >"$TMP/tls/haproxy.pem"
   sed -e "s|@TMP@|$TMP|g" -e "s|@NGINX_HTTP@|$NGINX_HTTP|g" -e "s|@NGINX_TLS@|$NGINX_TLS|g" \
     -e "s|@SNI@|$SNI|g" "$HERE/conf/nginx.conf" >"$TMP/nginx.conf"
   start_bg "$1" 0 "$TMP" nginx -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log"

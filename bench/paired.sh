@@ -20,20 +20,13 @@ REPO=$(cd "$HERE/.." && pwd)
 CASE=${1:-h2}
 ROUNDS=${2:-10}
 SECS=${3:-3}
-RAW=$HERE/results/raw
-mkdir -p "$RAW"
-TMP=$(mktemp -d)
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
-trap 'stop_all; rm -rf "$TMP"' EXIT
-ensure_tools
-[ "$CASE" = h2 ] && ensure_tools h2load
-export PATH="$REPO/node_modules/.bin:$PATH"
+if [ "$CASE" = h2 ]; then bench_scratch h2load; else bench_scratch; fi
 
 SNI=localhost
 HTTP_HOST=bench.local
 start_nginx_backend paired-nginx
-cat "$TMP/tls/cert.pem" "$TMP/tls/key.pem" >"$TMP/tls/haproxy.pem"
 
 case $CASE in
   h2) template=switchyard-h2.yaml port_var=H2_PORT ;;

@@ -16,15 +16,9 @@ REPO=$(cd "$HERE/.." && pwd)
 RT=${1:?runtime: deno or bun}
 CASE=${2:?case: http, nc, tls_term or h2}
 SECS=${3:-10}
-RAW=$HERE/results/raw
-mkdir -p "$RAW"
-TMP=$(mktemp -d)
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
-trap 'stop_all; rm -rf "$TMP"' EXIT
-ensure_tools
-[ "$CASE" = h2 ] && ensure_tools h2load
-export PATH="$REPO/node_modules/.bin:$PATH"
+if [ "$CASE" = h2 ]; then bench_scratch h2load; else bench_scratch; fi
 
 SNI=localhost # wrk takes SNI from the URL host: a name it can resolve (as in run.sh)
 start_nginx_backend profile-nginx
