@@ -211,8 +211,8 @@ export function readRequestFields(list: readonly H2Field[]): H2RequestHead | Inv
  * `:authority`, else the host field, else empty as RFC 9112 section 3.2 asks), the fields in
  * order, then the framing `body` says: "length" adds Content-Length when the client gave one,
  * "chunked" adds Transfer-Encoding: chunked, "none" neither; then `extra` (CRLF-terminated
- * lines, the forwarded fields). te is left out: it is hop-by-hop
- * in HTTP/1.1, and the backend's trailers reach the client whether it asked or not.
+ * lines, the forwarded fields). te is left out: it is hop-by-hop in HTTP/1.1, and the backend's
+ * trailers reach the client whether it asked or not.
  */
 export function http1RequestHead(
   req: H2RequestHead,
